@@ -1,0 +1,194 @@
+//! The Node-API C functions and types this addon uses, declared by hand
+//! (the napi-rs crates are not available to this build).
+//!
+//! Signatures follow `js_native_api.h` / `node_api.h` of Node-API version 8,
+//! which every supported Node release (20 and later) provides. Nothing else in
+//! the crate declares foreign functions.
+
+#![allow(non_camel_case_types)]
+
+use std::ffi::{c_char, c_void};
+
+#[repr(C)]
+pub struct napi_env__ {
+    _private: [u8; 0],
+}
+#[repr(C)]
+pub struct napi_value__ {
+    _private: [u8; 0],
+}
+#[repr(C)]
+pub struct napi_ref__ {
+    _private: [u8; 0],
+}
+#[repr(C)]
+pub struct napi_callback_info__ {
+    _private: [u8; 0],
+}
+
+pub type napi_env = *mut napi_env__;
+pub type napi_value = *mut napi_value__;
+pub type napi_ref = *mut napi_ref__;
+pub type napi_callback_info = *mut napi_callback_info__;
+pub type napi_status = i32;
+pub type napi_valuetype = i32;
+pub type napi_typedarray_type = i32;
+
+pub const NAPI_OK: napi_status = 0;
+pub const NAPI_PENDING_EXCEPTION: napi_status = 10;
+
+pub const NAPI_UNDEFINED: napi_valuetype = 0;
+pub const NAPI_NULL: napi_valuetype = 1;
+pub const NAPI_BOOLEAN: napi_valuetype = 2;
+pub const NAPI_NUMBER: napi_valuetype = 3;
+pub const NAPI_STRING: napi_valuetype = 4;
+pub const NAPI_OBJECT: napi_valuetype = 6;
+pub const NAPI_FUNCTION: napi_valuetype = 7;
+pub const NAPI_EXTERNAL: napi_valuetype = 8;
+pub const NAPI_BIGINT: napi_valuetype = 9;
+
+pub const NAPI_UINT8_ARRAY: napi_typedarray_type = 1;
+pub const NAPI_UINT32_ARRAY: napi_typedarray_type = 6;
+pub const NAPI_FLOAT64_ARRAY: napi_typedarray_type = 8;
+
+pub type napi_callback = Option<unsafe extern "C" fn(env: napi_env, info: napi_callback_info) -> napi_value>;
+pub type napi_finalize = Option<unsafe extern "C" fn(env: napi_env, data: *mut c_void, hint: *mut c_void)>;
+
+#[repr(C)]
+pub struct napi_type_tag {
+    pub lower: u64,
+    pub upper: u64,
+}
+
+#[repr(C)]
+pub struct napi_extended_error_info {
+    pub error_message: *const c_char,
+    pub engine_reserved: *mut c_void,
+    pub engine_error_code: u32,
+    pub error_code: napi_status,
+}
+
+unsafe extern "C" {
+    pub fn napi_get_cb_info(
+        env: napi_env,
+        info: napi_callback_info,
+        argc: *mut usize,
+        argv: *mut napi_value,
+        this_arg: *mut napi_value,
+        data: *mut *mut c_void,
+    ) -> napi_status;
+    pub fn napi_typeof(env: napi_env, value: napi_value, result: *mut napi_valuetype) -> napi_status;
+    pub fn napi_get_value_double(env: napi_env, value: napi_value, result: *mut f64) -> napi_status;
+    pub fn napi_get_value_bool(env: napi_env, value: napi_value, result: *mut bool) -> napi_status;
+    pub fn napi_get_value_bigint_uint64(
+        env: napi_env,
+        value: napi_value,
+        result: *mut u64,
+        lossless: *mut bool,
+    ) -> napi_status;
+    pub fn napi_get_value_string_utf8(
+        env: napi_env,
+        value: napi_value,
+        buf: *mut c_char,
+        bufsize: usize,
+        result: *mut usize,
+    ) -> napi_status;
+    pub fn napi_get_undefined(env: napi_env, result: *mut napi_value) -> napi_status;
+    pub fn napi_get_null(env: napi_env, result: *mut napi_value) -> napi_status;
+    pub fn napi_get_boolean(env: napi_env, value: bool, result: *mut napi_value) -> napi_status;
+    pub fn napi_create_uint32(env: napi_env, value: u32, result: *mut napi_value) -> napi_status;
+    pub fn napi_create_int32(env: napi_env, value: i32, result: *mut napi_value) -> napi_status;
+    pub fn napi_create_double(env: napi_env, value: f64, result: *mut napi_value) -> napi_status;
+    pub fn napi_create_bigint_uint64(env: napi_env, value: u64, result: *mut napi_value) -> napi_status;
+    pub fn napi_create_string_utf8(
+        env: napi_env,
+        str: *const c_char,
+        length: usize,
+        result: *mut napi_value,
+    ) -> napi_status;
+    pub fn napi_create_object(env: napi_env, result: *mut napi_value) -> napi_status;
+    pub fn napi_create_array_with_length(env: napi_env, length: usize, result: *mut napi_value) -> napi_status;
+    pub fn napi_set_element(env: napi_env, object: napi_value, index: u32, value: napi_value) -> napi_status;
+    pub fn napi_get_element(env: napi_env, object: napi_value, index: u32, result: *mut napi_value) -> napi_status;
+    pub fn napi_get_array_length(env: napi_env, value: napi_value, result: *mut u32) -> napi_status;
+    pub fn napi_is_array(env: napi_env, value: napi_value, result: *mut bool) -> napi_status;
+    pub fn napi_set_named_property(
+        env: napi_env,
+        object: napi_value,
+        utf8name: *const c_char,
+        value: napi_value,
+    ) -> napi_status;
+    pub fn napi_create_function(
+        env: napi_env,
+        utf8name: *const c_char,
+        length: usize,
+        cb: napi_callback,
+        data: *mut c_void,
+        result: *mut napi_value,
+    ) -> napi_status;
+    pub fn napi_new_instance(
+        env: napi_env,
+        constructor: napi_value,
+        argc: usize,
+        argv: *const napi_value,
+        result: *mut napi_value,
+    ) -> napi_status;
+    pub fn napi_create_error(env: napi_env, code: napi_value, msg: napi_value, result: *mut napi_value) -> napi_status;
+    pub fn napi_create_type_error(env: napi_env, code: napi_value, msg: napi_value, result: *mut napi_value)
+        -> napi_status;
+    pub fn napi_create_range_error(env: napi_env, code: napi_value, msg: napi_value, result: *mut napi_value)
+        -> napi_status;
+    pub fn napi_throw(env: napi_env, error: napi_value) -> napi_status;
+    pub fn napi_is_exception_pending(env: napi_env, result: *mut bool) -> napi_status;
+    pub fn napi_create_external(
+        env: napi_env,
+        data: *mut c_void,
+        finalize_cb: napi_finalize,
+        finalize_hint: *mut c_void,
+        result: *mut napi_value,
+    ) -> napi_status;
+    pub fn napi_get_value_external(env: napi_env, value: napi_value, result: *mut *mut c_void) -> napi_status;
+    pub fn napi_type_tag_object(env: napi_env, value: napi_value, type_tag: *const napi_type_tag) -> napi_status;
+    pub fn napi_check_object_type_tag(
+        env: napi_env,
+        value: napi_value,
+        type_tag: *const napi_type_tag,
+        result: *mut bool,
+    ) -> napi_status;
+    pub fn napi_create_reference(
+        env: napi_env,
+        value: napi_value,
+        initial_refcount: u32,
+        result: *mut napi_ref,
+    ) -> napi_status;
+    pub fn napi_delete_reference(env: napi_env, reference: napi_ref) -> napi_status;
+    pub fn napi_get_reference_value(env: napi_env, reference: napi_ref, result: *mut napi_value) -> napi_status;
+    pub fn napi_is_typedarray(env: napi_env, value: napi_value, result: *mut bool) -> napi_status;
+    pub fn napi_get_typedarray_info(
+        env: napi_env,
+        typedarray: napi_value,
+        kind: *mut napi_typedarray_type,
+        length: *mut usize,
+        data: *mut *mut c_void,
+        arraybuffer: *mut napi_value,
+        byte_offset: *mut usize,
+    ) -> napi_status;
+    pub fn napi_is_detached_arraybuffer(env: napi_env, value: napi_value, result: *mut bool) -> napi_status;
+    pub fn napi_create_external_arraybuffer(
+        env: napi_env,
+        external_data: *mut c_void,
+        byte_length: usize,
+        finalize_cb: napi_finalize,
+        finalize_hint: *mut c_void,
+        result: *mut napi_value,
+    ) -> napi_status;
+    pub fn napi_adjust_external_memory(env: napi_env, change_in_bytes: i64, adjusted_value: *mut i64) -> napi_status;
+    pub fn napi_set_instance_data(
+        env: napi_env,
+        data: *mut c_void,
+        finalize_cb: napi_finalize,
+        finalize_hint: *mut c_void,
+    ) -> napi_status;
+    pub fn napi_get_instance_data(env: napi_env, data: *mut *mut c_void) -> napi_status;
+    pub fn napi_get_last_error_info(env: napi_env, result: *mut *const napi_extended_error_info) -> napi_status;
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env node
+// The whole build: Debian crates (scripts/fetch-crates.sh), the native addon
+// (napi build, release), then the TypeScript layer (tsc). `npm install` runs
+// it through the `prepare` script; `npm run build` runs it again.
+//
+//   node scripts/build.js            everything
+//   node scripts/build.js --ts-only  only the TypeScript layer
+'use strict'
+const { spawnSync } = require('node:child_process')
+const path = require('node:path')
+
+const root = path.resolve(__dirname, '..')
+const bin = (name) => path.join(root, 'node_modules', '.bin', name)
+
+function run(cmd, args, env) {
+  console.error(`build: ${cmd} ${args.join(' ')}`)
+  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env: { ...process.env, ...env } })
+  if (r.error) {
+    console.error(`build: could not run ${cmd}: ${r.error.message}`)
+    process.exit(1)
+  }
+  if (r.status !== 0) {
+    console.error(`build: ${cmd} failed (exit ${r.status})`)
+    process.exit(r.status || 1)
+  }
+}
+
+const tsOnly = process.argv.includes('--ts-only')
+if (!tsOnly) {
+  run('bash', [path.join('scripts', 'fetch-crates.sh')])
+  const cargoArgs = process.env.VIRTIO_QUEUE_CRATES === 'crates-io' ? [] : ['--locked']
+  run(bin('napi'), ['build', '--platform', '--release', '--manifest-path', 'crate/Cargo.toml', '--output-dir', '.', '--no-js', ...(cargoArgs.length ? ['--', ...cargoArgs] : [])])
+}
+run(bin('tsc'), ['-p', 'tsconfig.json'])
