@@ -3,7 +3,7 @@
 //!
 //! Pop layout (all `u32`):
 //! ```text
-//! [0] chains written   [1] descriptors written   [2] descriptors needed   [3] reserved
+//! [0] chains written   [1] descriptors written   [2] descriptors needed   [3] avail idx seen
 //! [4 + 4*i ..]         chain i: head index, first descriptor, descriptor count, ChainStatus
 //! [4 + 4*max_chains ..] descriptor j: addr low, addr high, len, flags | next << 16
 //! ```
@@ -38,6 +38,10 @@ pub fn pop_chains(queue: &mut Queue, mem: &GuestMem, out: &mut [u32], max_chains
     out[..HEADER_WORDS].fill(0);
     let desc_table = queue.desc_table();
     let size = queue.size();
+    // The crate's own checks (ready, avail idx sane) run first, then the
+    // avail idx this batch works up to is recorded for the caller.
+    drop(queue.iter(mem)?);
+    out[3] = queue.avail_idx(mem, std::sync::atomic::Ordering::Acquire)?.0 as u32;
     let mut iter = queue.iter(mem)?;
     let mut chains = 0;
     let mut descs = 0;

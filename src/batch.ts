@@ -1,0 +1,122 @@
+// The batch boundary, for device loops that want native speed: one call pops
+// many chains into typed arrays, one call adds many used entries.
+import { toCount } from './address'
+import { rangeError, typeError } from './errors'
+import { BATCH_CHAIN_WORDS, BATCH_DESC_WORDS, BATCH_HEADER_WORDS } from './native'
+
+const TWO_32 = 2 ** 32
+
+/** Word offset of the descriptor area for `maxChains` chains. */
+export function descriptorBase(maxChains: number): number {
+  return BATCH_HEADER_WORDS + BATCH_CHAIN_WORDS * maxChains
+}
+
+/**
+ * Reusable storage for chains popped by {@link QueueGuard.popChains}. Chain `i` (0 ≤ i <
+ * `count`) has head {@link head}(i) and descriptors `descriptorStart(i)` ..
+ * `descriptorStart(i) + descriptorCount(i) - 1`, read with {@link addr}, {@link len},
+ * {@link flags} and {@link next}. A pop overwrites the previous contents.
+ */
+export class ChainBatch {
+  /** Most chains one pop stores. */
+  readonly maxChains: number
+  /** @internal Raw words (layout in crate/src/batch.rs); replaced when it grows. */
+  words: Uint32Array
+  readonly #base: number
+
+  constructor(maxChains = 128, maxDescriptors = maxChains * 4) {
+    this.maxChains = toCount(maxChains, 'maxChains', 0xffff)
+    if (this.maxChains === 0) throw rangeError('maxChains', 'it must be at least 1')
+    toCount(maxDescriptors, 'maxDescriptors', 1 << 24)
+    this.#base = descriptorBase(this.maxChains)
+    this.words = new Uint32Array(this.#base + BATCH_DESC_WORDS * Math.max(1, maxDescriptors))
+  }
+
+  /** Chains stored by the last pop. */
+  get count(): number {
+    return this.words[0]!
+  }
+
+  /** Descriptors stored by the last pop. */
+  get descriptorTotal(): number {
+    return this.words[1]!
+  }
+
+  head(i: number): number {
+    return this.words[BATCH_HEADER_WORDS + BATCH_CHAIN_WORDS * i]!
+  }
+
+  /** Index (for addr/len/flags/next) of chain `i`'s first descriptor. */
+  descriptorStart(i: number): number {
+    return this.words[BATCH_HEADER_WORDS + BATCH_CHAIN_WORDS * i + 1]!
+  }
+
+  descriptorCount(i: number): number {
+    return this.words[BATCH_HEADER_WORDS + BATCH_CHAIN_WORDS * i + 2]!
+  }
+
+  /** 0 for a complete chain, else the reason it was cut short (index into CHAIN_STOP_REASONS). */
+  status(i: number): number {
+    return this.words[BATCH_HEADER_WORDS + BATCH_CHAIN_WORDS * i + 3]!
+  }
+
+  /** Guest address of descriptor `j` (exact below 2^53; see Descriptor.addr). */
+  addr(j: number): number {
+    const o = this.#base + BATCH_DESC_WORDS * j
+    return this.words[o + 1]! * TWO_32 + this.words[o]!
+  }
+
+  len(j: number): number {
+    return this.words[this.#base + BATCH_DESC_WORDS * j + 2]!
+  }
+
+  flags(j: number): number {
+    return this.words[this.#base + BATCH_DESC_WORDS * j + 3]! & 0xffff
+  }
+
+  next(j: number): number {
+    return this.words[this.#base + BATCH_DESC_WORDS * j + 3]! >>> 16
+  }
+
+  isWriteOnly(j: number): boolean {
+    return (this.words[this.#base + BATCH_DESC_WORDS * j + 3]! & 2) !== 0
+  }
+
+  /** @internal Grows the descriptor area to hold at least `descriptors`. */
+  grow(descriptors: number): void {
+    this.words = new Uint32Array(this.#base + BATCH_DESC_WORDS * descriptors)
+  }
+}
+
+/** Used entries collected for one {@link QueueGuard.addUsedBatch} call. */
+export class UsedBatch {
+  /** @internal (head, len) pairs. */
+  pairs: Uint32Array
+  /** Entries pushed since the last flush. */
+  count = 0
+
+  constructor(capacity = 256) {
+    this.pairs = new Uint32Array(2 * Math.max(1, toCount(capacity, 'capacity', 1 << 24)))
+  }
+
+  /** Queues a used entry: the chain's head index and the bytes written to it. */
+  push(headIndex: number, len: number): void {
+    if (typeof headIndex !== 'number' || typeof len !== 'number') {
+      throw typeError(typeof headIndex !== 'number' ? 'headIndex' : 'len', 'of type number', typeof headIndex !== 'number' ? headIndex : len)
+    }
+    if (!(headIndex >= 0 && headIndex <= 0xffff && Number.isInteger(headIndex))) throw rangeError('headIndex', `it must be an integer from 0 to 65535; received ${headIndex}`)
+    if (!(len >= 0 && len <= 0xffffffff && Number.isInteger(len))) throw rangeError('len', `it must be an integer from 0 to 4294967295; received ${len}`)
+    if (2 * this.count === this.pairs.length) {
+      const bigger = new Uint32Array(this.pairs.length * 2)
+      bigger.set(this.pairs)
+      this.pairs = bigger
+    }
+    this.pairs[2 * this.count] = headIndex
+    this.pairs[2 * this.count + 1] = len
+    this.count++
+  }
+
+  clear(): void {
+    this.count = 0
+  }
+}

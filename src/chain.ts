@@ -1,0 +1,139 @@
+// A descriptor chain popped from the available ring. Its descriptors were read
+// by the crate in the same native call that popped it; they live in the
+// batch's Uint32Array (see crate/src/batch.rs for the layout).
+import { Descriptor, VRING_DESC_F_WRITE } from './descriptor'
+import { VirtioQueueError } from './errors'
+import { Reader, Writer } from './io'
+import { GuestMemory, Segments } from './memory'
+import { BATCH_DESC_WORDS } from './native'
+
+/** Why the crate stopped reading a chain before its end (null for a complete chain). */
+export type ChainStopReason =
+  | 'InvalidDescriptorIndex'
+  | 'InvalidIndirectDescriptor'
+  | 'InvalidIndirectDescriptorTable'
+  | 'GuestMemory'
+  | 'DescriptorChainOverflow'
+  | 'InvalidChain'
+  | 'AddressOverflow'
+
+/** Status numbers from the native batch, indexed as crate/src/chain_status.rs. */
+export const CHAIN_STOP_REASONS: ReadonlyArray<ChainStopReason | null> = [
+  null,
+  'InvalidDescriptorIndex',
+  'InvalidIndirectDescriptor',
+  'InvalidIndirectDescriptorTable',
+  'GuestMemory',
+  'DescriptorChainOverflow',
+  'InvalidChain',
+  'AddressOverflow',
+]
+
+export class DescriptorChain {
+  /** Index of the chain's first descriptor in the descriptor table: what addUsed takes. */
+  readonly headIndex: number
+  /** The guest memory the chain's buffers live in. */
+  readonly memory: GuestMemory
+  /**
+   * Why the crate stopped before the chain's end, or null when the last descriptor had no
+   * NEXT flag. The crate's iterator ends silently at a malformed descriptor; the
+   * descriptors before it are still yielded.
+   */
+  readonly stopReason: ChainStopReason | null
+  readonly #words: Uint32Array
+  readonly #first: number
+  readonly #count: number
+  #descs: Descriptor[] | undefined
+
+  /** @internal */
+  constructor(memory: GuestMemory, words: Uint32Array, head: number, firstWord: number, count: number, status: number) {
+    this.memory = memory
+    this.headIndex = head
+    this.#words = words
+    this.#first = firstWord
+    this.#count = count
+    this.stopReason = CHAIN_STOP_REASONS[status] ?? 'InvalidChain'
+  }
+
+  /** True when the chain ended at a descriptor without the NEXT flag. */
+  get isComplete(): boolean {
+    return this.stopReason === null
+  }
+
+  /** Number of descriptors the crate yielded (indirect tables expanded). */
+  get length(): number {
+    return this.#count
+  }
+
+  /** The descriptors, in chain order (an indirect table's entries in place of the table). */
+  descriptors(): Descriptor[] {
+    if (!this.#descs) {
+      const w = this.#words
+      const out: Descriptor[] = new Array(this.#count)
+      for (let i = 0, o = this.#first; i < this.#count; i++, o += BATCH_DESC_WORDS) {
+        out[i] = new Descriptor(w[o]!, w[o + 1]!, w[o + 2]!, w[o + 3]!)
+      }
+      this.#descs = out
+    }
+    return this.#descs.slice()
+  }
+
+  [Symbol.iterator](): IterableIterator<Descriptor> {
+    return this.descriptors()[Symbol.iterator]()
+  }
+
+  /** The device-readable descriptors (the crate's `readable()`). */
+  readable(): Descriptor[] {
+    return this.descriptors().filter((d) => !d.isWriteOnly())
+  }
+
+  /** The device-writable descriptors (the crate's `writable()`). */
+  writable(): Descriptor[] {
+    return this.descriptors().filter((d) => d.isWriteOnly())
+  }
+
+  /** A stream over the readable buffers. Throws InvalidChain if one is not in guest memory. */
+  reader(): Reader {
+    return new Reader(this.#segments(false))
+  }
+
+  /** A stream over the writable buffers. Throws InvalidChain if one is not in guest memory. */
+  writer(): Writer {
+    return new Writer(this.#segments(true))
+  }
+
+  /** Zero-copy Buffer views of every descriptor's memory, in order (a buffer spanning two regions gives two views). */
+  buffers(): Buffer[] {
+    return this.#segments(null).views()
+  }
+
+  /** Zero-copy views of the readable buffers. */
+  readableBuffers(): Buffer[] {
+    return this.#segments(false).views()
+  }
+
+  /** Zero-copy views of the writable buffers. */
+  writableBuffers(): Buffer[] {
+    return this.#segments(true).views()
+  }
+
+  #segments(writable: boolean | null): Segments {
+    const w = this.#words
+    const seg = new Segments()
+    for (let i = 0, o = this.#first; i < this.#count; i++, o += BATCH_DESC_WORDS) {
+      const isWrite = (w[o + 3]! & VRING_DESC_F_WRITE) !== 0
+      if (writable !== null && isWrite !== writable) continue
+      const high = w[o + 1]!
+      const addr = high * 2 ** 32 + w[o]!
+      const len = w[o + 2]!
+      if (len === 0) continue
+      if (high >= 0x200000 || !this.memory.resolve(addr, len, seg)) {
+        throw new VirtioQueueError(
+          `descriptor ${i} of chain ${this.headIndex} (0x${((BigInt(high) << 32n) | BigInt(w[o]!)).toString(16)}, ${len} bytes) is not in guest memory`,
+          'InvalidChain',
+        )
+      }
+    }
+    return seg
+  }
+}

@@ -1,0 +1,100 @@
+import type { DriverBuffer } from './types'
+
+const U32_MAX = 0xffffffff
+
+/** Codes carried by {@link DriverError}. */
+export type DriverErrorCode =
+  /** Not enough free descriptors for the chain. */
+  | 'NO_SPACE'
+  /** The device published a used element or used index that is not valid. */
+  | 'BAD_USED'
+  /** The guest allocator has no hole large enough. */
+  | 'NO_MEMORY'
+  /** `free()` of an address that is not currently allocated. */
+  | 'BAD_FREE'
+  /** An event-index operation on a queue created with `eventIdx: false`. */
+  | 'NO_EVENT_IDX'
+
+/** A state error raised by the driver simulator or the guest allocator. */
+export class DriverError extends Error {
+  /** Machine-readable reason. */
+  readonly code: DriverErrorCode
+
+  constructor(code: DriverErrorCode, message: string) {
+    super(`${code}: ${message}`)
+    this.name = 'DriverError'
+    this.code = code
+  }
+}
+
+// ---- argument checks (internal) ----
+
+/** Throws unless `value` is an integer in [min, max]; `name` names the argument. */
+export function checkInt(value: unknown, name: string, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value)) {
+    throw new TypeError(`${name} must be an integer, got ${describe(value)}`)
+  }
+  if (value < min || value > max) {
+    throw new RangeError(`${name} must be in [${min}, ${max}], got ${value}`)
+  }
+  return value
+}
+
+/** Throws unless `value` is a guest address (non-negative safe integer). */
+export function checkAddr(value: unknown, name: string): number {
+  return checkInt(value, name, 0, Number.MAX_SAFE_INTEGER)
+}
+
+/** Throws unless `value` is a power of two in [1, max]. */
+export function checkPow2(value: unknown, name: string, max: number): number {
+  checkInt(value, name, 1, max)
+  if (((value as number) & ((value as number) - 1)) !== 0) {
+    throw new RangeError(`${name} must be a power of two, got ${value}`)
+  }
+  return value as number
+}
+
+/** Throws unless `addr` is a multiple of `align` (a power of two). */
+export function checkAligned(addr: number, align: number, name: string): void {
+  if (addr % align !== 0) {
+    throw new RangeError(`${name} must be ${align}-byte aligned, got 0x${addr.toString(16)}`)
+  }
+}
+
+function describe(v: unknown): string {
+  return typeof v === 'number' || typeof v === 'bigint' ? String(v) : typeof v
+}
+
+/** Fast validation of addChain's buffers; builds messages only on failure. Returns the count. */
+export function validateBuffers(buffers: readonly DriverBuffer[]): number {
+  if (!Array.isArray(buffers)) throw new TypeError('buffers must be an array of { addr, len, writable? }')
+  const n = buffers.length
+  if (n === 0) throw new RangeError('buffers must contain at least one buffer')
+  let sawWritable = false
+  for (let i = 0; i < n; i++) {
+    const b = buffers[i]
+    if (b === null || typeof b !== 'object') throw new TypeError(`buffers[${i}] must be an object { addr, len, writable? }`)
+    const { addr, len } = b
+    if (!(typeof addr === 'number' && Number.isSafeInteger(addr) && addr >= 0)) checkAddr(addr, `buffers[${i}].addr`)
+    if (!(typeof len === 'number' && Number.isInteger(len) && len >= 0 && len <= U32_MAX)) {
+      checkInt(len, `buffers[${i}].len`, 0, U32_MAX)
+    }
+    if (b.writable) sawWritable = true
+    else if (sawWritable) {
+      throw new TypeError(`buffers[${i}] is device-readable but follows a device-writable buffer ` +
+        '(the spec requires all readable buffers before all writable ones)')
+    }
+  }
+  return n
+}
+
+/** Throws a RangeError naming the first two overlapping [name, addr, length] areas. */
+export function checkDisjoint(areas: Array<[string, number, number]>): void {
+  for (let i = 0; i < areas.length; i++) {
+    for (let j = i + 1; j < areas.length; j++) {
+      const [na, a, la] = areas[i]
+      const [nb, b, lb] = areas[j]
+      if (a < b + lb && b < a + la) throw new RangeError(`options.${na} and options.${nb} overlap`)
+    }
+  }
+}

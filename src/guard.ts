@@ -1,0 +1,335 @@
+// QueueGuard: the crate's QueueGuard API (0.4 `lock_with_memory`), camelCased.
+// Every call is one native call on the queue; chains are popped in batches
+// and handed out one by one, with unconsumed ones returned to the ring before
+// anything that could observe them.
+import { ChainBatch, descriptorBase, UsedBatch } from './batch'
+import { DescriptorChain } from './chain'
+import { typeError, VirtioQueueError } from './errors'
+import { GuestMemory } from './memory'
+import { BATCH_CHAIN_WORDS, BATCH_DESC_WORDS, BATCH_HEADER_WORDS, native, Order, QueueHandle } from './native'
+
+/** Memory ordering for {@link QueueGuard.availIdx} / {@link QueueGuard.usedIdx}. */
+export type MemoryOrdering = 'relaxed' | 'acquire' | 'seqcst'
+
+const ORDERS: Record<MemoryOrdering, Order> = { relaxed: Order.Relaxed, acquire: Order.Acquire, seqcst: Order.SeqCst }
+
+/** Chains popped per native call by popDescriptorChain()/iter(). */
+const PREFETCH_CHAINS = 32
+const PREFETCH_BASE = descriptorBase(PREFETCH_CHAINS)
+const PREFETCH_WORDS = PREFETCH_BASE + BATCH_DESC_WORDS * PREFETCH_CHAINS * 8
+const ARENA_WORDS = 1 << 16
+
+/** @internal What a guard needs from its Queue. */
+export interface GuardOwner {
+  readonly handle: QueueHandle
+  readonly memory: GuestMemory
+  unlock(guard: QueueGuard): void
+}
+
+export class QueueGuard implements Disposable {
+  readonly #owner: GuardOwner
+  readonly #h: QueueHandle
+  readonly #mem: GuestMemory
+  #released = false
+  // Prefetched chains: window of the arena, chains in it, chains handed out.
+  #arena = new Uint32Array(ARENA_WORDS)
+  #arenaPos = 0
+  #win: Uint32Array | null = null
+  #count = 0
+  #taken = 0
+
+  /** @internal Use Queue.lockWithMemory(). */
+  constructor(owner: GuardOwner) {
+    this.#owner = owner
+    this.#h = owner.handle
+    this.#mem = owner.memory
+  }
+
+  /** The guest memory the queue works on. */
+  get memory(): GuestMemory {
+    return this.#mem
+  }
+
+  /** Whether the queue is ready and its rings lie in guest memory (the crate's `is_valid`). */
+  isValid(): boolean {
+    return native.isValid(this.#live())
+  }
+
+  /** Resets the queue to its state after `new Queue()`, not ready. */
+  reset(): void {
+    this.#drop()
+    native.reset(this.#live())
+  }
+
+  maxSize(): number {
+    return native.maxSize(this.#live())
+  }
+
+  size(): number {
+    return native.size(this.#live())
+  }
+
+  /** Sets the queue size; throws VirtioQueueError `InvalidSize` unless a power of two ≤ maxSize. */
+  setSize(size: number): void {
+    this.#settle()
+    native.setSize(this.#live(), size)
+  }
+
+  ready(): boolean {
+    return native.ready(this.#live())
+  }
+
+  setReady(ready: boolean): void {
+    this.#settle()
+    native.setReady(this.#live(), ready)
+  }
+
+  /** Sets the low and/or high 32 bits of the descriptor table address (16-byte aligned, else `InvalidDescTableAlign`). */
+  setDescTableAddress(low?: number | null, high?: number | null): void {
+    this.#settle()
+    native.setDescTableAddress(this.#live(), low ?? undefined, high ?? undefined)
+  }
+
+  /** Sets the low and/or high 32 bits of the available ring address (2-byte aligned, else `InvalidAvailRingAlign`). */
+  setAvailRingAddress(low?: number | null, high?: number | null): void {
+    this.#settle()
+    native.setAvailRingAddress(this.#live(), low ?? undefined, high ?? undefined)
+  }
+
+  /** Sets the low and/or high 32 bits of the used ring address (4-byte aligned, else `InvalidUsedRingAlign`). */
+  setUsedRingAddress(low?: number | null, high?: number | null): void {
+    this.#settle()
+    native.setUsedRingAddress(this.#live(), low ?? undefined, high ?? undefined)
+  }
+
+  /** Enables or disables VIRTIO_F_RING_EVENT_IDX handling. */
+  setEventIdx(enabled: boolean): void {
+    this.#settle()
+    native.setEventIdx(this.#live(), enabled)
+  }
+
+  /** Whether VIRTIO_F_RING_EVENT_IDX handling is on. */
+  eventIdxEnabled(): boolean {
+    return native.eventIdxEnabled(this.#live())
+  }
+
+  /** The driver's avail ring `idx`, read from guest memory. */
+  availIdx(order: MemoryOrdering = 'acquire'): number {
+    return native.availIdx(this.#live(), toOrder(order))
+  }
+
+  /** The used ring `idx`, read from guest memory. */
+  usedIdx(order: MemoryOrdering = 'acquire'): number {
+    return native.usedIdx(this.#live(), toOrder(order))
+  }
+
+  /** Puts a used entry in the used ring and publishes it (release ordering). */
+  addUsed(headIndex: number, len: number): void {
+    native.addUsed(this.#live(), headIndex, len)
+  }
+
+  /**
+   * Re-enables driver notifications; returns true if the driver added chains meanwhile
+   * (process them before waiting for a notification).
+   */
+  enableNotification(): boolean {
+    this.#settle()
+    return native.enableNotification(this.#live())
+  }
+
+  /** Suppresses driver notifications while the device is busy. */
+  disableNotification(): void {
+    this.#settle()
+    native.disableNotification(this.#live())
+  }
+
+  /** Whether the driver must be notified of the used entries added since the last call. */
+  needsNotification(): boolean {
+    return native.needsNotification(this.#live())
+  }
+
+  /** Index of the next avail ring entry the device will pop. */
+  nextAvail(): number {
+    return (native.nextAvail(this.#live()) - (this.#count - this.#taken)) & 0xffff
+  }
+
+  nextUsed(): number {
+    return native.nextUsed(this.#live())
+  }
+
+  setNextAvail(nextAvail: number): void {
+    this.#drop()
+    native.setNextAvail(this.#live(), nextAvail)
+  }
+
+  setNextUsed(nextUsed: number): void {
+    native.setNextUsed(this.#live(), nextUsed)
+  }
+
+  /** Steps back one avail ring entry, so the last chain is popped again. */
+  goToPreviousPosition(): void {
+    this.#settle()
+    native.goToPreviousPosition(this.#live())
+  }
+
+  /**
+   * Pops the next chain, or returns null when the driver has made none available.
+   * Where the crate's `pop_descriptor_chain` turns errors into `None`, this throws them
+   * (`QueueNotReady`, `InvalidAvailRingIndex`, `GuestMemory`).
+   */
+  popDescriptorChain(): DescriptorChain | null {
+    this.#live()
+    if (this.#taken === this.#count && !this.#fill()) return null
+    return this.#take()
+  }
+
+  /**
+   * Iterates over the chains available now (the avail idx is read once, as by the crate's
+   * `iter()`). Adding used entries inside the loop is fine. Throws `QueueNotReady` or
+   * `InvalidAvailRingIndex` as the crate's `iter()` does.
+   */
+  iter(): AvailIter {
+    const h = this.#live()
+    let limit: number
+    if (this.#taken < this.#count) {
+      limit = (native.availIdx(h, Order.Acquire) - this.nextAvail()) & 0xffff
+    } else {
+      this.#fill()
+      limit = this.#win ? (this.#win[3]! - this.nextAvail()) & 0xffff : 0
+    }
+    return new AvailIter(this, limit)
+  }
+
+  /**
+   * Batch path: pops up to `batch.maxChains` chains into `batch` in one native call and
+   * returns how many. No per-chain object is created.
+   */
+  popChains(batch: ChainBatch): number {
+    if (!(batch instanceof ChainBatch)) throw typeError('batch', 'a ChainBatch', batch)
+    this.#settle()
+    const h = this.#live()
+    let n = native.popChains(h, batch.words, batch.maxChains)
+    if (n === 0 && batch.words[2]! > 0) {
+      batch.grow(batch.words[2]!)
+      n = native.popChains(h, batch.words, batch.maxChains)
+    }
+    return n
+  }
+
+  /** Batch path: adds every entry of `used` in one native call, then clears it. */
+  addUsedBatch(used: UsedBatch): void {
+    if (!(used instanceof UsedBatch)) throw typeError('used', 'a UsedBatch', used)
+    const n = used.count
+    used.count = 0
+    if (n > 0) native.addUsedBatch(this.#live(), used.pairs, n)
+  }
+
+  /** Releases the guard: the queue can be locked again; this guard throws from now on. */
+  release(): void {
+    if (this.#released) return
+    this.#settle()
+    this.#released = true
+    this.#owner.unlock(this)
+  }
+
+  [Symbol.dispose](): void {
+    this.release()
+  }
+
+  /** Whether release() was called. */
+  get released(): boolean {
+    return this.#released
+  }
+
+  /** @internal Hands out the next prefetched chain, popping a batch when none is left. */
+  nextChain(): DescriptorChain | null {
+    return this.popDescriptorChain()
+  }
+
+  /** @internal Returns prefetched, unconsumed chains to the avail ring. */
+  settle(): void {
+    this.#settle()
+  }
+
+  #live(): QueueHandle {
+    if (this.#released) throw new VirtioQueueError('this QueueGuard was released; call queue.lockWithMemory() again', 'GuardReleased')
+    return this.#h
+  }
+
+  #fill(): boolean {
+    const h = this.#h
+    if (this.#arenaPos + PREFETCH_WORDS > ARENA_WORDS) {
+      this.#arena = new Uint32Array(ARENA_WORDS)
+      this.#arenaPos = 0
+    }
+    let win = this.#arena.subarray(this.#arenaPos, this.#arenaPos + PREFETCH_WORDS)
+    let n = native.popChains(h, win, PREFETCH_CHAINS)
+    if (n === 0 && win[2]! > 0) {
+      // The next chain has more descriptors than a window holds.
+      win = new Uint32Array(PREFETCH_BASE + BATCH_DESC_WORDS * win[2]!)
+      n = native.popChains(h, win, PREFETCH_CHAINS)
+    } else {
+      this.#arenaPos += PREFETCH_BASE + BATCH_DESC_WORDS * win[1]!
+    }
+    this.#win = win
+    this.#count = n
+    this.#taken = 0
+    return n > 0
+  }
+
+  #take(): DescriptorChain {
+    const w = this.#win!
+    const c = BATCH_HEADER_WORDS + BATCH_CHAIN_WORDS * this.#taken++
+    return new DescriptorChain(this.#mem, w, w[c]!, PREFETCH_BASE + BATCH_DESC_WORDS * w[c + 1]!, w[c + 2]!, w[c + 3]!)
+  }
+
+  #settle(): void {
+    const pending = this.#count - this.#taken
+    if (pending > 0) native.setNextAvail(this.#h, (native.nextAvail(this.#h) - pending) & 0xffff)
+    this.#count = this.#taken = 0
+  }
+
+  #drop(): void {
+    this.#count = this.#taken = 0
+  }
+}
+
+/** The iterator returned by {@link QueueGuard.iter}: iterable with `for...of`. */
+export class AvailIter implements IterableIterator<DescriptorChain> {
+  readonly #guard: QueueGuard
+  #left: number
+
+  /** @internal */
+  constructor(guard: QueueGuard, limit: number) {
+    this.#guard = guard
+    this.#left = limit
+  }
+
+  next(): IteratorResult<DescriptorChain, undefined> {
+    if (this.#left > 0) {
+      const chain = this.#guard.nextChain()
+      if (chain) {
+        this.#left--
+        return { value: chain, done: false }
+      }
+      this.#left = 0
+    }
+    return { value: undefined, done: true }
+  }
+
+  /** Steps back one entry, so the last chain is yielded again (the crate's `AvailIter::go_to_previous_position`). */
+  goToPreviousPosition(): void {
+    this.#guard.goToPreviousPosition()
+    this.#left++
+  }
+
+  [Symbol.iterator](): this {
+    return this
+  }
+}
+
+function toOrder(order: MemoryOrdering): Order {
+  const o = ORDERS[order]
+  if (o === undefined) throw typeError('order', "'relaxed', 'acquire' or 'seqcst'", order)
+  return o
+}

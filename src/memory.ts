@@ -1,0 +1,329 @@
+// Guest memory: regions of host memory at guest physical addresses, shared
+// zero-copy between JavaScript (Buffers) and the native queue (vm-memory).
+import { GuestAddressLike, toAddress, toCount, toUint } from './address'
+import { addressError, typeError, VirtioQueueError } from './errors'
+import { MemoryHandle, native } from './native'
+
+/** A region of guest memory as returned by {@link GuestMemory.regions}. */
+export interface GuestRegion {
+  /** Guest physical address of the region's first byte. */
+  readonly guestAddress: number
+  /** Size in bytes. */
+  readonly size: number
+  /** A Buffer aliasing the region's memory (no copy). */
+  readonly buffer: Buffer
+}
+
+/** Memory that can back a region given to {@link GuestMemory.fromBuffers}. */
+export type RegionBacking = ArrayBufferView | ArrayBuffer | SharedArrayBuffer
+
+/** @internal Flat list of (buffer, offset, length) pieces of guest memory. */
+export class Segments {
+  readonly buffers: Buffer[] = []
+  readonly offsets: number[] = []
+  readonly lengths: number[] = []
+  total = 0
+
+  push(buffer: Buffer, offset: number, length: number): void {
+    this.buffers.push(buffer)
+    this.offsets.push(offset)
+    this.lengths.push(length)
+    this.total += length
+  }
+
+  /** Zero-copy views of every piece. */
+  views(): Buffer[] {
+    return this.buffers.map((b, i) => b.subarray(this.offsets[i], this.offsets[i]! + this.lengths[i]!))
+  }
+}
+
+interface Region extends GuestRegion {
+  readonly end: number
+  readonly view: DataView
+  readonly u16: Uint16Array | null
+  readonly index: number
+}
+
+export class GuestMemory {
+  /** @internal The native memory handle. */
+  readonly handle: MemoryHandle
+  readonly regions: readonly GuestRegion[]
+  readonly #sorted: readonly Region[]
+  readonly #first: Region
+
+  private constructor(handle: MemoryHandle, regions: Region[]) {
+    this.handle = handle
+    this.regions = Object.freeze(regions.map(({ guestAddress, size, buffer }) => Object.freeze({ guestAddress, size, buffer })))
+    this.#sorted = [...regions].sort((a, b) => a.guestAddress - b.guestAddress)
+    this.#first = this.#sorted[0]!
+  }
+
+  /** Allocates page-aligned, zero-filled regions: `[[guestAddress, size], ...]`. */
+  static fromRanges(ranges: ReadonlyArray<readonly [GuestAddressLike, GuestAddressLike]>): GuestMemory {
+    if (!Array.isArray(ranges)) throw typeError('ranges', 'an array of [guestAddress, size] pairs', ranges)
+    const spec: Array<number | bigint> = []
+    ranges.forEach((range, i) => {
+      if (!Array.isArray(range) || range.length !== 2) throw typeError(`ranges[${i}]`, 'a [guestAddress, size] pair', range)
+      spec.push(toAddress(range[0], `ranges[${i}][0]`), toAddress(range[1], `ranges[${i}][1]`))
+    })
+    const [handle, ...buffers] = native.memoryCreate(spec)
+    return new GuestMemory(
+      handle,
+      buffers.map((ab, i) => region(i, spec[2 * i] as number, Buffer.from(ab as ArrayBuffer))),
+    )
+  }
+
+  /**
+   * Maps existing memory as guest regions, without copying: `[{ guestAddress, buffer }, ...]`.
+   * Each buffer must be 8-byte aligned in host memory and stays alive while this memory (or
+   * a queue using it) does.
+   */
+  static fromBuffers(list: ReadonlyArray<{ readonly guestAddress: GuestAddressLike; readonly buffer: RegionBacking }>): GuestMemory {
+    if (!Array.isArray(list)) throw typeError('regions', 'an array of { guestAddress, buffer } objects', list)
+    const spec: Array<number | Uint8Array> = []
+    const views: Buffer[] = []
+    list.forEach((entry, i) => {
+      if (entry === null || typeof entry !== 'object') throw typeError(`regions[${i}]`, 'an object { guestAddress, buffer }', entry)
+      const bytes = toBytes(entry.buffer, `regions[${i}].buffer`)
+      spec.push(toAddress(entry.guestAddress, `regions[${i}].guestAddress`), bytes)
+      views.push(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength))
+    })
+    const [handle] = native.memoryCreate(spec)
+    return new GuestMemory(handle, views.map((b, i) => region(i, spec[2 * i] as number, b)))
+  }
+
+  /** Total size of all regions in bytes. */
+  get size(): number {
+    return this.#sorted.reduce((n, r) => n + r.size, 0)
+  }
+
+  readU8(addr: GuestAddressLike): number {
+    const [r, o] = this.#at(addr, 1)
+    return r.view.getUint8(o)
+  }
+
+  readU16(addr: GuestAddressLike): number {
+    const [r, o] = this.#at(addr, 2)
+    return r.view.getUint16(o, true)
+  }
+
+  readU32(addr: GuestAddressLike): number {
+    const [r, o] = this.#at(addr, 4)
+    return r.view.getUint32(o, true)
+  }
+
+  readU64(addr: GuestAddressLike): bigint {
+    const [r, o] = this.#at(addr, 8)
+    return r.view.getBigUint64(o, true)
+  }
+
+  writeU8(addr: GuestAddressLike, value: number): void {
+    const v = toUint(value, 'value', 0xff)
+    const [r, o] = this.#at(addr, 1)
+    r.view.setUint8(o, v)
+  }
+
+  writeU16(addr: GuestAddressLike, value: number): void {
+    const v = toUint(value, 'value', 0xffff)
+    const [r, o] = this.#at(addr, 2)
+    r.view.setUint16(o, v, true)
+  }
+
+  writeU32(addr: GuestAddressLike, value: number): void {
+    const v = toUint(value, 'value', 0xffffffff)
+    const [r, o] = this.#at(addr, 4)
+    r.view.setUint32(o, v, true)
+  }
+
+  writeU64(addr: GuestAddressLike, value: bigint | number): void {
+    let v: bigint
+    if (typeof value === 'bigint') {
+      if (value < 0n || value > 0xffffffffffffffffn) throw addressRangeValue(value)
+      v = value
+    } else {
+      v = BigInt(toUint(value, 'value', Number.MAX_SAFE_INTEGER))
+    }
+    const [r, o] = this.#at(addr, 8)
+    r.view.setBigUint64(o, v, true)
+  }
+
+  /** Atomic 16-bit load (sequentially consistent), as a driver reads ring indices. */
+  loadU16(addr: GuestAddressLike): number {
+    const [r, o] = this.#atomic(addr, 2)
+    return r.u16 ? Atomics.load(r.u16, o >> 1) : r.view.getUint16(o, true)
+  }
+
+  /** Atomic 16-bit store (sequentially consistent), as a driver publishes ring indices. */
+  storeU16(addr: GuestAddressLike, value: number): void {
+    const v = toUint(value, 'value', 0xffff)
+    const [r, o] = this.#atomic(addr, 2)
+    if (r.u16) Atomics.store(r.u16, o >> 1, v)
+    else r.view.setUint16(o, v, true)
+  }
+
+  /** Copies `length` bytes out of guest memory (the range may span adjacent regions). */
+  read(addr: GuestAddressLike, length: number): Buffer {
+    const out = Buffer.allocUnsafe(toCount(length, 'length'))
+    this.readInto(addr, out)
+    return out
+  }
+
+  /** Copies `target.length` bytes out of guest memory into `target`. */
+  readInto(addr: GuestAddressLike, target: Uint8Array): void {
+    if (!(target instanceof Uint8Array)) throw typeError('target', 'a Uint8Array', target)
+    this.#spans(addr, target.length, (r, o, done, n) => {
+      target.set(r.buffer.subarray(o, o + n), done)
+    })
+  }
+
+  /** Copies `bytes` into guest memory (the range may span adjacent regions). */
+  write(addr: GuestAddressLike, bytes: Uint8Array): void {
+    if (!(bytes instanceof Uint8Array)) throw typeError('bytes', 'a Uint8Array', bytes)
+    this.#spans(addr, bytes.length, (r, o, done, n) => {
+      r.buffer.set(n === bytes.length ? bytes : bytes.subarray(done, done + n), o)
+    })
+  }
+
+  /** A zero-copy Buffer view of `length` bytes, which must lie within one region. */
+  slice(addr: GuestAddressLike, length: number): Buffer {
+    const [r, o] = this.#at(addr, toCount(length, 'length'))
+    return r.buffer.subarray(o, o + length)
+  }
+
+  /** Whether `[addr, addr + length)` lies in guest memory (possibly across adjacent regions). */
+  checkRange(addr: GuestAddressLike, length: number): boolean {
+    try {
+      this.#spans(addr, toCount(length, 'length'), () => {})
+      return true
+    } catch (e) {
+      if ((e as { code?: string }).code === 'InvalidGuestAddress') return false
+      throw e
+    }
+  }
+
+  /** @internal The region holding all of `[a, a + len)` and the offset of `a` in it. */
+  locate(a: number, len: number): [Region, number] | null {
+    let r = this.#first
+    if (!(a >= r.guestAddress && a + len <= r.end)) {
+      const found = this.#find(a)
+      if (!found || a + len > found.end) return null
+      r = found
+    }
+    if (r.buffer.length !== r.size) throw detached(r)
+    return [r, a - r.guestAddress]
+  }
+
+  /**
+   * @internal The pieces (region buffer, offset, length) of `[a, a + len)`, which may span
+   * adjacent regions; null when part of it is not guest memory.
+   */
+  resolve(a: number, len: number, out: Segments): boolean {
+    const hit = this.locate(a, len)
+    if (hit) {
+      out.push(hit[0].buffer, hit[1], len)
+      return true
+    }
+    let done = 0
+    while (done < len) {
+      const r = this.#find(a + done)
+      if (!r) return false
+      if (r.buffer.length !== r.size) throw detached(r)
+      const o = a + done - r.guestAddress
+      const n = Math.min(len - done, r.size - o)
+      out.push(r.buffer, o, n)
+      done += n
+    }
+    return true
+  }
+
+  #at(addr: GuestAddressLike, len: number): [Region, number] {
+    const a = typeof addr === 'number' && Number.isSafeInteger(addr) && addr >= 0 ? addr : toAddress(addr, 'addr')
+    const hit = this.locate(a, len)
+    if (!hit) throw addressError(a, len, this.#find(a) ? 'not within one guest memory region' : 'outside guest memory')
+    return hit
+  }
+
+  #atomic(addr: GuestAddressLike, len: number): [Region, number] {
+    const hit = this.#at(addr, len)
+    if (hit[1] % len !== 0) throw addressError(toAddress(addr, 'addr'), len, `not ${len}-byte aligned for an atomic access`)
+    return hit
+  }
+
+  #find(a: number): Region | undefined {
+    const rs = this.#sorted
+    let lo = 0
+    let hi = rs.length
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1
+      if (rs[mid]!.guestAddress <= a) lo = mid + 1
+      else hi = mid
+    }
+    const r = rs[lo - 1]
+    return r && a < r.end ? r : undefined
+  }
+
+  /** Calls `f` for each region piece of `[addr, addr + length)`; throws unless all of it is mapped. */
+  #spans(addr: GuestAddressLike, length: number, f: (r: Region, offset: number, done: number, n: number) => void): void {
+    const start = toAddress(addr, 'addr')
+    const pieces: Array<[Region, number, number, number]> = []
+    let done = 0
+    while (done < length) {
+      const r = this.#find(start + done)
+      if (!r) throw addressError(start, length)
+      if (r.buffer.length !== r.size) throw detached(r)
+      const o = start + done - r.guestAddress
+      const n = Math.min(length - done, r.size - o)
+      pieces.push([r, o, done, n])
+      done += n
+    }
+    if (length === 0 && !this.#find(start)) throw addressError(start, length)
+    // Check everything first, so a failing access writes nothing.
+    for (const [r, o, d, n] of pieces) f(r, o, d, n)
+  }
+}
+
+function region(index: number, guestAddress: number, buffer: Buffer): Region {
+  const size = buffer.length
+  const shared = buffer.buffer instanceof SharedArrayBuffer
+  const u16 = shared && buffer.byteOffset % 2 === 0 ? new Uint16Array(buffer.buffer, buffer.byteOffset, size >> 1) : null
+  return {
+    index,
+    guestAddress,
+    size,
+    end: guestAddress + size,
+    buffer,
+    view: new DataView(buffer.buffer, buffer.byteOffset, size),
+    u16,
+  }
+}
+
+function toBytes(b: unknown, name: string): Uint8Array {
+  if (b instanceof ArrayBuffer) {
+    if ((b as ArrayBuffer & { resizable?: boolean }).resizable) {
+      throw new VirtioQueueError(`${name}: resizable ArrayBuffers cannot back guest memory (they can shrink)`, 'InvalidRegion')
+    }
+    return new Uint8Array(b)
+  }
+  if (b instanceof SharedArrayBuffer) return new Uint8Array(b, 0, b.byteLength)
+  if (ArrayBuffer.isView(b)) {
+    const ab = b.buffer as ArrayBuffer & { resizable?: boolean }
+    if (ab.resizable) {
+      throw new VirtioQueueError(`${name}: views of resizable ArrayBuffers cannot back guest memory (they can shrink)`, 'InvalidRegion')
+    }
+    return b instanceof Uint8Array && b.constructor === Uint8Array ? b : new Uint8Array(b.buffer, b.byteOffset, b.byteLength)
+  }
+  throw typeError(name, 'a Buffer, TypedArray, DataView, ArrayBuffer or SharedArrayBuffer', b)
+}
+
+function detached(r: Region): VirtioQueueError {
+  return new VirtioQueueError(
+    `the ArrayBuffer backing guest memory region ${r.index} was detached (transferred); the memory is no longer usable`,
+    'DetachedBuffer',
+  )
+}
+
+function addressRangeValue(v: bigint): RangeError {
+  const e = new RangeError(`The "value" argument is out of range: ${v}n does not fit in 64 bits`)
+  ;(e as RangeError & { code: string }).code = 'ERR_OUT_OF_RANGE'
+  return e
+}

@@ -1,0 +1,65 @@
+// The native addon's functions, as the TypeScript layer sees them. Handles
+// are opaque, type-tagged externals; batches travel in Uint32Arrays.
+import { loadBinding } from './binding'
+import { VirtioQueueError } from './errors'
+
+declare const handleBrand: unique symbol
+/** An opaque native handle. */
+export type Handle<Kind extends string> = { readonly [handleBrand]: Kind }
+export type MemoryHandle = Handle<'memory'>
+export type QueueHandle = Handle<'queue'>
+
+/** Memory orderings for availIdx/usedIdx, as numbers. */
+export const enum Order {
+  Relaxed = 0,
+  Acquire = 1,
+  SeqCst = 2,
+}
+
+export interface NativeBinding {
+  init(errorClass: typeof VirtioQueueError): void
+  memoryCreate(spec: Array<number | bigint | Uint8Array>): [MemoryHandle, ...Array<ArrayBuffer | undefined>]
+  queueNew(memory: MemoryHandle, maxSize: number): QueueHandle
+  queueFromState(memory: MemoryHandle, state: Uint32Array): QueueHandle
+  queueState(queue: QueueHandle, out: Uint32Array): void
+  isValid(queue: QueueHandle): boolean
+  reset(queue: QueueHandle): void
+  maxSize(queue: QueueHandle): number
+  size(queue: QueueHandle): number
+  setSize(queue: QueueHandle, size: number): void
+  ready(queue: QueueHandle): boolean
+  setReady(queue: QueueHandle, ready: boolean): void
+  setDescTableAddress(queue: QueueHandle, low: number | undefined, high: number | undefined): void
+  setAvailRingAddress(queue: QueueHandle, low: number | undefined, high: number | undefined): void
+  setUsedRingAddress(queue: QueueHandle, low: number | undefined, high: number | undefined): void
+  setEventIdx(queue: QueueHandle, enabled: boolean): void
+  eventIdxEnabled(queue: QueueHandle): boolean
+  availIdx(queue: QueueHandle, order: Order): number
+  usedIdx(queue: QueueHandle, order: Order): number
+  addUsed(queue: QueueHandle, headIndex: number, len: number): void
+  enableNotification(queue: QueueHandle): boolean
+  disableNotification(queue: QueueHandle): void
+  needsNotification(queue: QueueHandle): boolean
+  nextAvail(queue: QueueHandle): number
+  nextUsed(queue: QueueHandle): number
+  setNextAvail(queue: QueueHandle, nextAvail: number): void
+  setNextUsed(queue: QueueHandle, nextUsed: number): void
+  goToPreviousPosition(queue: QueueHandle): void
+  popChains(queue: QueueHandle, out: Uint32Array, maxChains: number): number
+  addUsedBatch(queue: QueueHandle, pairs: Uint32Array, count: number): void
+  constants(): [pageSize: number, addressLimit: number, headerWords: number, chainWords: number, descWords: number, stateWords: number]
+  forcePanicForTesting(): never
+}
+
+export const native = loadBinding() as NativeBinding
+native.init(VirtioQueueError)
+
+const [pageSize, addressLimit, headerWords, chainWords, descWords, stateWords] = native.constants()
+/** Alignment of regions allocated by GuestMemory.fromRanges. */
+export const PAGE_SIZE = pageSize
+/** Guest memory must end at or below this address (2^53). */
+export const ADDRESS_LIMIT = addressLimit
+export const BATCH_HEADER_WORDS = headerWords
+export const BATCH_CHAIN_WORDS = chainWords
+export const BATCH_DESC_WORDS = descWords
+export const STATE_WORDS = stateWords
