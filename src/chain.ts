@@ -52,7 +52,8 @@ export class DescriptorChain {
     this.#words = words
     this.#first = firstWord
     this.#count = count
-    this.stopReason = CHAIN_STOP_REASONS[status] ?? 'InvalidChain'
+    // status 0 is a complete chain (null); an unknown number is reported as InvalidChain.
+    this.stopReason = status === 0 ? null : (CHAIN_STOP_REASONS[status] ?? 'InvalidChain')
   }
 
   /** True when the chain ended at a descriptor without the NEXT flag. */
