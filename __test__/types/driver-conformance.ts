@@ -1,6 +1,7 @@
 // Compile-time check that the hand-written driver.d.ts matches src/driver.
 // `tsc -p __test__/tsconfig.json --noEmit` fails when they diverge.
 import type * as decl from '../../driver'
+import type { GuestMemory } from '../../src/index'
 import * as impl from '../../src/driver/index'
 
 /** Every runtime export of src/driver is assignable to its declaration. */
@@ -36,3 +37,6 @@ export type T12 = Assert<Equal<impl.IndirectTablePlacement, decl.IndirectTablePl
 type Methods<C> = { [K in keyof C]: C[K] }
 export type DriverShape = Assert<Equal<Methods<impl.SplitQueueDriver<string>>, Methods<decl.SplitQueueDriver<string>>>>
 export type AllocatorShape = Assert<Equal<Methods<impl.GuestAllocator>, Methods<decl.GuestAllocator>>>
+
+// The package's real GuestMemory satisfies the driver's structural memory interface.
+export type GuestMemoryFits = Assert<GuestMemory extends decl.DriverMemory ? true : false>
