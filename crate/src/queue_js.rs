@@ -34,7 +34,8 @@ fn queue(ctx: &Ctx) -> Result<&mut QueueHandle> {
 /// `queueNew(memory, maxSize)`.
 pub fn queue_new(ctx: &Ctx) -> Result<napi_value> {
     let memory = Rc::clone(&ctx.external::<MemoryHandle>(0, "memory")?.0);
-    let max_size = ctx.u16(1, "maxSize")?;
+    // Any integer number is a size the crate judges: above u16 it is InvalidMaxSize, not an argument error.
+    let max_size = u16::try_from(ctx.u32(1, "maxSize")?).map_err(|_| virtio_queue::Error::InvalidMaxSize)?;
     let queue = Queue::new(max_size)?;
     ctx.new_external(QueueHandle { queue, memory })
 }
@@ -112,7 +113,8 @@ pub fn size(ctx: &Ctx) -> Result<napi_value> {
 /// Uses `try_set_size`: an invalid size throws `InvalidSize` instead of being ignored.
 pub fn set_size(ctx: &Ctx) -> Result<napi_value> {
     let q = queue(ctx)?;
-    let size = ctx.u16(1, "size")?;
+    // As for maxSize: an integer above u16 is an InvalidSize, like any other size above maxSize.
+    let size = u16::try_from(ctx.u32(1, "size")?).map_err(|_| virtio_queue::Error::InvalidSize)?;
     q.queue.try_set_size(size)?;
     Ok(ctx.undefined())
 }
