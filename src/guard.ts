@@ -219,9 +219,10 @@ export class QueueGuard implements Disposable {
   /** Batch path: adds every entry of `used` in one native call, then clears it. */
   addUsedBatch(used: UsedBatch): void {
     if (!(used instanceof UsedBatch)) throw typeError('used', 'a UsedBatch', used)
+    const h = this.#live()
     const n = used.count
     used.count = 0
-    if (n > 0) native.addUsedBatch(this.#live(), used.pairs, n)
+    if (n > 0) native.addUsedBatch(h, used.pairs, n)
   }
 
   /** Releases the guard: the queue can be locked again; this guard throws from now on. */
