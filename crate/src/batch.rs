@@ -123,3 +123,111 @@ pub fn add_used(queue: &mut Queue, mem: &GuestMem, pairs: &[u32], count: usize) 
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::{HostRegion, NativeAlloc};
+    use std::sync::Arc;
+    use vm_memory::{Bytes, GuestAddress};
+
+    const DESC: u64 = 0x1000;
+    const AVAIL: u64 = 0x2000;
+    const USED: u64 = 0x3000;
+
+    fn setup(size: u16) -> (GuestMem, Queue) {
+        let a = Arc::new(NativeAlloc::new(0x10000).unwrap());
+        // SAFETY: the region owns the allocation through the Arc.
+        let r = unsafe { HostRegion::new(GuestAddress(0), a.as_ptr(), 0x10000, Some(a)) };
+        let mem = GuestMem::new(vec![r]).unwrap();
+        let mut q = Queue::new(size).unwrap();
+        q.set_desc_table_address(Some(DESC as u32), None);
+        q.set_avail_ring_address(Some(AVAIL as u32), None);
+        q.set_used_ring_address(Some(USED as u32), None);
+        q.set_ready(true);
+        (mem, q)
+    }
+
+    fn desc(mem: &GuestMem, table: u64, i: u64, addr: u64, len: u32, flags: u16, next: u16) {
+        let at = GuestAddress(table + 16 * i);
+        mem.write_obj(addr, at).unwrap();
+        mem.write_obj(len, GuestAddress(at.0 + 8)).unwrap();
+        mem.write_obj(flags, GuestAddress(at.0 + 12)).unwrap();
+        mem.write_obj(next, GuestAddress(at.0 + 14)).unwrap();
+    }
+
+    fn publish(mem: &GuestMem, heads: &[u16]) {
+        for (i, h) in heads.iter().enumerate() {
+            mem.write_obj(*h, GuestAddress(AVAIL + 4 + 2 * i as u64)).unwrap();
+        }
+        mem.write_obj(heads.len() as u16, GuestAddress(AVAIL + 2)).unwrap();
+    }
+
+    #[test]
+    fn pops_complete_and_truncated_chains() {
+        let (mem, mut q) = setup(16);
+        desc(&mem, DESC, 0, 0x8000, 16, 1, 1); // NEXT
+        desc(&mem, DESC, 1, 0x9000, 512, 2, 0); // WRITE, end
+        desc(&mem, DESC, 2, 0xa000, 8, 1, 99); // NEXT to an index past the table
+        desc(&mem, DESC, 3, 0xb000, 8, 1, 3); // loops on itself
+        publish(&mem, &[0, 2, 3]);
+        let mut out = vec![0u32; desc_base(8) + 4 * 64];
+        assert_eq!(pop_chains(&mut q, &mem, &mut out, 8).unwrap(), 3);
+        assert_eq!(&out[..4], &[3, 1 + 2 + 16, 0, 3]);
+        let chain = |i: usize| &out[HEADER_WORDS + CHAIN_WORDS * i..HEADER_WORDS + CHAIN_WORDS * (i + 1)];
+        assert_eq!(chain(0), &[0, 0, 2, ChainStatus::Complete as u32]);
+        assert_eq!(chain(1), &[2, 2, 1, ChainStatus::InvalidDescriptorIndex as u32]);
+        assert_eq!(chain(2), &[3, 3, 16, ChainStatus::InvalidChain as u32]);
+        let d = desc_base(8) + DESC_WORDS; // second descriptor of the first chain
+        assert_eq!(&out[d..d + 4], &[0x9000, 0, 512, 2]);
+        assert_eq!(q.next_avail(), 3);
+    }
+
+    #[test]
+    fn indirect_rules_and_growth() {
+        let (mem, mut q) = setup(16);
+        desc(&mem, DESC, 0, 0x4000, 48, 4, 0); // indirect table of 3
+        for i in 0..3u16 {
+            desc(&mem, 0x4000, i as u64, 0x8000 + i as u64, 1, if i < 2 { 1 } else { 2 }, i + 1);
+        }
+        desc(&mem, DESC, 1, 0x5000, 40, 4, 0); // length not a multiple of 16
+        desc(&mem, DESC, 2, 0x6000, 16, 4, 0); // table holding an indirect descriptor
+        desc(&mem, 0x6000, 0, 0x4000, 16, 4, 0);
+        publish(&mem, &[0, 1, 2]);
+        // Room for 2 descriptors only: the first chain (3) does not fit.
+        let mut small = vec![0u32; desc_base(4) + 2 * DESC_WORDS];
+        assert_eq!(pop_chains(&mut q, &mem, &mut small, 4).unwrap(), 0);
+        assert_eq!(small[2], 3);
+        assert_eq!(q.next_avail(), 0, "the chain stays in the ring");
+        let mut out = vec![0u32; desc_base(4) + 16 * DESC_WORDS];
+        assert_eq!(pop_chains(&mut q, &mem, &mut out, 4).unwrap(), 3);
+        let status = |i: usize| out[HEADER_WORDS + CHAIN_WORDS * i + 3];
+        assert_eq!(out[HEADER_WORDS + 2], 3);
+        assert_eq!(status(0), ChainStatus::Complete as u32);
+        assert_eq!(status(1), ChainStatus::InvalidIndirectDescriptorTable as u32);
+        assert_eq!(status(2), ChainStatus::InvalidIndirectDescriptor as u32);
+    }
+
+    #[test]
+    fn queue_errors_and_used_batches() {
+        let (mem, mut q) = setup(16);
+        let mut out = vec![0u32; desc_base(1) + 4];
+        q.set_ready(false);
+        assert!(matches!(pop_chains(&mut q, &mem, &mut out, 1), Err(Error::Queue(virtio_queue::Error::QueueNotReady))));
+        q.set_ready(true);
+        mem.write_obj(17u16, GuestAddress(AVAIL + 2)).unwrap();
+        assert!(matches!(
+            pop_chains(&mut q, &mem, &mut out, 1),
+            Err(Error::Queue(virtio_queue::Error::InvalidAvailRingIndex))
+        ));
+        assert!(matches!(pop_chains(&mut q, &mem, &mut out[..4], 1), Err(Error::ArgRange { .. })));
+        let pairs = [1, 100, 2, 200, 16, 300];
+        match add_used(&mut q, &mem, &pairs, 3) {
+            Err((2, Error::Queue(virtio_queue::Error::InvalidDescriptorIndex))) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(q.next_used(), 2);
+        assert_eq!(mem.read_obj::<u16>(GuestAddress(USED + 2)).unwrap(), 2);
+        assert_eq!(mem.read_obj::<u32>(GuestAddress(USED + 4 + 8 + 4)).unwrap(), 200);
+    }
+}
