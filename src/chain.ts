@@ -7,15 +7,9 @@ import { Reader, Writer } from './io'
 import { GuestMemory, Segments } from './memory'
 import { BATCH_DESC_WORDS } from './native'
 
-/** Why the crate stopped reading a chain before its end (null for a complete chain). */
-export type ChainStopReason =
-  | 'InvalidDescriptorIndex'
-  | 'InvalidIndirectDescriptor'
-  | 'InvalidIndirectDescriptorTable'
-  | 'GuestMemory'
-  | 'DescriptorChainOverflow'
-  | 'InvalidChain'
-  | 'AddressOverflow'
+import type { ChainStopReason } from '../index'
+
+export type { ChainStopReason }
 
 /** Status numbers from the native batch, indexed as crate/src/chain_status.rs. */
 export const CHAIN_STOP_REASONS: ReadonlyArray<ChainStopReason | null> = [

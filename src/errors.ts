@@ -2,36 +2,9 @@
 // whose `code` names the virtio-queue (or vm-memory) error variant; argument
 // errors are TypeError / RangeError with Node-style codes.
 
-/** Error codes a {@link VirtioQueueError} can carry. */
-export type VirtioQueueErrorCode =
-  // virtio_queue::Error variants
-  | 'AddressOverflow'
-  | 'GuestMemory'
-  | 'InvalidIndirectDescriptor'
-  | 'InvalidIndirectDescriptorTable'
-  | 'InvalidChain'
-  | 'InvalidDescriptorIndex'
-  | 'InvalidMaxSize'
-  | 'InvalidSize'
-  | 'InvalidDescTableAlign'
-  | 'InvalidAvailRingAlign'
-  | 'InvalidUsedRingAlign'
-  | 'InvalidAvailRingIndex'
-  | 'QueueNotReady'
-  | 'VolatileMemoryError'
-  | 'DescriptorChainOverflow'
-  | 'FindMemoryRegion'
-  | 'GuestMemoryError'
-  | 'SplitOutOfBounds'
-  // this package's own
-  | 'InvalidGuestAddress'
-  | 'InvalidRegion'
-  | 'DetachedBuffer'
-  | 'GuardReleased'
-  | 'QueueLocked'
-  | 'InvalidState'
-  | 'Panic'
-  | 'NodeApi'
+import type { VirtioQueueErrorCode } from '../index'
+
+export type { VirtioQueueErrorCode }
 
 export class VirtioQueueError extends Error {
   readonly code: VirtioQueueErrorCode

@@ -2,21 +2,9 @@
 import { rangeError, typeError, VirtioQueueError } from './errors'
 import { STATE_WORDS } from './native'
 
-/**
- * The crate's `QueueState`, camelCased. Ring addresses are numbers, or decimal strings
- * when they exceed Number.MAX_SAFE_INTEGER, so the object survives JSON.stringify exactly.
- */
-export interface QueueState {
-  maxSize: number
-  nextAvail: number
-  nextUsed: number
-  eventIdxEnabled: boolean
-  size: number
-  ready: boolean
-  descTable: number | string
-  availRing: number | string
-  usedRing: number | string
-}
+import type { QueueState } from '../index'
+
+export type { QueueState }
 
 const TWO_32 = 2 ** 32
 
