@@ -1,34 +1,8 @@
 import { DriverConstants as C } from './constants'
 import { checkAddr, checkAligned, checkInt, checkPow2 } from './errors'
+import type { SplitQueueLayout, SplitQueueLayoutOptions } from '../../driver'
 
-/** Options of {@link splitQueueLayout}. */
-export interface SplitQueueLayoutOptions {
-  /**
-   * Alignment of the used ring: 4 (virtio 1.x, the default) or a larger power
-   * of two such as 4096 (the legacy contiguous layout).
-   */
-  usedAlign?: number
-  /**
-   * Accepted for symmetry with the driver options. It does not change the
-   * layout: the spec's ring sizes (6 + 2*size, 6 + 8*size) always reserve
-   * `used_event` / `avail_event`.
-   */
-  eventIdx?: boolean
-}
-
-/** Guest addresses of the three parts of a split virtqueue. */
-export interface SplitQueueLayout {
-  /** Queue size (number of descriptors). */
-  size: number
-  /** Descriptor table (16-byte aligned, 16*size bytes). */
-  descTable: number
-  /** Available ("driver") ring (2-byte aligned, 6 + 2*size bytes). */
-  availRing: number
-  /** Used ("device") ring (usedAlign-aligned, 6 + 8*size bytes). */
-  usedRing: number
-  /** First address after the used ring. */
-  end: number
-}
+export type { SplitQueueLayout, SplitQueueLayoutOptions }
 
 /** Bytes of the descriptor table of a queue of `size` descriptors. */
 export function descTableBytes(size: number): number { return C.DESC_SIZE * size }

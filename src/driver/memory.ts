@@ -1,28 +1,7 @@
-/**
- * The guest memory the driver reads and writes. Structural: the package's
- * `GuestMemory` satisfies it, and tests use a small fake. Addresses are guest
- * physical addresses as safe integers; multi-byte values are little-endian.
- */
-export interface DriverMemory {
-  readU8(addr: number): number
-  writeU8(addr: number, value: number): void
-  readU16(addr: number): number
-  writeU16(addr: number, value: number): void
-  readU32(addr: number): number
-  writeU32(addr: number, value: number): void
-  readU64(addr: number): bigint
-  writeU64(addr: number, value: bigint | number): void
-  /** Copies `length` bytes out of guest memory. */
-  read(addr: number, length: number): Buffer
-  /** Copies `bytes` into guest memory. */
-  write(addr: number, bytes: Uint8Array): void
-  /** Zero-copy view of `length` bytes (must lie within one region). */
-  slice(addr: number, length: number): Buffer
-  /** Atomic 16-bit load (acquire). */
-  loadU16(addr: number): number
-  /** Atomic 16-bit store (release: earlier writes become visible first). */
-  storeU16(addr: number, value: number): void
-}
+// The memory interface the driver writes through is declared in driver.d.ts.
+import type { DriverMemory } from '../../driver'
+
+export type { DriverMemory }
 
 const METHODS = [
   'readU8', 'writeU8', 'readU16', 'writeU16', 'readU32', 'writeU32', 'readU64', 'writeU64',
