@@ -35,7 +35,7 @@ fn queue(ctx: &Ctx) -> Result<&mut QueueHandle> {
 pub fn queue_new(ctx: &Ctx) -> Result<napi_value> {
     let memory = Rc::clone(&ctx.external::<MemoryHandle>(0, "memory")?.0);
     // Any integer number is a size the crate judges: above u16 it is InvalidMaxSize, not an argument error.
-    let max_size = u16::try_from(ctx.u32(1, "maxSize")?).map_err(|_| virtio_queue::Error::InvalidMaxSize)?;
+    let max_size = u16::try_from(ctx.uint(1, "maxSize", (1 << 53) - 1)?).map_err(|_| virtio_queue::Error::InvalidMaxSize)?;
     let queue = Queue::new(max_size)?;
     ctx.new_external(QueueHandle { queue, memory })
 }
@@ -114,7 +114,7 @@ pub fn size(ctx: &Ctx) -> Result<napi_value> {
 pub fn set_size(ctx: &Ctx) -> Result<napi_value> {
     let q = queue(ctx)?;
     // As for maxSize: an integer above u16 is an InvalidSize, like any other size above maxSize.
-    let size = u16::try_from(ctx.u32(1, "size")?).map_err(|_| virtio_queue::Error::InvalidSize)?;
+    let size = u16::try_from(ctx.uint(1, "size", (1 << 53) - 1)?).map_err(|_| virtio_queue::Error::InvalidSize)?;
     q.queue.try_set_size(size)?;
     Ok(ctx.undefined())
 }
