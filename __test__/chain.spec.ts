@@ -174,3 +174,17 @@ test('many chains across several prefetch batches keep their order and contents'
     t.deepEqual(c.descriptors().map((d) => [d.addr, d.len]), Array.from({ length: c.length }, (_, j) => [DATA_BASE + 0x1000 * i + 16 * j, i + j + 1]))
   })
 })
+
+test('chains kept across hundreds of pops keep their descriptors (prefetch storage is never reused under them)', (t) => {
+  const { guard, driver } = makeRig({ size: 8 })
+  const kept: Array<[DescriptorChain, number]> = []
+  for (let i = 0; i < 1200; i++) {
+    const addr = DATA_BASE + 8 * i
+    driver.addChain([{ addr, len: 8 }])
+    const chain = guard.popDescriptorChain()!
+    kept.push([chain, addr])
+    guard.addUsed(chain.headIndex, 0)
+    driver.popUsed()
+  }
+  t.true(kept.every(([c, addr]) => c.length === 1 && c.descriptors()[0]!.addr === addr && c.descriptors()[0]!.len === 8))
+})
