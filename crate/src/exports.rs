@@ -3,7 +3,7 @@
 use crate::error::{Error, Result};
 use crate::napi::sys::*;
 use crate::napi::{export, Body, Ctx};
-use crate::{instance, memory, memory_js, queue_js};
+use crate::{bench, instance, memory, memory_js, queue_js};
 
 const FUNCTIONS: &[(&str, Body)] = &[
     ("init", init),
@@ -36,6 +36,7 @@ const FUNCTIONS: &[(&str, Body)] = &[
     ("goToPreviousPosition", queue_js::go_to_previous_position),
     ("popChains", queue_js::pop_chains),
     ("addUsedBatch", queue_js::add_used_batch),
+    ("benchNative", bench::bench_native),
     ("constants", constants),
     ("forcePanicForTesting", force_panic),
 ];

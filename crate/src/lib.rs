@@ -7,6 +7,7 @@
 //! exported functions; `exports` registers them.
 
 pub mod batch;
+mod bench;
 pub mod chain_status;
 pub mod error;
 mod exports;

@@ -15,8 +15,8 @@ use crate::napi::{Ctx, Tagged};
 
 /// A queue and the guest memory it works on.
 pub struct QueueHandle {
-    queue: Queue,
-    memory: Rc<Memory>,
+    pub(crate) queue: Queue,
+    pub(crate) memory: Rc<Memory>,
 }
 
 impl Tagged for QueueHandle {
