@@ -30,9 +30,11 @@ const root = path.resolve(__dirname, '..')
 const ROOT_CRATE = 'virtio-queue-node'
 const TABLE_HEADER = '| Crate | Version | License | Targets |'
 
-function die(msg) {
+// Exit codes: 1 the notices do not match (--check) or bad usage; 3 cargo
+// metadata could not run (no crate sources here).
+function die(msg, code = 1) {
   console.error(`third-party-notices: ${msg}`)
-  process.exit(1)
+  process.exit(code)
 }
 
 function parseArgs(argv) {
@@ -59,9 +61,9 @@ function cargoMetadata(target, online) {
   const args = ['metadata', '--format-version', '1', '--filter-platform', target]
   if (!online) args.splice(1, 0, '--offline')
   const r = spawnSync('cargo', args, { cwd: root, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 })
-  if (r.error) die(`could not run cargo: ${r.error.message}`)
+  if (r.error) die(`could not run cargo: ${r.error.message}`, 3)
   if (r.status !== 0) {
-    die(`cargo ${args.join(' ')} failed:\n${r.stderr}\n(run \`bash scripts/fetch-crates.sh\` first, or pass --online with VIRTIO_QUEUE_CRATES=crates-io)`)
+    die(`cargo ${args.join(' ')} failed:\n${r.stderr}\n(run \`bash scripts/fetch-crates.sh\` first, or pass --online with VIRTIO_QUEUE_CRATES=crates-io)`, 3)
   }
   return JSON.parse(r.stdout)
 }
