@@ -109,6 +109,20 @@ test('total length overflowing 32 bits: DescriptorChainOverflow', (t) => {
   t.deepEqual(chain.descriptors().map((d) => d.len), [0xfffffff0, 0x0f])
 })
 
+test('a descriptor address overflowing 64 bits: AddressOverflow', (t) => {
+  const { guard, driver } = makeRig({ size: SIZE })
+  // Descriptor table at 2^64 - 16: entry 0 is not memory, entry 1 lies past 2^64.
+  driver.writeAvailEntry(0, 0)
+  driver.writeAvailEntry(1, 1)
+  driver.setAvailIdx(2)
+  guard.setDescTableAddress(0xfffffff0, 0xffffffff)
+  t.is(guard.popDescriptorChain()!.stopReason, 'GuestMemory')
+  const chain = guard.popDescriptorChain()!
+  t.is(chain.headIndex, 1)
+  t.is(chain.length, 0)
+  t.is(chain.stopReason, 'AddressOverflow')
+})
+
 test('malformed chains do not disturb the chains around them', (t) => {
   const { guard, driver } = makeRig({ size: SIZE })
   driver.writeDescriptor(0, { addr: DATA_BASE, len: 1, flags: 0, next: 0 })
