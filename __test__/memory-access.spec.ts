@@ -193,3 +193,21 @@ test('checkRange: within, across adjacent regions, gaps and ends', (t) => {
   t.throws(() => m.checkRange(0, -1), argRangeError('length'))
   t.throws(() => m.checkRange(0, '1' as never), argTypeError('length'))
 })
+
+test('scalar accesses may span two adjacent regions, as vm-memory read_obj/write_obj do', (t) => {
+  const m = GuestMemory.fromRanges([[0, 0x1000], [0x1000, 0x1000], [0x3000, 0x1000]])
+  m.writeU32(0xffe, 0xaabbccdd)
+  t.is(m.regions[0]!.buffer.readUInt16LE(0xffe), 0xccdd)
+  t.is(m.regions[1]!.buffer.readUInt16LE(0), 0xaabb)
+  t.is(m.readU32(0xffe), 0xaabbccdd)
+  m.writeU64(0xffc, 0x0102030405060708n)
+  t.is(m.readU64(0xffc), 0x0102030405060708n)
+  t.is(m.readU16(0xfff), 0x0506)
+  // Across the gap at 0x2000: nothing is written, the error names the address.
+  m.writeU8(0x1fff, 0x5a)
+  const e = t.throws(() => m.writeU32(0x1ffe, 1), { instanceOf: RangeError })
+  t.is((e as RangeError & { code?: string }).code, 'InvalidGuestAddress')
+  t.regex(e!.message, /0x1ffe/)
+  t.is(m.readU8(0x1fff), 0x5a)
+  t.throws(() => m.readU16(0x1fff), { instanceOf: RangeError, message: /0x1fff/ })
+})

@@ -50,6 +50,10 @@ export class GuestMemory {
   readonly regions: readonly GuestRegion[]
   readonly #sorted: readonly Region[]
   readonly #first: Region
+  readonly #scratch = Buffer.alloc(8)
+  readonly #scratchView = new DataView(this.#scratch.buffer, this.#scratch.byteOffset, 8)
+  #off = 0
+  #spanAddr = -1
 
   private constructor(handle: MemoryHandle, regions: Region[]) {
     this.handle = handle
@@ -98,41 +102,37 @@ export class GuestMemory {
   }
 
   readU8(addr: GuestAddressLike): number {
-    const [r, o] = this.#at(addr, 1)
-    return r.view.getUint8(o)
+    return this.#view(addr, 1, false).getUint8(this.#off)
   }
 
   readU16(addr: GuestAddressLike): number {
-    const [r, o] = this.#at(addr, 2)
-    return r.view.getUint16(o, true)
+    return this.#view(addr, 2, false).getUint16(this.#off, true)
   }
 
   readU32(addr: GuestAddressLike): number {
-    const [r, o] = this.#at(addr, 4)
-    return r.view.getUint32(o, true)
+    return this.#view(addr, 4, false).getUint32(this.#off, true)
   }
 
   readU64(addr: GuestAddressLike): bigint {
-    const [r, o] = this.#at(addr, 8)
-    return r.view.getBigUint64(o, true)
+    return this.#view(addr, 8, false).getBigUint64(this.#off, true)
   }
 
   writeU8(addr: GuestAddressLike, value: number): void {
     const v = toUint(value, 'value', 0xff)
-    const [r, o] = this.#at(addr, 1)
-    r.view.setUint8(o, v)
+    this.#view(addr, 1, true).setUint8(this.#off, v)
+    this.#commit(1)
   }
 
   writeU16(addr: GuestAddressLike, value: number): void {
     const v = toUint(value, 'value', 0xffff)
-    const [r, o] = this.#at(addr, 2)
-    r.view.setUint16(o, v, true)
+    this.#view(addr, 2, true).setUint16(this.#off, v, true)
+    this.#commit(2)
   }
 
   writeU32(addr: GuestAddressLike, value: number): void {
     const v = toUint(value, 'value', 0xffffffff)
-    const [r, o] = this.#at(addr, 4)
-    r.view.setUint32(o, v, true)
+    this.#view(addr, 4, true).setUint32(this.#off, v, true)
+    this.#commit(4)
   }
 
   writeU64(addr: GuestAddressLike, value: bigint | number): void {
@@ -143,8 +143,8 @@ export class GuestMemory {
     } else {
       v = BigInt(toUint(value, 'value', Number.MAX_SAFE_INTEGER))
     }
-    const [r, o] = this.#at(addr, 8)
-    r.view.setBigUint64(o, v, true)
+    this.#view(addr, 8, true).setBigUint64(this.#off, v, true)
+    this.#commit(8)
   }
 
   /** Atomic 16-bit load (sequentially consistent), as a driver reads ring indices. */
@@ -234,6 +234,30 @@ export class GuestMemory {
       done += n
     }
     return true
+  }
+
+  /**
+   * The DataView holding `[addr, addr + len)` for a scalar access, its offset left in
+   * `#off`. A value spanning two adjacent regions (as vm-memory's `read_obj` allows) goes
+   * through a scratch view; for a write, `#commit` then copies it into guest memory.
+   */
+  #view(addr: GuestAddressLike, len: number, forWrite: boolean): DataView {
+    const a = typeof addr === 'number' && Number.isSafeInteger(addr) && addr >= 0 ? addr : toAddress(addr, 'addr')
+    const hit = this.locate(a, len)
+    this.#spanAddr = -1
+    if (hit) {
+      this.#off = hit[1]
+      return hit[0].view
+    }
+    if (!forWrite) this.readInto(a, this.#scratch.subarray(0, len))
+    else if (!this.checkRange(a, len)) throw addressError(a, len)
+    this.#spanAddr = a
+    this.#off = 0
+    return this.#scratchView
+  }
+
+  #commit(len: number): void {
+    if (this.#spanAddr >= 0) this.write(this.#spanAddr, this.#scratch.subarray(0, len))
   }
 
   #at(addr: GuestAddressLike, len: number): [Region, number] {
