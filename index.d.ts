@@ -89,7 +89,8 @@ export type RegionBacking = ArrayBufferView | ArrayBuffer | SharedArrayBuffer
 
 /**
  * Guest physical memory: regions of host memory at guest addresses, shared zero-copy
- * between JavaScript and the native queue. Multi-byte accessors are little-endian. An
+ * between JavaScript and the native queue. Multi-byte accessors are little-endian and, like
+ * vm-memory's `read_obj`/`write_obj`, may span two adjacent regions. An
  * address outside guest memory throws a RangeError with `code: 'InvalidGuestAddress'`
  * naming the address.
  */
