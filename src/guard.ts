@@ -158,8 +158,9 @@ export class QueueGuard implements Disposable {
   }
 
   setNextAvail(nextAvail: number): void {
-    this.#drop()
     native.setNextAvail(this.#live(), nextAvail)
+    // After the native call: a rejected argument must not discard the prefetched chains.
+    this.#drop()
   }
 
   setNextUsed(nextUsed: number): void {
