@@ -194,6 +194,10 @@ export class QueueGuard implements Disposable {
     let limit: number
     if (this.#taken < this.#count) {
       limit = (native.availIdx(h, Order.Acquire) - this.nextAvail()) & 0xffff
+      // The crate's iter() check, which the prefetched chains would otherwise skip.
+      if (limit > native.size(h)) {
+        throw new VirtioQueueError('invalid available ring index (more descriptors to process than queue size)', 'InvalidAvailRingIndex')
+      }
     } else {
       this.#fill()
       limit = this.#win ? (this.#win[3]! - this.nextAvail()) & 0xffff : 0
