@@ -44,6 +44,9 @@ interface Region extends GuestRegion {
   readonly index: number
 }
 
+/** Copies up to this many bytes are done with a byte loop (cheaper than creating a view). */
+const SMALL_COPY = 32
+
 export class GuestMemory {
   /** @internal The native memory handle. */
   readonly handle: MemoryHandle
@@ -171,7 +174,18 @@ export class GuestMemory {
   /** Copies `target.length` bytes out of guest memory into `target`. */
   readInto(addr: GuestAddressLike, target: Uint8Array): void {
     if (!(target instanceof Uint8Array)) throw typeError('target', 'a Uint8Array', target)
-    this.#spans(addr, target.length, (r, o, done, n) => {
+    const len = target.length
+    const r = this.#within(addr, len)
+    if (r !== null) {
+      // Fast path (one region): a byte loop for small copies (unless target may overlap the
+      // source), else set() from a plain Uint8Array view.
+      const b = r.buffer
+      const o = (addr as number) - r.guestAddress
+      if (len <= SMALL_COPY && target.buffer !== b.buffer) for (let i = 0; i < len; i++) target[i] = b[o + i]!
+      else target.set(new Uint8Array(b.buffer, b.byteOffset + o, len))
+      return
+    }
+    this.#spans(addr, len, (r, o, done, n) => {
       target.set(r.buffer.subarray(o, o + n), done)
     })
   }
@@ -179,6 +193,11 @@ export class GuestMemory {
   /** Copies `bytes` into guest memory (the range may span adjacent regions). */
   write(addr: GuestAddressLike, bytes: Uint8Array): void {
     if (!(bytes instanceof Uint8Array)) throw typeError('bytes', 'a Uint8Array', bytes)
+    const r = this.#within(addr, bytes.length)
+    if (r !== null) {
+      r.buffer.set(bytes, (addr as number) - r.guestAddress)
+      return
+    }
     this.#spans(addr, bytes.length, (r, o, done, n) => {
       r.buffer.set(n === bytes.length ? bytes : bytes.subarray(done, done + n), o)
     })
@@ -271,6 +290,19 @@ export class GuestMemory {
     const hit = this.#at(addr, len)
     if (hit[1] % len !== 0) throw addressError(toAddress(addr, 'addr'), len, `not ${len}-byte aligned for an atomic access`)
     return hit
+  }
+
+  /**
+   * The region holding all of `[addr, addr + len)` when `addr` is a number in it (the fast
+   * path of readInto/write: no allocation); null sends the caller to the general path.
+   */
+  #within(addr: GuestAddressLike, len: number): Region | null {
+    if (typeof addr !== 'number' || !Number.isSafeInteger(addr)) return null
+    let r: Region | undefined = this.#first
+    if (!(addr >= r.guestAddress && addr < r.end)) r = this.#find(addr)
+    if (r === undefined || addr + len > r.end) return null
+    if (r.buffer.length !== r.size) throw detached(r)
+    return r
   }
 
   #find(a: number): Region | undefined {
