@@ -5,6 +5,12 @@
 //   and the ava suite. Exits non-zero if anything failed.
 //
 //   node scripts/test.js [--only cargo,types,ava] [-- extra ava args]
+//
+// Extra runners, listed in VIRTIO_QUEUE_TEST_EXTRAS (comma-separated), and by
+// default when CI=true (as .ci/run sets it): `node:<major>` runs the ava suite
+// on that Node major (scripts/test-matrix.js installs it from the npm
+// registry), `bench` the benchmark's smoke run, `pack` the packed-tarball
+// smoke test (scripts/pack-smoke.sh --package).
 'use strict'
 const { spawnSync } = require('node:child_process')
 const path = require('node:path')
@@ -30,6 +36,8 @@ function run(label, cmd, args) {
 }
 
 const results = []
+// The current LTS (Node 26 since October 2026) besides the machine's Node 20.
+const CI_EXTRAS = 'node:26,bench,pack'
 
 if (only.includes('cargo')) {
   const r = run('cargo', 'cargo', ['test', '--offline', ...(process.env.VIRTIO_QUEUE_CRATES === 'crates-io' ? [] : ['--locked'])])
@@ -63,6 +71,31 @@ if (only.includes('ava')) {
   let failed = count(/^# fail (\d+)/m)
   if (r.status !== 0 && failed === 0) failed = 1
   results.push(['ava', passed, failed])
+}
+
+const extras = (process.env.VIRTIO_QUEUE_TEST_EXTRAS ?? (process.env.CI === 'true' ? CI_EXTRAS : ''))
+  .split(',')
+  .map((x) => x.trim())
+  .filter(Boolean)
+for (const extra of extras) {
+  if (extra.startsWith('node:')) {
+    const major = extra.slice(5)
+    const r = run(`ava on Node ${major}`, process.execPath, [path.join('scripts', 'test-matrix.js'), '--majors', major, ...(avaExtra.length ? ['--', ...avaExtra] : [])])
+    const m = r.out.match(/matrix: (\d+) passed, (\d+) failed/)
+    const passed = m ? Number(m[1]) : 0
+    let failed = m ? Number(m[2]) : 0
+    if (r.status !== 0 && failed === 0) failed = 1
+    results.push([`node${major}`, passed, failed])
+  } else if (extra === 'bench') {
+    const r = run('bench smoke', process.execPath, ['--import', 'tsx', path.join('bench', 'main.ts'), '--smoke'])
+    results.push(['bench', r.status === 0 ? 1 : 0, r.status === 0 ? 0 : 1])
+  } else if (extra === 'pack') {
+    const r = run('packed tarballs', 'bash', [path.join('scripts', 'pack-smoke.sh'), '--package'])
+    results.push(['pack', r.status === 0 ? 1 : 0, r.status === 0 ? 0 : 1])
+  } else {
+    console.log(`unknown extra runner ${extra}`)
+    results.push([extra, 0, 1])
+  }
 }
 
 console.log('')
