@@ -223,9 +223,10 @@ export class GuestMemory {
   /** @internal The region holding all of `[a, a + len)` and the offset of `a` in it. */
   locate(a: number, len: number): [Region, number] | null {
     let r = this.#first
-    if (!(a >= r.guestAddress && a + len <= r.end)) {
+    // `len <= end - a`, not `a + len <= end`: near 2^53 the sum is rounded (2^53 + 1 becomes 2^53).
+    if (!(a >= r.guestAddress && len <= r.end - a)) {
       const found = this.#find(a)
-      if (!found || a + len > found.end) return null
+      if (!found || len > found.end - a) return null
       r = found
     }
     if (r.buffer.length !== r.size) throw detached(r)
@@ -300,7 +301,7 @@ export class GuestMemory {
     if (typeof addr !== 'number' || !Number.isSafeInteger(addr)) return null
     let r: Region | undefined = this.#first
     if (!(addr >= r.guestAddress && addr < r.end)) r = this.#find(addr)
-    if (r === undefined || addr + len > r.end) return null
+    if (r === undefined || len > r.end - addr) return null
     if (r.buffer.length !== r.size) throw detached(r)
     return r
   }
