@@ -19,6 +19,13 @@ const PREFETCH_BASE = descriptorBase(PREFETCH_CHAINS)
 const PREFETCH_WORDS = PREFETCH_BASE + BATCH_DESC_WORDS * PREFETCH_CHAINS * 8
 const ARENA_WORDS = 1 << 16
 
+// Popped chains keep a view of the words they were popped into, so windows of
+// the arena are handed out once and never rewritten; a full arena is replaced
+// (the old one lives on while chains use it). One arena per thread, shared by
+// every guard, so locking a queue allocates nothing.
+let arena: Uint32Array | null = null
+let arenaPos = 0
+
 /** @internal What a guard needs from its Queue. */
 export interface GuardOwner {
   readonly handle: QueueHandle
@@ -32,8 +39,6 @@ export class QueueGuard implements Disposable {
   readonly #mem: GuestMemory
   #released = false
   // Prefetched chains: window of the arena, chains in it, chains handed out.
-  #arena = new Uint32Array(ARENA_WORDS)
-  #arenaPos = 0
   #win: Uint32Array | null = null
   #count = 0
   #taken = 0
@@ -264,18 +269,18 @@ export class QueueGuard implements Disposable {
 
   #fill(): boolean {
     const h = this.#h
-    if (this.#arenaPos + PREFETCH_WORDS > ARENA_WORDS) {
-      this.#arena = new Uint32Array(ARENA_WORDS)
-      this.#arenaPos = 0
+    if (arena === null || arenaPos + PREFETCH_WORDS > ARENA_WORDS) {
+      arena = new Uint32Array(ARENA_WORDS)
+      arenaPos = 0
     }
-    let win = this.#arena.subarray(this.#arenaPos, this.#arenaPos + PREFETCH_WORDS)
+    let win = arena.subarray(arenaPos, arenaPos + PREFETCH_WORDS)
     let n = native.popChains(h, win, PREFETCH_CHAINS)
     if (n === 0 && win[2]! > 0) {
       // The next chain has more descriptors than a window holds.
       win = new Uint32Array(PREFETCH_BASE + BATCH_DESC_WORDS * win[2]!)
       n = native.popChains(h, win, PREFETCH_CHAINS)
     } else {
-      this.#arenaPos += PREFETCH_BASE + BATCH_DESC_WORDS * win[1]!
+      arenaPos += PREFETCH_BASE + BATCH_DESC_WORDS * win[1]!
     }
     this.#win = win
     this.#count = n
