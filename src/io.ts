@@ -1,7 +1,7 @@
 // Readers and writers over a chain's buffers, like the crate's Reader/Writer,
 // but a buffer may span two adjacent guest memory regions.
 import { toCount } from './address'
-import { typeError } from './errors'
+import { typeError, VirtioQueueError } from './errors'
 import { Segments } from './memory'
 
 class Cursor {
@@ -22,6 +22,14 @@ class Cursor {
   /** Copies between the stream and `bytes`: `toGuest` writes into guest memory. */
   protected transfer(bytes: Uint8Array, toGuest: boolean): void {
     const { buffers, offsets, lengths } = this.seg
+    // A region whose ArrayBuffer was detached (transferred) has length 0: check every piece
+    // this copy touches first, so nothing is read from or written to a stale view.
+    for (let i = this.index, left = bytes.length + this.offset; left > 0; i++) {
+      if (buffers[i]!.length < offsets[i]! + lengths[i]!) {
+        throw new VirtioQueueError('the ArrayBuffer backing guest memory was detached (transferred); the memory is no longer usable', 'DetachedBuffer')
+      }
+      left -= lengths[i]!
+    }
     let done = 0
     while (done < bytes.length) {
       const b = buffers[this.index]!
