@@ -11,7 +11,12 @@ import { BATCH_CHAIN_WORDS, BATCH_DESC_WORDS, BATCH_HEADER_WORDS, native, Order,
 /** Memory ordering for {@link QueueGuard.availIdx} / {@link QueueGuard.usedIdx}. */
 export type MemoryOrdering = 'relaxed' | 'acquire' | 'seqcst'
 
-const ORDERS: Record<MemoryOrdering, Order> = { relaxed: Order.Relaxed, acquire: Order.Acquire, seqcst: Order.SeqCst }
+// No prototype: 'toString' or '__proto__' must not be taken for an ordering.
+const ORDERS: Record<MemoryOrdering, Order> = Object.assign(Object.create(null) as Record<MemoryOrdering, Order>, {
+  relaxed: Order.Relaxed,
+  acquire: Order.Acquire,
+  seqcst: Order.SeqCst,
+})
 
 /** Chains popped per native call by popDescriptorChain()/iter(). */
 const PREFETCH_CHAINS = 32
