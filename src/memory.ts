@@ -359,7 +359,9 @@ function toBytes(b: unknown, name: string): Uint8Array {
     if ((b as ArrayBuffer & { resizable?: boolean }).resizable) {
       throw new VirtioQueueError(`${name}: resizable ArrayBuffers cannot back guest memory (they can shrink)`, 'InvalidRegion')
     }
-    return new Uint8Array(b)
+    // Empty or detached (a view of a detached buffer cannot be made): the native side
+    // rejects an empty region with InvalidRegion.
+    return b.byteLength === 0 ? new Uint8Array(0) : new Uint8Array(b)
   }
   if (b instanceof SharedArrayBuffer) return new Uint8Array(b, 0, b.byteLength)
   if (ArrayBuffer.isView(b)) {
@@ -367,6 +369,7 @@ function toBytes(b: unknown, name: string): Uint8Array {
     if (ab.resizable) {
       throw new VirtioQueueError(`${name}: views of resizable ArrayBuffers cannot back guest memory (they can shrink)`, 'InvalidRegion')
     }
+    if (b.byteLength === 0) return new Uint8Array(0)
     return b instanceof Uint8Array && b.constructor === Uint8Array ? b : new Uint8Array(b.buffer, b.byteOffset, b.byteLength)
   }
   throw typeError(name, 'a Buffer, TypedArray, DataView, ArrayBuffer or SharedArrayBuffer', b)
