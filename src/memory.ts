@@ -41,11 +41,45 @@ interface Region extends GuestRegion {
   readonly end: number
   readonly view: DataView
   readonly u16: Uint16Array | null
+  /** The region as a plain Uint8Array (cheaper subarray() than a Buffer's). */
+  readonly bytes: Uint8Array
   readonly index: number
 }
 
-/** Copies up to this many bytes are done with a byte loop (cheaper than creating a view). */
-const SMALL_COPY = 32
+/** readInto copies up to this many bytes with copySmall (cheaper than creating a view). */
+const SMALL_COPY = 16
+
+/**
+ * Copies `len` ≤ 16 bytes at offset `o` of `view` (which has 16 bytes there) into `target`.
+ * Every byte is read before any is written, so a target overlapping the source gets the
+ * source as it was, as set() gives (checking target.buffer to rule that out costs more).
+ */
+function copySmall(view: DataView, o: number, target: Uint8Array, len: number): void {
+  const a0 = view.getUint32(o, true)
+  const a1 = view.getUint32(o + 4, true)
+  const a2 = view.getUint32(o + 8, true)
+  const a3 = view.getUint32(o + 12, true)
+  putWord(target, 0, a0, len)
+  if (len > 4) {
+    putWord(target, 4, a1, len)
+    if (len > 8) {
+      putWord(target, 8, a2, len)
+      if (len > 12) putWord(target, 12, a3, len)
+    }
+  }
+}
+
+/** Stores the little-endian bytes of `w` at `at`.. in `target`, those below `len`. */
+function putWord(target: Uint8Array, at: number, w: number, len: number): void {
+  if (at + 4 <= len) {
+    target[at] = w
+    target[at + 1] = w >>> 8
+    target[at + 2] = w >>> 16
+    target[at + 3] = w >>> 24
+  } else {
+    for (let k = 0; at + k < len; k++) target[at + k] = w >>> (8 * k)
+  }
+}
 
 export class GuestMemory {
   /** @internal The native memory handle. */
@@ -177,15 +211,20 @@ export class GuestMemory {
     const len = target.length
     const r = this.#within(addr, len)
     if (r !== null) {
-      // Fast path (one region): a byte loop for small copies (unless target may overlap the
-      // source), else set() from a plain Uint8Array view.
-      const b = r.buffer
+      // Fast path (one region): small copies through four 32-bit loads, else set() from a
+      // plain Uint8Array view (a Buffer's subarray() is slower).
       const o = (addr as number) - r.guestAddress
-      if (len <= SMALL_COPY && target.buffer !== b.buffer) for (let i = 0; i < len; i++) target[i] = b[o + i]!
-      else target.set(new Uint8Array(b.buffer, b.byteOffset + o, len))
+      if (len <= SMALL_COPY && o <= r.size - SMALL_COPY) copySmall(r.view, o, target, len)
+      else target.set(r.bytes.subarray(o, o + len))
       return
     }
-    this.#spans(addr, len, (r, o, done, n) => {
+    this.#readSpans(addr, target)
+  }
+
+  // The general paths of readInto/write live in their own methods: a closure in readInto
+  // or write themselves would allocate its context on every call, fast path included.
+  #readSpans(addr: GuestAddressLike, target: Uint8Array): void {
+    this.#spans(addr, target.length, (r, o, done, n) => {
       target.set(r.buffer.subarray(o, o + n), done)
     })
   }
@@ -198,6 +237,10 @@ export class GuestMemory {
       r.buffer.set(bytes, (addr as number) - r.guestAddress)
       return
     }
+    this.#writeSpans(addr, bytes)
+  }
+
+  #writeSpans(addr: GuestAddressLike, bytes: Uint8Array): void {
     this.#spans(addr, bytes.length, (r, o, done, n) => {
       r.buffer.set(n === bytes.length ? bytes : bytes.subarray(done, done + n), o)
     })
@@ -351,6 +394,7 @@ function region(index: number, guestAddress: number, buffer: Buffer): Region {
     buffer,
     view: new DataView(buffer.buffer, buffer.byteOffset, size),
     u16,
+    bytes: new Uint8Array(buffer.buffer, buffer.byteOffset, size),
   }
 }
 
