@@ -392,7 +392,9 @@ export declare class Writer {
 /**
  * Reusable storage for {@link QueueGuard.popChains}: chain `i` (0 ≤ i < count) has head
  * `head(i)` and descriptors `descriptorStart(i)` .. `descriptorStart(i) + descriptorCount(i) - 1`,
- * read with `addr(j)`, `len(j)`, `flags(j)`, `next(j)`. Each pop overwrites it.
+ * read with `addr(j)`, `len(j)`, `flags(j)`, `next(j)`. Each pop overwrites it. An index
+ * outside the last pop (i ≥ count, j ≥ descriptorTotal, negative or fractional) throws a
+ * RangeError naming it (a TypeError when it is not a number).
  */
 export declare class ChainBatch {
   /** Room for `maxChains` chains (≤ 65535) and `maxDescriptors` descriptors (grown on demand). */

@@ -42,44 +42,65 @@ export class ChainBatch {
     return this.words[1]!
   }
 
+  // Each accessor checks its index inline (a private helper method costs about twice as
+  // much on this hot path): an index outside the last pop reads stale or no data.
+
   head(i: number): number {
-    return this.words[BATCH_HEADER_WORDS + BATCH_CHAIN_WORDS * i]!
+    const w = this.words
+    if (!(Number.isInteger(i) && i >= 0 && i < w[0]!)) throw badIndex('i', i, w[0]!, 'chains')
+    return w[BATCH_HEADER_WORDS + BATCH_CHAIN_WORDS * i]!
   }
 
   /** Index (for addr/len/flags/next) of chain `i`'s first descriptor. */
   descriptorStart(i: number): number {
-    return this.words[BATCH_HEADER_WORDS + BATCH_CHAIN_WORDS * i + 1]!
+    const w = this.words
+    if (!(Number.isInteger(i) && i >= 0 && i < w[0]!)) throw badIndex('i', i, w[0]!, 'chains')
+    return w[BATCH_HEADER_WORDS + BATCH_CHAIN_WORDS * i + 1]!
   }
 
   descriptorCount(i: number): number {
-    return this.words[BATCH_HEADER_WORDS + BATCH_CHAIN_WORDS * i + 2]!
+    const w = this.words
+    if (!(Number.isInteger(i) && i >= 0 && i < w[0]!)) throw badIndex('i', i, w[0]!, 'chains')
+    return w[BATCH_HEADER_WORDS + BATCH_CHAIN_WORDS * i + 2]!
   }
 
   /** 0 for a complete chain, else the reason it was cut short (index into CHAIN_STOP_REASONS). */
   status(i: number): number {
-    return this.words[BATCH_HEADER_WORDS + BATCH_CHAIN_WORDS * i + 3]!
+    const w = this.words
+    if (!(Number.isInteger(i) && i >= 0 && i < w[0]!)) throw badIndex('i', i, w[0]!, 'chains')
+    return w[BATCH_HEADER_WORDS + BATCH_CHAIN_WORDS * i + 3]!
   }
 
   /** Guest address of descriptor `j` (exact below 2^53; see Descriptor.addr). */
   addr(j: number): number {
+    const w = this.words
+    if (!(Number.isInteger(j) && j >= 0 && j < w[1]!)) throw badIndex('j', j, w[1]!, 'descriptors')
     const o = this.#base + BATCH_DESC_WORDS * j
-    return this.words[o + 1]! * TWO_32 + this.words[o]!
+    return w[o + 1]! * TWO_32 + w[o]!
   }
 
   len(j: number): number {
-    return this.words[this.#base + BATCH_DESC_WORDS * j + 2]!
+    const w = this.words
+    if (!(Number.isInteger(j) && j >= 0 && j < w[1]!)) throw badIndex('j', j, w[1]!, 'descriptors')
+    return w[this.#base + BATCH_DESC_WORDS * j + 2]!
   }
 
   flags(j: number): number {
-    return this.words[this.#base + BATCH_DESC_WORDS * j + 3]! & 0xffff
+    const w = this.words
+    if (!(Number.isInteger(j) && j >= 0 && j < w[1]!)) throw badIndex('j', j, w[1]!, 'descriptors')
+    return w[this.#base + BATCH_DESC_WORDS * j + 3]! & 0xffff
   }
 
   next(j: number): number {
-    return this.words[this.#base + BATCH_DESC_WORDS * j + 3]! >>> 16
+    const w = this.words
+    if (!(Number.isInteger(j) && j >= 0 && j < w[1]!)) throw badIndex('j', j, w[1]!, 'descriptors')
+    return w[this.#base + BATCH_DESC_WORDS * j + 3]! >>> 16
   }
 
   isWriteOnly(j: number): boolean {
-    return (this.words[this.#base + BATCH_DESC_WORDS * j + 3]! & 2) !== 0
+    const w = this.words
+    if (!(Number.isInteger(j) && j >= 0 && j < w[1]!)) throw badIndex('j', j, w[1]!, 'descriptors')
+    return (w[this.#base + BATCH_DESC_WORDS * j + 3]! & 2) !== 0
   }
 
   /** @internal Grows the descriptor area to hold at least `descriptors`. */
@@ -119,4 +140,10 @@ export class UsedBatch {
   clear(): void {
     this.count = 0
   }
+}
+
+function badIndex(name: string, value: unknown, count: number, what: string): Error {
+  if (typeof value !== 'number') return typeError(name, 'of type number', value)
+  const allowed = count === 0 ? `the last pop stored no ${what}` : `it must be an integer from 0 to ${count - 1} (the last pop stored ${count} ${what})`
+  return rangeError(name, `${allowed}; received ${value}`)
 }
