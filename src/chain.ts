@@ -89,12 +89,12 @@ export class DescriptorChain {
 
   /** A stream over the readable buffers. Throws InvalidChain if one is not in guest memory. */
   reader(): Reader {
-    return new Reader(this.#segments(false))
+    return new Reader(this.memory, this.#words, this.#first, this.#count, false, this.#checked(false))
   }
 
   /** A stream over the writable buffers. Throws InvalidChain if one is not in guest memory. */
   writer(): Writer {
-    return new Writer(this.#segments(true))
+    return new Writer(this.memory, this.#words, this.#first, this.#count, true, this.#checked(true))
   }
 
   /** Zero-copy Buffer views of every descriptor's memory, in order (a buffer spanning two regions gives two views). */
@@ -122,13 +122,31 @@ export class DescriptorChain {
       const addr = high * 2 ** 32 + w[o]!
       const len = w[o + 2]!
       if (len === 0) continue
-      if (high >= 0x200000 || !this.memory.resolve(addr, len, seg)) {
-        throw new VirtioQueueError(
-          `descriptor ${i} of chain ${this.headIndex} (0x${((BigInt(high) << 32n) | BigInt(w[o]!)).toString(16)}, ${len} bytes) is not in guest memory`,
-          'InvalidChain',
-        )
-      }
+      if (high >= 0x200000 || !this.memory.resolve(addr, len, seg)) throw this.#notInMemory(i, o)
     }
     return seg
+  }
+
+  /** Total bytes of the readable or writable buffers, after checking they are all in guest memory. */
+  #checked(writable: boolean): number {
+    const w = this.#words
+    let total = 0
+    for (let i = 0, o = this.#first; i < this.#count; i++, o += BATCH_DESC_WORDS) {
+      if (((w[o + 3]! & VRING_DESC_F_WRITE) !== 0) !== writable) continue
+      const high = w[o + 1]!
+      const len = w[o + 2]!
+      if (len === 0) continue
+      if (high >= 0x200000 || !this.memory.covers(high * 2 ** 32 + w[o]!, len)) throw this.#notInMemory(i, o)
+      total += len
+    }
+    return total
+  }
+
+  #notInMemory(i: number, o: number): VirtioQueueError {
+    const w = this.#words
+    return new VirtioQueueError(
+      `descriptor ${i} of chain ${this.headIndex} (0x${((BigInt(w[o + 1]!) << 32n) | BigInt(w[o]!)).toString(16)}, ${w[o + 2]!} bytes) is not in guest memory`,
+      'InvalidChain',
+    )
   }
 }

@@ -1,50 +1,90 @@
 // Readers and writers over a chain's buffers, like the crate's Reader/Writer,
-// but a buffer may span two adjacent guest memory regions.
+// but a buffer may span two adjacent guest memory regions. A cursor walks the
+// chain's descriptor words (the batch the chain was popped into) and copies
+// through GuestMemory.readInto/write, whose single-region fast path allocates
+// nothing: making a Reader or Writer builds no list of pieces.
 import { toCount } from './address'
-import { typeError, VirtioQueueError } from './errors'
-import { Segments } from './memory'
+import { typeError } from './errors'
+import type { GuestMemory } from './memory'
+import { BATCH_DESC_WORDS } from './native'
+
+const TWO_32 = 2 ** 32
+const F_WRITE = 2
 
 class Cursor {
-  protected readonly seg: Segments
-  protected index = 0
-  protected offset = 0
+  readonly #mem: GuestMemory
+  readonly #words: Uint32Array
+  /** Word offset past the chain's last descriptor. */
+  readonly #end: number
+  /** The WRITE flag of the descriptors this cursor uses (0 for readable ones). */
+  readonly #dir: number
+  readonly #total: number
+  /** Word offset of the current descriptor, and bytes of it already used. */
+  #at: number
+  #offset = 0
   protected consumed = 0
 
-  constructor(seg: Segments) {
-    this.seg = seg
+  /**
+   * @internal Over the descriptors `firstWord, firstWord + 4, ...` (`count` of them) of
+   * `words` in one direction, which DescriptorChain checked lie in guest memory and sum to `total` bytes.
+   */
+  constructor(mem: GuestMemory, words: Uint32Array, firstWord: number, count: number, writable: boolean, total: number) {
+    this.#mem = mem
+    this.#words = words
+    this.#end = firstWord + BATCH_DESC_WORDS * count
+    this.#dir = writable ? F_WRITE : 0
+    this.#total = total
+    this.#at = this.#next(firstWord)
   }
 
   /** Bytes left. */
   availableBytes(): number {
-    return this.seg.total - this.consumed
+    return this.#total - this.consumed
   }
 
-  /** Copies between the stream and `bytes`: `toGuest` writes into guest memory. */
+  /** The first descriptor at or after word `at` this cursor uses: its direction, not empty. */
+  #next(at: number): number {
+    const w = this.#words
+    while (at < this.#end && ((w[at + 3]! & F_WRITE) !== this.#dir || w[at + 2] === 0)) at += BATCH_DESC_WORDS
+    return at
+  }
+
+  /** Copies between the stream and `bytes` (at most availableBytes()): `toGuest` writes into guest memory. */
   protected transfer(bytes: Uint8Array, toGuest: boolean): void {
-    const { buffers, offsets, lengths } = this.seg
-    // A region whose ArrayBuffer was detached (transferred) has length 0: check every piece
-    // this copy touches first, so nothing is read from or written to a stale view.
-    for (let i = this.index, left = bytes.length + this.offset; left > 0; i++) {
-      if (buffers[i]!.length < offsets[i]! + lengths[i]!) {
-        throw new VirtioQueueError('the ArrayBuffer backing guest memory was detached (transferred); the memory is no longer usable', 'DetachedBuffer')
+    const n = bytes.length
+    if (n === 0) return
+    const w = this.#words
+    const mem = this.#mem
+    let at = this.#at
+    let offset = this.#offset
+    let len = w[at + 2]!
+    if (n > len - offset) {
+      // Several descriptors: covers() throws DetachedBuffer for a detached region, so
+      // checking every piece first means nothing is copied to or from a stale view.
+      for (let p = at, left = n + offset; left > 0; p = this.#next(p + BATCH_DESC_WORDS)) {
+        mem.covers(w[p + 1]! * TWO_32 + w[p]!, w[p + 2]!)
+        left -= w[p + 2]!
       }
-      left -= lengths[i]!
     }
     let done = 0
-    while (done < bytes.length) {
-      const b = buffers[this.index]!
-      const start = offsets[this.index]! + this.offset
-      const n = Math.min(bytes.length - done, lengths[this.index]! - this.offset)
-      if (toGuest) b.set(n === bytes.length ? bytes : bytes.subarray(done, done + n), start)
-      else bytes.set(b.subarray(start, start + n), done)
-      done += n
-      this.offset += n
-      if (this.offset === lengths[this.index]) {
-        this.index++
-        this.offset = 0
+    for (;;) {
+      const k = Math.min(n - done, len - offset)
+      const addr = w[at + 1]! * TWO_32 + w[at]! + offset
+      const part = k === n ? bytes : bytes.subarray(done, done + k)
+      if (toGuest) mem.write(addr, part)
+      else mem.readInto(addr, part)
+      done += k
+      offset += k
+      if (offset === len) {
+        at = this.#next(at + BATCH_DESC_WORDS)
+        offset = 0
       }
+      if (done === n) break
+      len = w[at + 2]!
     }
-    this.consumed += done
+    this.#at = at
+    this.#offset = offset
+    this.consumed += n
   }
 }
 

@@ -277,6 +277,23 @@ export class GuestMemory {
   }
 
   /**
+   * @internal Whether `[a, a + len)` (a safe integer address) is guest memory, possibly across
+   * adjacent regions, as resolve() decides, without listing the pieces; throws DetachedBuffer
+   * if a region it touches was detached.
+   */
+  covers(a: number, len: number): boolean {
+    if (this.#within(a, len) !== null) return true
+    let done = 0
+    while (done < len) {
+      const r = this.#find(a + done)
+      if (!r) return false
+      if (r.buffer.length !== r.size) throw detached(r)
+      done += Math.min(len - done, r.end - (a + done))
+    }
+    return true
+  }
+
+  /**
    * @internal The pieces (region buffer, offset, length) of `[a, a + len)`, which may span
    * adjacent regions; null when part of it is not guest memory.
    */
