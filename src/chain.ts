@@ -89,12 +89,12 @@ export class DescriptorChain {
 
   /** A stream over the readable buffers. Throws InvalidChain if one is not in guest memory. */
   reader(): Reader {
-    return new Reader(this.memory, this.#words, this.#first, this.#count, false, this.#checked(false))
+    return new Reader(this.memory, this.#words, this.#first, this.#count, this.#checked(false))
   }
 
   /** A stream over the writable buffers. Throws InvalidChain if one is not in guest memory. */
   writer(): Writer {
-    return new Writer(this.memory, this.#words, this.#first, this.#count, true, this.#checked(true))
+    return new Writer(this.memory, this.#words, this.#first, this.#count, this.#checked(true))
   }
 
   /** Zero-copy Buffer views of every descriptor's memory, in order (a buffer spanning two regions gives two views). */
