@@ -200,7 +200,8 @@ pub fn add_used(ctx: &Ctx) -> Result<napi_value> {
     let head = ctx.u16(1, "headIndex")?;
     let len = ctx.u32(2, "len")?;
     q.queue.add_used(q.memory.get()?, head, len)?;
-    Ok(ctx.undefined())
+    // Called per chain on the iterator path: skip napi_get_undefined.
+    Ok(ctx.returns_undefined())
 }
 
 pub fn enable_notification(ctx: &Ctx) -> Result<napi_value> {

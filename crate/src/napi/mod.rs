@@ -152,13 +152,16 @@ impl Ctx {
 
     /// A number that is an integer in `0..=max`.
     pub fn uint_of(&self, v: napi_value, name: &'static str, max: u64) -> Result<u64> {
-        if self.type_of(v)? != NAPI_NUMBER {
-            return Err(Error::ArgType { name, expected: "of type number" });
-        }
         let mut d = 0f64;
-        // SAFETY: `v` is a number.
-        check(unsafe { napi_get_value_double(self.env, v, &mut d) })?;
-        if !(d >= 0.0 && d <= max as f64 && d.fract() == 0.0) {
+        // SAFETY: `v` is a value of this call. A non-number fails with napi_number_expected,
+        // so no napi_typeof is needed first (one Node-API call per argument, not two).
+        match unsafe { napi_get_value_double(self.env, v, &mut d) } {
+            NAPI_OK => {}
+            NAPI_NUMBER_EXPECTED => return Err(Error::ArgType { name, expected: "of type number" }),
+            status => return Err(Error::Napi(status)),
+        }
+        // `(d as u64) as f64 == d` is the integer test (exact below 2^53; `fract()` calls libm).
+        if !(d >= 0.0 && d <= max as f64 && (d as u64) as f64 == d) {
             return Err(Error::range(name, format!("it must be an integer from 0 to {max}; received {d}")));
         }
         Ok(d as u64)
@@ -254,21 +257,32 @@ impl Ctx {
     /// The native object behind an external created by `new_external::<T>`.
     pub fn external<T: Tagged>(&self, i: usize, name: &'static str) -> Result<&mut T> {
         let v = self.arg(i);
-        let mut ok = false;
-        if self.type_of(v)? == NAPI_EXTERNAL {
+        let mut p = null_mut();
+        // SAFETY: `v` is a value of this call. Anything but an external fails with
+        // napi_invalid_arg, so no napi_typeof is needed first.
+        let mut ok = match unsafe { napi_get_value_external(self.env, v, &mut p) } {
+            NAPI_OK => true,
+            NAPI_INVALID_ARG => false,
+            status => return Err(Error::Napi(status)),
+        };
+        if ok {
             // SAFETY: `v` is an external value.
             check(unsafe { napi_check_object_type_tag(self.env, v, &T::TAG, &mut ok) })?;
         }
         if !ok {
             return Err(Error::ArgType { name, expected: T::EXPECTED });
         }
-        let mut p = null_mut();
         // SAFETY: the tag proves this external was created by `new_external::<T>`,
-        // whose data is a `Box<T>` that lives until the external is collected.
-        check(unsafe { napi_get_value_external(self.env, v, &mut p) })?;
-        // SAFETY: see above; calls are synchronous and not re-entrant, so this is
-        // the only reference for the duration of the call.
+        // whose data is a `Box<T>` that lives until the external is collected; calls
+        // are synchronous and not re-entrant, so this is the only reference for the
+        // duration of the call.
         Ok(unsafe { &mut *(p as *mut T) })
+    }
+
+    /// The return value of a function that returns `undefined`, without a Node-API call:
+    /// Node turns a NULL result of a callback into `undefined`.
+    pub fn returns_undefined(&self) -> napi_value {
+        null_mut()
     }
 
     pub fn undefined(&self) -> napi_value {
