@@ -9,6 +9,8 @@ import * as path from 'node:path'
 import { Worker } from 'node:worker_threads'
 
 import { GuestMemory, Queue, VirtioQueueError } from '..'
+import { CANARY_BYTES, CanaryMemory } from './helpers/fuzz-mem'
+import { checkErrorClass } from './helpers/fuzz-ref'
 import { offer, smallRig } from './helpers/fuzz-rig'
 
 const fixture = (name: string) => path.join(__dirname, 'fixtures', name)
@@ -92,4 +94,47 @@ test('SharedArrayBuffer guest memory: driver in one worker, device in another, d
   // The main thread sees the final state through its own GuestMemory over the same SAB.
   const memory = GuestMemory.fromBuffers([{ guestAddress: 0, buffer: guest }])
   t.is(memory.loadU16(0x1000 + 16 * 64 + 2), 20_000 & 0xffff, 'avail idx')
+})
+
+test('a guest thread scribbling over the rings while the device serves them: package errors only, canaries intact', async (t) => {
+  const m = new CanaryMemory([{ guestAddress: 0, size: 0x10000 }], { shared: true })
+  const r = smallRig(m.mem, 64)
+  offer(r, 16)
+  const region = m.regions[0]!
+  const scribbler = new Worker(fixture('worker-scribbler.js'), {
+    execArgv: [],
+    workerData: { sab: region.bytes.buffer, offset: CANARY_BYTES, length: 0x10000, hot: 0x2000, idx: r.layout.availRing + 2, ms: 1500 },
+  })
+  const done = message<number>(scribbler, 30_000)
+  let finished = false
+  void done.then(() => (finished = true), () => (finished = true))
+  const codes = new Map<string, number>()
+  let chains = 0
+  const start = Date.now()
+  while (!finished && Date.now() - start < 20_000) {
+    for (let k = 0; k < 50; k++) {
+      try {
+        const c = r.guard.popDescriptorChain()
+        if (c) {
+          chains++
+          if (k % 3 === 0) c.reader().read(Math.min(64, c.reader().availableBytes()))
+          if (k % 3 === 1) c.writer().write(new Uint8Array(Math.min(64, c.writer().availableBytes())))
+          r.guard.addUsed(c.headIndex, 1)
+        } else if (k % 7 === 0) {
+          r.guard.enableNotification()
+          r.guard.needsNotification()
+        }
+      } catch (e) {
+        checkErrorClass(e, 'device under a scribbling guest')
+        codes.set(e.code, (codes.get(e.code) ?? 0) + 1)
+        if (e.code === 'InvalidAvailRingIndex') r.guard.setNextAvail((r.guard.availIdx() - 32) & 0xffff)
+      }
+    }
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+  const writes = await done
+  t.true(writes > 10_000, `${writes} guest writes`)
+  t.true(chains > 0, `${chains} chains served; errors ${JSON.stringify([...codes])}`)
+  t.log(`${writes} guest writes, ${chains} chains served, errors ${JSON.stringify([...codes])}`)
+  t.is(m.checkCanaries(), null)
 })
