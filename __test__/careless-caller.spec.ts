@@ -338,3 +338,28 @@ test('a Rust panic becomes VirtioQueueError Panic, and the addon keeps working',
   r.guard.addUsed(c.headIndex, 3)
   t.is(r.guard.usedIdx(), 1)
 })
+
+test('Queue.fromState with states no queue has: the crate errors and InvalidState', (t) => {
+  const r = smallRig()
+  const state = r.queue.state()
+  const bad: Array<[Partial<typeof state> | Record<string, unknown>, string]> = [
+    [{ maxSize: 3 }, 'InvalidMaxSize'],
+    [{ maxSize: 0 }, 'InvalidMaxSize'],
+    [{ size: 32 }, 'InvalidSize'],
+    [{ size: 6 }, 'InvalidSize'],
+    [{ descTable: 8 }, 'InvalidDescTableAlign'],
+    [{ availRing: 1 }, 'InvalidAvailRingAlign'],
+    [{ usedRing: 2 }, 'InvalidUsedRingAlign'],
+    [{ descTable: -16 }, 'InvalidState'],
+    [{ usedRing: '18446744073709551616' }, 'InvalidState'],
+    [{ availRing: '1e3' }, 'InvalidState'],
+    [{ descTable: 1.5 }, 'InvalidState'],
+    [{ usedRing: null }, 'InvalidState'],
+  ]
+  for (const [change, code] of bad) {
+    t.throws(() => Queue.fromState(r.memory, { ...state, ...change } as typeof state), { instanceOf: VirtioQueueError, code }, JSON.stringify(change))
+  }
+  // Addresses as decimal strings (how state() writes those above 2^53) and bigints are accepted.
+  const q = Queue.fromState(r.memory, { ...state, descTable: '18446744073709551600', usedRing: 2n ** 63n as never })
+  t.like(q.state(), { descTable: '18446744073709551600', usedRing: '9223372036854775808' })
+})
