@@ -41,6 +41,8 @@ use crate::queue_js::QueueHandle;
 pub const IO_WORDS: usize = 16;
 /// Largest number of bytes written to one writable descriptor (the pattern size).
 pub const PATTERN_BYTES: usize = 65536;
+/// A run gives up (a broken queue) after this many `enable_notification` rechecks.
+const MAX_RECHECKS: u32 = 1000;
 
 /// Inputs of a native run.
 #[derive(Debug, Clone, Copy)]
@@ -105,6 +107,9 @@ fn device_round(queue: &mut Queue, mem: &GuestMem, pattern: &[u8], s: &mut Stats
             return Ok(());
         }
         s.rechecks += 1;
+        if s.rechecks > MAX_RECHECKS {
+            return Err(Error::range("queue", "enable_notification keeps reporting chains that cannot be popped"));
+        }
     }
 }
 
