@@ -5,10 +5,15 @@ import { rangeError, typeError } from './errors'
 import { BATCH_CHAIN_WORDS, BATCH_DESC_WORDS, BATCH_HEADER_WORDS } from './native'
 
 const TWO_32 = 2 ** 32
+// Module constants rather than `native.X` loads in every accessor: optimized code folds
+// them, and the accessors' bytecode stays small enough for V8 to inline them all.
+const HEADER_WORDS = BATCH_HEADER_WORDS
+const CHAIN_WORDS = BATCH_CHAIN_WORDS
+const DESC_WORDS = BATCH_DESC_WORDS
 
 /** Word offset of the descriptor area for `maxChains` chains. */
 export function descriptorBase(maxChains: number): number {
-  return BATCH_HEADER_WORDS + BATCH_CHAIN_WORDS * maxChains
+  return HEADER_WORDS + CHAIN_WORDS * maxChains
 }
 
 /**
@@ -29,7 +34,7 @@ export class ChainBatch {
     if (this.maxChains === 0) throw rangeError('maxChains', 'it must be at least 1')
     toCount(maxDescriptors, 'maxDescriptors', 1 << 24)
     this.#base = descriptorBase(this.maxChains)
-    this.words = new Uint32Array(this.#base + BATCH_DESC_WORDS * Math.max(1, maxDescriptors))
+    this.words = new Uint32Array(this.#base + DESC_WORDS * Math.max(1, maxDescriptors))
   }
 
   /** Chains stored by the last pop. */
@@ -48,64 +53,64 @@ export class ChainBatch {
   head(i: number): number {
     const w = this.words
     if (!(Number.isInteger(i) && i >= 0 && i < w[0]!)) throw badIndex('i', i, w[0]!, 'chains')
-    return w[BATCH_HEADER_WORDS + BATCH_CHAIN_WORDS * i]!
+    return w[HEADER_WORDS + CHAIN_WORDS * i]!
   }
 
   /** Index (for addr/len/flags/next) of chain `i`'s first descriptor. */
   descriptorStart(i: number): number {
     const w = this.words
     if (!(Number.isInteger(i) && i >= 0 && i < w[0]!)) throw badIndex('i', i, w[0]!, 'chains')
-    return w[BATCH_HEADER_WORDS + BATCH_CHAIN_WORDS * i + 1]!
+    return w[HEADER_WORDS + CHAIN_WORDS * i + 1]!
   }
 
   descriptorCount(i: number): number {
     const w = this.words
     if (!(Number.isInteger(i) && i >= 0 && i < w[0]!)) throw badIndex('i', i, w[0]!, 'chains')
-    return w[BATCH_HEADER_WORDS + BATCH_CHAIN_WORDS * i + 2]!
+    return w[HEADER_WORDS + CHAIN_WORDS * i + 2]!
   }
 
   /** 0 for a complete chain, else the reason it was cut short (index into CHAIN_STOP_REASONS). */
   status(i: number): number {
     const w = this.words
     if (!(Number.isInteger(i) && i >= 0 && i < w[0]!)) throw badIndex('i', i, w[0]!, 'chains')
-    return w[BATCH_HEADER_WORDS + BATCH_CHAIN_WORDS * i + 3]!
+    return w[HEADER_WORDS + CHAIN_WORDS * i + 3]!
   }
 
   /** Guest address of descriptor `j` (exact below 2^53; see Descriptor.addr). */
   addr(j: number): number {
     const w = this.words
     if (!(Number.isInteger(j) && j >= 0 && j < w[1]!)) throw badIndex('j', j, w[1]!, 'descriptors')
-    const o = this.#base + BATCH_DESC_WORDS * j
+    const o = this.#base + DESC_WORDS * j
     return w[o + 1]! * TWO_32 + w[o]!
   }
 
   len(j: number): number {
     const w = this.words
     if (!(Number.isInteger(j) && j >= 0 && j < w[1]!)) throw badIndex('j', j, w[1]!, 'descriptors')
-    return w[this.#base + BATCH_DESC_WORDS * j + 2]!
+    return w[this.#base + DESC_WORDS * j + 2]!
   }
 
   flags(j: number): number {
     const w = this.words
     if (!(Number.isInteger(j) && j >= 0 && j < w[1]!)) throw badIndex('j', j, w[1]!, 'descriptors')
-    return w[this.#base + BATCH_DESC_WORDS * j + 3]! & 0xffff
+    return w[this.#base + DESC_WORDS * j + 3]! & 0xffff
   }
 
   next(j: number): number {
     const w = this.words
     if (!(Number.isInteger(j) && j >= 0 && j < w[1]!)) throw badIndex('j', j, w[1]!, 'descriptors')
-    return w[this.#base + BATCH_DESC_WORDS * j + 3]! >>> 16
+    return w[this.#base + DESC_WORDS * j + 3]! >>> 16
   }
 
   isWriteOnly(j: number): boolean {
     const w = this.words
     if (!(Number.isInteger(j) && j >= 0 && j < w[1]!)) throw badIndex('j', j, w[1]!, 'descriptors')
-    return (w[this.#base + BATCH_DESC_WORDS * j + 3]! & 2) !== 0
+    return (w[this.#base + DESC_WORDS * j + 3]! & 2) !== 0
   }
 
   /** @internal Grows the descriptor area to hold at least `descriptors`. */
   grow(descriptors: number): void {
-    this.words = new Uint32Array(this.#base + BATCH_DESC_WORDS * descriptors)
+    this.words = new Uint32Array(this.#base + DESC_WORDS * descriptors)
   }
 }
 
@@ -122,24 +127,40 @@ export class UsedBatch {
 
   /** Queues a used entry: the chain's head index and the bytes written to it. */
   push(headIndex: number, len: number): void {
-    if (typeof headIndex !== 'number' || typeof len !== 'number') {
-      throw typeError(typeof headIndex !== 'number' ? 'headIndex' : 'len', 'of type number', typeof headIndex !== 'number' ? headIndex : len)
+    // One test for the valid case; the errors are built elsewhere (pushError), which keeps
+    // this method small enough to be inlined into a device loop.
+    if (
+      !(typeof headIndex === 'number' && typeof len === 'number' &&
+        headIndex >= 0 && headIndex <= 0xffff && Number.isInteger(headIndex) &&
+        len >= 0 && len <= 0xffffffff && Number.isInteger(len))
+    ) {
+      throw pushError(headIndex, len)
     }
-    if (!(headIndex >= 0 && headIndex <= 0xffff && Number.isInteger(headIndex))) throw rangeError('headIndex', `it must be an integer from 0 to 65535; received ${headIndex}`)
-    if (!(len >= 0 && len <= 0xffffffff && Number.isInteger(len))) throw rangeError('len', `it must be an integer from 0 to 4294967295; received ${len}`)
-    if (2 * this.count === this.pairs.length) {
-      const bigger = new Uint32Array(this.pairs.length * 2)
-      bigger.set(this.pairs)
-      this.pairs = bigger
-    }
-    this.pairs[2 * this.count] = headIndex
-    this.pairs[2 * this.count + 1] = len
+    const i = 2 * this.count
+    if (i === this.pairs.length) this.#grow()
+    this.pairs[i] = headIndex
+    this.pairs[i + 1] = len
     this.count++
+  }
+
+  #grow(): void {
+    const bigger = new Uint32Array(this.pairs.length * 2)
+    bigger.set(this.pairs)
+    this.pairs = bigger
   }
 
   clear(): void {
     this.count = 0
   }
+}
+
+/** The error of UsedBatch.push for arguments that failed its test. */
+function pushError(headIndex: unknown, len: unknown): Error {
+  if (typeof headIndex !== 'number' || typeof len !== 'number') {
+    return typeError(typeof headIndex !== 'number' ? 'headIndex' : 'len', 'of type number', typeof headIndex !== 'number' ? headIndex : len)
+  }
+  if (!(headIndex >= 0 && headIndex <= 0xffff && Number.isInteger(headIndex))) return rangeError('headIndex', `it must be an integer from 0 to 65535; received ${headIndex}`)
+  return rangeError('len', `it must be an integer from 0 to 4294967295; received ${len}`)
 }
 
 function badIndex(name: string, value: unknown, count: number, what: string): Error {

@@ -56,12 +56,35 @@ const SMALL_COPY = 16
  * Copies `len` ≤ 16 bytes at offset `o` of `view` (which has 16 bytes there) into `target`.
  * Every byte is read before any is written, so a target overlapping the source gets the
  * source as it was, as set() gives (checking target.buffer to rule that out costs more).
+ * A 16-byte copy (a virtio request header) is straight-line code; other lengths go
+ * through copyWords, so the common case stays small enough to inline.
  */
 function copySmall(view: DataView, o: number, target: Uint8Array, len: number): void {
   const a0 = view.getUint32(o, true)
   const a1 = view.getUint32(o + 4, true)
   const a2 = view.getUint32(o + 8, true)
   const a3 = view.getUint32(o + 12, true)
+  if (len !== 16) return copyWords(target, len, a0, a1, a2, a3)
+  target[0] = a0
+  target[1] = a0 >>> 8
+  target[2] = a0 >>> 16
+  target[3] = a0 >>> 24
+  target[4] = a1
+  target[5] = a1 >>> 8
+  target[6] = a1 >>> 16
+  target[7] = a1 >>> 24
+  target[8] = a2
+  target[9] = a2 >>> 8
+  target[10] = a2 >>> 16
+  target[11] = a2 >>> 24
+  target[12] = a3
+  target[13] = a3 >>> 8
+  target[14] = a3 >>> 16
+  target[15] = a3 >>> 24
+}
+
+/** Stores the first `len` (< 16) little-endian bytes of the words a0..a3 in `target`. */
+function copyWords(target: Uint8Array, len: number, a0: number, a1: number, a2: number, a3: number): void {
   putWord(target, 0, a0, len)
   if (len > 4) {
     putWord(target, 4, a1, len)
