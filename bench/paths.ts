@@ -199,28 +199,30 @@ export function batchRunner(memory: GuestMemory, area: Area, w: Workload, driver
   const used = new api.UsedBatch(maxChains)
   const hdr = new Uint8Array(16)
   const pattern = new Pattern(FILL.batch)
+  // One request: its own function, as a device would have (and V8 optimizes it on its own).
+  const serve = (i: number, c: Counters): void => {
+    const first = batch.descriptorStart(i)
+    const end = first + batch.descriptorCount(i)
+    let written = 0
+    for (let j = first; j < end; j++) {
+      const len = batch.len(j)
+      if (batch.isWriteOnly(j)) {
+        memory.write(batch.addr(j), pattern.view(len))
+        written += len
+      } else if (len > 0) {
+        memory.readInto(batch.addr(j), len >= 16 ? hdr : hdr.subarray(0, len))
+        c.check += hdr[0]!
+      }
+    }
+    used.push(batch.head(i), written)
+  }
   const round = (c: Counters): void => {
     for (let spins = 0; ; spins++) {
       if (spins > MAX_RECHECKS) throw new Error('batch: enableNotification() keeps reporting chains the device cannot pop')
       g.disableNotification()
       let n: number
       while ((n = g.popChains(batch)) > 0) {
-        for (let i = 0; i < n; i++) {
-          const first = batch.descriptorStart(i)
-          const end = first + batch.descriptorCount(i)
-          let written = 0
-          for (let j = first; j < end; j++) {
-            const len = batch.len(j)
-            if (batch.isWriteOnly(j)) {
-              memory.write(batch.addr(j), pattern.view(len))
-              written += len
-            } else if (len > 0) {
-              memory.readInto(batch.addr(j), len >= 16 ? hdr : hdr.subarray(0, len))
-              c.check += hdr[0]!
-            }
-          }
-          used.push(batch.head(i), written)
-        }
+        for (let i = 0; i < n; i++) serve(i, c)
         g.addUsedBatch(used)
         c.chains += n
       }
