@@ -131,6 +131,9 @@ interface PathResult {
   heapDelta: number
   rssDelta: number
   externalDelta: number
+  /** heapUsed and RSS (after gc) at the end of each run, to show growth levelling off. */
+  heapAfter: number[]
+  rssAfter: number[]
 }
 
 function main(): void {
@@ -159,7 +162,7 @@ function main(): void {
       })
       const rec = new Map<PathName, PathResult>()
       for (const r of runners) {
-        rec.set(r.path, { workload: wname, eventIdx, path: r.path, rates: [], chains: 0, heapDelta: 0, rssDelta: 0, externalDelta: 0 })
+        rec.set(r.path, { workload: wname, eventIdx, path: r.path, rates: [], chains: 0, heapDelta: 0, rssDelta: 0, externalDelta: 0, heapAfter: [], rssAfter: [] })
         r.run(o.warmup)
       }
       const roundsPerRun = o.chains === null ? undefined : Math.max(1, Math.ceil(o.chains / o.runs / IN_FLIGHT))
@@ -178,6 +181,8 @@ function main(): void {
           res.heapDelta += m1.heapUsed - m0.heapUsed
           res.rssDelta += m1.rss - m0.rss
           res.externalDelta += m1.external - m0.external
+          res.heapAfter.push(m1.heapUsed)
+          res.rssAfter.push(m1.rss)
         }
         log('.')
       }
@@ -238,6 +243,8 @@ function report(o: Options, results: PathResult[]): void {
     externalBytesPerMillionChains: perM(r.externalDelta, r.chains),
     heapBytesTotal: r.heapDelta,
     rssBytesTotal: r.rssDelta,
+    heapAfterRuns: r.heapAfter,
+    rssAfterRuns: r.rssAfter,
   }))
   const config = {
     mode: o.smoke ? 'smoke' : o.chains !== null ? 'chains' : 'duration',
