@@ -99,17 +99,36 @@ export class DescriptorChain {
 
   /** Zero-copy Buffer views of every descriptor's memory, in order (a buffer spanning two regions gives two views). */
   buffers(): Buffer[] {
-    return this.#segments(null).views()
+    return this.#views(null)
   }
 
   /** Zero-copy views of the readable buffers. */
   readableBuffers(): Buffer[] {
-    return this.#segments(false).views()
+    return this.#views(false)
   }
 
   /** Zero-copy views of the writable buffers. */
   writableBuffers(): Buffer[] {
-    return this.#segments(true).views()
+    return this.#views(true)
+  }
+
+  /**
+   * The views of buffers(): a buffer within one region is viewed directly (no piece list);
+   * the first one spanning regions sends the whole call to #segments.
+   */
+  #views(writable: boolean | null): Buffer[] {
+    const w = this.#words
+    const out: Buffer[] = []
+    for (let i = 0, o = this.#first; i < this.#count; i++, o += BATCH_DESC_WORDS) {
+      if (writable !== null && ((w[o + 3]! & VRING_DESC_F_WRITE) !== 0) !== writable) continue
+      const high = w[o + 1]!
+      const len = w[o + 2]!
+      if (len === 0) continue
+      const view = high < 0x200000 ? this.memory.view(high * 2 ** 32 + w[o]!, len) : null
+      if (view === null) return this.#segments(writable).views()
+      out.push(view)
+    }
+    return out
   }
 
   #segments(writable: boolean | null): Segments {

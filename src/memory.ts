@@ -303,6 +303,15 @@ export class GuestMemory {
   }
 
   /**
+   * @internal A view of `[a, a + len)` (a safe integer address) when one region holds it all,
+   * else null (spanning regions, or not guest memory); throws DetachedBuffer like resolve().
+   */
+  view(a: number, len: number): Buffer | null {
+    const r = this.#within(a, len)
+    return r === null ? null : r.buffer.subarray(a - r.guestAddress, a - r.guestAddress + len)
+  }
+
+  /**
    * @internal Whether `[a, a + len)` (a safe integer address) is guest memory, possibly across
    * adjacent regions, as resolve() decides, without listing the pieces; throws DetachedBuffer
    * if a region it touches was detached.
