@@ -253,7 +253,10 @@ export declare class QueueGuard implements Disposable {
   goToPreviousPosition(): void
   /**
    * The next available chain, or null when there is none. Unlike the crate's
-   * `pop_descriptor_chain`, which turns errors into `None`, this throws them.
+   * `pop_descriptor_chain`, which turns errors into `None`, this throws them. Chains are
+   * read from the ring in batches (up to 32 per native call) and handed out one by one;
+   * the avail idx is checked when a batch is read, and chains read ahead but not handed out
+   * go back to the ring before anything could observe them (nextAvail(), state(), ...).
    * @throws VirtioQueueError `QueueNotReady`, `InvalidAvailRingIndex`, `GuestMemory`.
    */
   popDescriptorChain(): DescriptorChain | null
