@@ -87,7 +87,7 @@ for (const extra of extras) {
     if (r.status !== 0 && failed === 0) failed = 1
     results.push([`node${major}`, passed, failed])
   } else if (extra === 'bench') {
-    const r = run('bench smoke', process.execPath, ['--import', 'tsx', path.join('bench', 'main.ts'), '--smoke'])
+    const r = run('bench smoke', 'npm', ['run', '--silent', 'bench', '--', '--smoke'])
     results.push(['bench', r.status === 0 ? 1 : 0, r.status === 0 ? 0 : 1])
   } else if (extra === 'pack') {
     const r = run('packed tarballs', 'bash', [path.join('scripts', 'pack-smoke.sh'), '--package'])
