@@ -18,6 +18,13 @@
 //
 // Exits non-zero when a path misbehaves: wrong used entries, checksum, notification
 // counts or data in the writable buffers.
+//
+// chains/s is the median (and min, max) over the runs; runs of the three paths are
+// interleaved, rotating their order, so a busy machine slows them alike. Memory growth:
+// gc() before and after every run, the heapUsed/RSS differences summed per path and
+// divided by its chains; JSON memory[].heapAfterRuns/rssAfterRuns show the levels.
+// npm prints a banner line on stdout before the script: use `npm run -s bench -- --json`
+// when a program reads the JSON.
 import * as os from 'node:os'
 import * as v8 from 'node:v8'
 import * as vm from 'node:vm'
