@@ -183,6 +183,48 @@ export declare function splitQueueLayout(
   options?: SplitQueueLayoutOptions,
 ): SplitQueueLayout
 
+/**
+ * The device-side queue setters a transport uses; the package's `QueueGuard` has them all.
+ */
+export interface DeviceQueueSetup {
+  setSize(size: number): void
+  setDescTableAddress(low?: number | null, high?: number | null): void
+  setAvailRingAddress(low?: number | null, high?: number | null): void
+  setUsedRingAddress(low?: number | null, high?: number | null): void
+  setEventIdx(enabled: boolean): void
+  setReady(ready: boolean): void
+}
+
+/** A queue's size and ring addresses: a {@link SplitQueueLayout} or a {@link SplitQueueDriver}. */
+export interface QueueLayoutLike {
+  readonly size: number
+  readonly descTable: number
+  readonly availRing: number
+  readonly usedRing: number
+  /** Whether VIRTIO_F_EVENT_IDX is in use (a SplitQueueDriver has it). */
+  readonly eventIdx?: boolean
+}
+
+/** Options of {@link setUpDeviceQueue}. */
+export interface SetUpDeviceQueueOptions {
+  /** VIRTIO_F_EVENT_IDX negotiated; default: `layout.eventIdx`, else false. */
+  eventIdx?: boolean
+  /** Mark the queue ready at the end (default true). */
+  ready?: boolean
+}
+
+/**
+ * Programs a device queue with a driver's queue layout, as a transport (virtio-pci,
+ * virtio-mmio) does when the guest sets the queue up: the size, the three ring addresses
+ * (as low and high 32-bit halves), event idx, then ready. Errors are the device queue's
+ * (e.g. VirtioQueueError `InvalidSize`).
+ */
+export declare function setUpDeviceQueue(
+  queue: DeviceQueueSetup,
+  layout: QueueLayoutLike,
+  options?: SetUpDeviceQueueOptions,
+): void
+
 /** Bytes of the descriptor table of a `size`-entry queue (16*size). */
 export declare function descTableBytes(size: number): number
 /** Bytes of the available ring of a `size`-entry queue (6 + 2*size). */

@@ -13,4 +13,5 @@ export const {
   alignUp,
   GuestAllocator,
   SplitQueueDriver,
+  setUpDeviceQueue,
 } = api

@@ -5,6 +5,7 @@ import {
   DriverError,
   GuestAllocator,
   SplitQueueDriver,
+  setUpDeviceQueue,
   splitQueueLayout,
   vringNeedEvent,
   type DriverBuffer,
@@ -745,4 +746,22 @@ test('interop: chains from the driver pop intact from the rust-vmm device queue'
   } finally {
     g.release()
   }
+})
+
+test('setUpDeviceQueue programs a device queue as a transport does', (t) => {
+  const { GuestMemory, Queue, VirtioQueueError } = require('..') as typeof import('..')
+  const mem = GuestMemory.fromRanges([[0, 0x10000], [0x1_0000_0000, 0x10000]])
+  const layout = splitQueueLayout(0x1_0000_1000, 64)
+  const driver = new SplitQueueDriver(mem, { ...layout, eventIdx: true })
+  const guard = new Queue(mem, 256).lockWithMemory()
+  setUpDeviceQueue(guard, driver)
+  t.is(guard.size(), 64)
+  t.true(guard.ready())
+  t.true(guard.eventIdxEnabled(), 'event idx taken from the driver')
+  t.true(guard.isValid())
+  const q2 = new Queue(mem, 256)
+  const g2 = q2.lockWithMemory()
+  setUpDeviceQueue(g2, layout, { ready: false })
+  t.like(q2.state(), { size: 64, ready: false, eventIdxEnabled: false, descTable: layout.descTable, availRing: layout.availRing, usedRing: layout.usedRing })
+  t.throws(() => setUpDeviceQueue(g2, { ...layout, size: 512 }), { instanceOf: VirtioQueueError, code: 'InvalidSize' })
 })

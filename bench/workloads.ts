@@ -155,12 +155,7 @@ export function setupArea(memory: GuestMemory, base: number, w: Workload, eventI
 
   const queue = new api.Queue(memory, QUEUE_SIZE)
   const guard = queue.lockWithMemory()
-  guard.setSize(QUEUE_SIZE)
-  guard.setDescTableAddress(layout.descTable, 0)
-  guard.setAvailRingAddress(layout.availRing, 0)
-  guard.setUsedRingAddress(layout.usedRing, 0)
-  guard.setEventIdx(eventIdx)
-  guard.setReady(true)
+  driverApi.setUpDeviceQueue(guard, layout, { eventIdx })
   if (!guard.isValid()) throw new Error('benchmark queue is not valid')
   if (!keepGuard) guard.release()
   return { base, layout, queue, guard: keepGuard ? guard : null, eventIdx, writable, chains }

@@ -30,7 +30,7 @@ if (typeof global.gc !== 'function') {
 
 const root = path.join(__dirname, '..')
 const { ChainBatch, GuestMemory, Queue, UsedBatch } = require(root)
-const { SplitQueueDriver, splitQueueLayout } = require(path.join(root, 'driver'))
+const { SplitQueueDriver, setUpDeviceQueue, splitQueueLayout } = require(path.join(root, 'driver'))
 const { loadBinding } = require(path.join(root, 'lib', 'binding'))
 
 const OPS = Number(process.env.VIRTIO_QUEUE_SOAK_OPS || 200_000)
@@ -45,10 +45,7 @@ function device(memory) {
   const driver = new SplitQueueDriver(memory, { ...layout })
   const queue = new Queue(memory, SIZE)
   const guard = queue.lockWithMemory()
-  guard.setDescTableAddress(layout.descTable, 0)
-  guard.setAvailRingAddress(layout.availRing, 0)
-  guard.setUsedRingAddress(layout.usedRing, 0)
-  guard.setReady(true)
+  setUpDeviceQueue(guard, layout)
   return { memory, driver, queue, guard }
 }
 

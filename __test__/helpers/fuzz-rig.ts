@@ -1,7 +1,7 @@
 // A small device rig for the robustness tests: guest memory, a SplitQueueDriver
 // on it, and a Queue configured on the same rings and locked.
 import { GuestMemory, Queue, type QueueGuard } from '../..'
-import { SplitQueueDriver, splitQueueLayout, type SplitQueueLayout } from '../../driver'
+import { setUpDeviceQueue, SplitQueueDriver, splitQueueLayout, type SplitQueueLayout } from '../../driver'
 
 export interface SmallRig {
   memory: GuestMemory
@@ -21,10 +21,7 @@ export function smallRig(memory: GuestMemory = GuestMemory.fromRanges([[0, 0x100
   const driver = new SplitQueueDriver(memory, { ...layout })
   const queue = new Queue(memory, size)
   const guard = queue.lockWithMemory()
-  guard.setDescTableAddress(layout.descTable, 0)
-  guard.setAvailRingAddress(layout.availRing, 0)
-  guard.setUsedRingAddress(layout.usedRing, 0)
-  guard.setReady(true)
+  setUpDeviceQueue(guard, layout)
   return { memory, queue, guard, driver, layout }
 }
 

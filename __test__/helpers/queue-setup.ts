@@ -3,7 +3,7 @@
 import type { ThrowsExpectation } from 'ava'
 
 import { GuestMemory, Queue, QueueGuard, VirtioQueueError, type VirtioQueueErrorCode } from '../..'
-import { GuestAllocator, SplitQueueDriver, splitQueueLayout, type SplitQueueLayout } from '../../driver'
+import { GuestAllocator, setUpDeviceQueue, SplitQueueDriver, splitQueueLayout, type SplitQueueLayout } from '../../driver'
 
 /** Guest memory of the default rig: one region [0, MEM_SIZE). */
 export const MEM_SIZE = 0x100000
@@ -54,12 +54,7 @@ export function makeRig(options: RigOptions = {}): Rig {
 
 /** What a VMM does when the driver sets the queue up. */
 export function configure(guard: QueueGuard, layout: SplitQueueLayout, eventIdx = false, ready = true): void {
-  guard.setSize(layout.size)
-  guard.setDescTableAddress(layout.descTable, 0)
-  guard.setAvailRingAddress(layout.availRing, 0)
-  guard.setUsedRingAddress(layout.usedRing, 0)
-  guard.setEventIdx(eventIdx)
-  guard.setReady(ready)
+  setUpDeviceQueue(guard, layout, { eventIdx, ready })
 }
 
 /** Adds `n` one-buffer readable chains of `len` bytes at DATA_BASE + 0x100*i; returns their heads. */

@@ -16,3 +16,5 @@ export type {
   AddChainOptions, DriverBuffer, IndirectTableAllocator, IndirectTablePlacement,
   RawDescriptor, RawUsedElem, SplitQueueDriverOptions, UsedElement,
 } from './types'
+export { setUpDeviceQueue } from './transport'
+export type { DeviceQueueSetup, QueueLayoutLike, SetUpDeviceQueueOptions } from './transport'
