@@ -1,18 +1,10 @@
 // What the demo prints: a progress line while it runs, then a summary (text or JSON).
 import type { BlkDeviceStats } from './device'
+import type { DemoOptions } from './options'
 import type { GuestStats } from './workload'
 
-export interface RunConfig {
-  requests: number | null
-  seconds: number | null
-  queueSize: number
-  depth: number
-  eventIdx: boolean
-  indirectPercent: number
-  seed: number
-  disk: string
-  diskBytes: number
-}
+/** The options a run used, as reported: the disk is named ('temporary' when none was given). */
+export type RunConfig = Omit<DemoOptions, 'help' | 'force' | 'json' | 'quiet' | 'disk'> & { disk: string }
 
 export interface RunReport {
   config: RunConfig
