@@ -280,26 +280,10 @@ export class GuestMemory {
 
   /** Whether `[addr, addr + length)` lies in guest memory (possibly across adjacent regions). */
   checkRange(addr: GuestAddressLike, length: number): boolean {
-    try {
-      this.#spans(addr, toCount(length, 'length'), () => {})
-      return true
-    } catch (e) {
-      if ((e as { code?: string }).code === 'InvalidGuestAddress') return false
-      throw e
-    }
-  }
-
-  /** @internal The region holding all of `[a, a + len)` and the offset of `a` in it. */
-  locate(a: number, len: number): [Region, number] | null {
-    let r = this.#first
-    // `len <= end - a`, not `a + len <= end`: near 2^53 the sum is rounded (2^53 + 1 becomes 2^53).
-    if (!(a >= r.guestAddress && len <= r.end - a)) {
-      const found = this.#find(a)
-      if (!found || len > found.end - a) return null
-      r = found
-    }
-    if (r.buffer.length !== r.size) throw detached(r)
-    return [r, a - r.guestAddress]
+    const n = toCount(length, 'length')
+    const a = toAddress(addr, 'addr')
+    // An empty range is guest memory only at an address inside a region.
+    return this.#find(a) !== undefined && this.covers(a, n)
   }
 
   /**
@@ -333,9 +317,9 @@ export class GuestMemory {
    * adjacent regions; null when part of it is not guest memory.
    */
   resolve(a: number, len: number, out: Segments): boolean {
-    const hit = this.locate(a, len)
-    if (hit) {
-      out.push(hit[0].buffer, hit[1], len)
+    const hit = this.#within(a, len)
+    if (hit !== null) {
+      out.push(hit.buffer, a - hit.guestAddress, len)
       return true
     }
     let done = 0
@@ -358,11 +342,11 @@ export class GuestMemory {
    */
   #view(addr: GuestAddressLike, len: number, forWrite: boolean): DataView {
     const a = typeof addr === 'number' && Number.isSafeInteger(addr) && addr >= 0 ? addr : toAddress(addr, 'addr')
-    const hit = this.locate(a, len)
+    const hit = this.#within(a, len)
     this.#spanAddr = -1
-    if (hit) {
-      this.#off = hit[1]
-      return hit[0].view
+    if (hit !== null) {
+      this.#off = a - hit.guestAddress
+      return hit.view
     }
     if (!forWrite) this.readInto(a, this.#scratch.subarray(0, len))
     else if (!this.checkRange(a, len)) throw addressError(a, len)
@@ -377,9 +361,9 @@ export class GuestMemory {
 
   #at(addr: GuestAddressLike, len: number): [Region, number] {
     const a = typeof addr === 'number' && Number.isSafeInteger(addr) && addr >= 0 ? addr : toAddress(addr, 'addr')
-    const hit = this.locate(a, len)
-    if (!hit) throw addressError(a, len, this.#find(a) ? 'not within one guest memory region' : 'outside guest memory')
-    return hit
+    const hit = this.#within(a, len)
+    if (hit === null) throw addressError(a, len, this.#find(a) ? 'not within one guest memory region' : 'outside guest memory')
+    return [hit, a - hit.guestAddress]
   }
 
   #atomic(addr: GuestAddressLike, len: number): [Region, number] {
@@ -390,7 +374,8 @@ export class GuestMemory {
 
   /**
    * The region holding all of `[addr, addr + len)` when `addr` is a number in it (the fast
-   * path of readInto/write: no allocation); null sends the caller to the general path.
+   * path of every access: no allocation); null sends the caller to the general path. The
+   * test is `len <= end - addr`, not `addr + len <= end`: near 2^53 the sum is rounded.
    */
   #within(addr: GuestAddressLike, len: number): Region | null {
     if (typeof addr !== 'number' || !Number.isSafeInteger(addr)) return null
