@@ -257,11 +257,6 @@ export class QueueGuard implements Disposable {
     return this.#released
   }
 
-  /** @internal Hands out the next prefetched chain, popping a batch when none is left. */
-  nextChain(): DescriptorChain | null {
-    return this.popDescriptorChain()
-  }
-
   /** @internal Returns prefetched, unconsumed chains to the avail ring. */
   settle(): void {
     this.#settle()
@@ -323,7 +318,7 @@ export class AvailIter implements IterableIterator<DescriptorChain> {
 
   next(): IteratorResult<DescriptorChain, undefined> {
     if (this.#left > 0) {
-      const chain = this.#guard.nextChain()
+      const chain = this.#guard.popDescriptorChain()
       if (chain) {
         this.#left--
         return { value: chain, done: false }
