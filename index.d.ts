@@ -412,6 +412,14 @@ export declare class ChainBatch {
   descriptorCount(i: number): number
   /** 0 for a complete chain, else an index into CHAIN_STOP_REASONS. */
   status(i: number): number
+  /**
+   * Total length of chain `i`'s device-readable buffers, computed by the pop; -1 when one of
+   * them is not in guest memory (`reader()` on that chain throws InvalidChain) or the total
+   * is 2^32 - 1 or more.
+   */
+  readableBytes(i: number): number
+  /** Total length of chain `i`'s device-writable buffers, or -1, as for `readableBytes`. */
+  writableBytes(i: number): number
   addr(j: number): number
   len(j: number): number
   flags(j: number): number

@@ -82,6 +82,34 @@ test('popChains: status numbers for malformed chains index CHAIN_STOP_REASONS', 
   t.deepEqual([0, 1, 2, 3].map((i) => b.descriptorCount(i)), [1, 8, 0, 1])
 })
 
+test('readableBytes/writableBytes: totals from the pop, -1 when a buffer is not in guest memory', (t) => {
+  const { guard, driver, memory } = makeRig({ size: 16 })
+  const end = memory.regions[0]!.guestAddress + memory.regions[0]!.size
+  driver.addChain([
+    { addr: DATA_BASE, len: 16 },
+    { addr: DATA_BASE + 0x100, len: 0 },
+    { addr: DATA_BASE + 0x200, len: 512, writable: true },
+    { addr: DATA_BASE + 0x400, len: 100, writable: true },
+  ])
+  driver.addChain([{ addr: DATA_BASE, len: 8 }, { addr: DATA_BASE + 0x10, len: 8 }], { indirect: true })
+  driver.addChain([{ addr: end - 4, len: 8 }, { addr: DATA_BASE, len: 32, writable: true }])
+  driver.addChain([{ addr: DATA_BASE, len: 4 }, { addr: end, len: 1, writable: true }])
+  const b = new ChainBatch(8)
+  t.is(guard.popChains(b), 4)
+  t.deepEqual([0, 1, 2, 3].map((i) => [b.readableBytes(i), b.writableBytes(i)]), [
+    [16, 612],
+    [16, 0],
+    [-1, 32],
+    [4, -1],
+  ])
+  // The iterator path uses the same totals: reader() and writer() agree with them, and
+  // throw InvalidChain where the batch says -1.
+  driver.addChain([{ addr: end - 4, len: 8 }, { addr: DATA_BASE, len: 32, writable: true }])
+  const chain = guard.popDescriptorChain()!
+  t.is(chain.writer().availableBytes(), 32)
+  t.throws(() => chain.reader(), vqError('InvalidChain'))
+})
+
 test('popChains respects maxChains: the rest stay in the ring', (t) => {
   const { guard, driver } = makeRig({ size: 16 })
   const heads = addSimpleChains(driver, 5)

@@ -5,6 +5,8 @@ import { rangeError, typeError } from './errors'
 import { BATCH_CHAIN_WORDS, BATCH_DESC_WORDS, BATCH_HEADER_WORDS } from './native'
 
 const TWO_32 = 2 ** 32
+/** A chain's byte total in the batch when it is not a plain in-memory sum (crate/src/batch.rs). */
+export const UNKNOWN_TOTAL = 0xffffffff
 // Module constants rather than `native.X` loads in every accessor: optimized code folds
 // them, and the accessors' bytecode stays small enough for V8 to inline them all.
 const HEADER_WORDS = BATCH_HEADER_WORDS
@@ -49,62 +51,84 @@ export class ChainBatch {
 
   // Each accessor checks its index inline (a private helper method costs about twice as
   // much on this hot path): an index outside the last pop reads stale or no data.
+  // For a number, `(i >>> 0) === i` is the whole test for an integer from 0 to 2^32 - 1
+  // (NaN, fractions and negatives fail it).
 
   head(i: number): number {
     const w = this.words
-    if (!(Number.isInteger(i) && i >= 0 && i < w[0]!)) throw badIndex('i', i, w[0]!, 'chains')
+    if (!(typeof i === 'number' && (i >>> 0) === i && i < w[0]!)) throw badIndex('i', i, w[0]!, 'chains')
     return w[HEADER_WORDS + CHAIN_WORDS * i]!
   }
 
   /** Index (for addr/len/flags/next) of chain `i`'s first descriptor. */
   descriptorStart(i: number): number {
     const w = this.words
-    if (!(Number.isInteger(i) && i >= 0 && i < w[0]!)) throw badIndex('i', i, w[0]!, 'chains')
+    if (!(typeof i === 'number' && (i >>> 0) === i && i < w[0]!)) throw badIndex('i', i, w[0]!, 'chains')
     return w[HEADER_WORDS + CHAIN_WORDS * i + 1]!
   }
 
   descriptorCount(i: number): number {
     const w = this.words
-    if (!(Number.isInteger(i) && i >= 0 && i < w[0]!)) throw badIndex('i', i, w[0]!, 'chains')
+    if (!(typeof i === 'number' && (i >>> 0) === i && i < w[0]!)) throw badIndex('i', i, w[0]!, 'chains')
     return w[HEADER_WORDS + CHAIN_WORDS * i + 2]!
   }
 
   /** 0 for a complete chain, else the reason it was cut short (index into CHAIN_STOP_REASONS). */
   status(i: number): number {
     const w = this.words
-    if (!(Number.isInteger(i) && i >= 0 && i < w[0]!)) throw badIndex('i', i, w[0]!, 'chains')
+    if (!(typeof i === 'number' && (i >>> 0) === i && i < w[0]!)) throw badIndex('i', i, w[0]!, 'chains')
     return w[HEADER_WORDS + CHAIN_WORDS * i + 3]!
+  }
+
+  /**
+   * Total length of chain `i`'s device-readable buffers, or -1 when one of them is not in
+   * guest memory (a reader() over it would throw InvalidChain) or the total is 2^32 - 1
+   * or more. Computed by the pop, so reading it costs no walk over the descriptors.
+   */
+  readableBytes(i: number): number {
+    const w = this.words
+    if (!(typeof i === 'number' && (i >>> 0) === i && i < w[0]!)) throw badIndex('i', i, w[0]!, 'chains')
+    const t = w[HEADER_WORDS + CHAIN_WORDS * i + 4]!
+    return t === UNKNOWN_TOTAL ? -1 : t
+  }
+
+  /** Total length of chain `i`'s device-writable buffers, or -1 as for {@link readableBytes}. */
+  writableBytes(i: number): number {
+    const w = this.words
+    if (!(typeof i === 'number' && (i >>> 0) === i && i < w[0]!)) throw badIndex('i', i, w[0]!, 'chains')
+    const t = w[HEADER_WORDS + CHAIN_WORDS * i + 5]!
+    return t === UNKNOWN_TOTAL ? -1 : t
   }
 
   /** Guest address of descriptor `j` (exact below 2^53; see Descriptor.addr). */
   addr(j: number): number {
     const w = this.words
-    if (!(Number.isInteger(j) && j >= 0 && j < w[1]!)) throw badIndex('j', j, w[1]!, 'descriptors')
+    if (!(typeof j === 'number' && (j >>> 0) === j && j < w[1]!)) throw badIndex('j', j, w[1]!, 'descriptors')
     const o = this.#base + DESC_WORDS * j
     return w[o + 1]! * TWO_32 + w[o]!
   }
 
   len(j: number): number {
     const w = this.words
-    if (!(Number.isInteger(j) && j >= 0 && j < w[1]!)) throw badIndex('j', j, w[1]!, 'descriptors')
+    if (!(typeof j === 'number' && (j >>> 0) === j && j < w[1]!)) throw badIndex('j', j, w[1]!, 'descriptors')
     return w[this.#base + DESC_WORDS * j + 2]!
   }
 
   flags(j: number): number {
     const w = this.words
-    if (!(Number.isInteger(j) && j >= 0 && j < w[1]!)) throw badIndex('j', j, w[1]!, 'descriptors')
+    if (!(typeof j === 'number' && (j >>> 0) === j && j < w[1]!)) throw badIndex('j', j, w[1]!, 'descriptors')
     return w[this.#base + DESC_WORDS * j + 3]! & 0xffff
   }
 
   next(j: number): number {
     const w = this.words
-    if (!(Number.isInteger(j) && j >= 0 && j < w[1]!)) throw badIndex('j', j, w[1]!, 'descriptors')
+    if (!(typeof j === 'number' && (j >>> 0) === j && j < w[1]!)) throw badIndex('j', j, w[1]!, 'descriptors')
     return w[this.#base + DESC_WORDS * j + 3]! >>> 16
   }
 
   isWriteOnly(j: number): boolean {
     const w = this.words
-    if (!(Number.isInteger(j) && j >= 0 && j < w[1]!)) throw badIndex('j', j, w[1]!, 'descriptors')
+    if (!(typeof j === 'number' && (j >>> 0) === j && j < w[1]!)) throw badIndex('j', j, w[1]!, 'descriptors')
     return (w[this.#base + DESC_WORDS * j + 3]! & 2) !== 0
   }
 

@@ -1,6 +1,7 @@
 // A descriptor chain popped from the available ring. Its descriptors were read
 // by the crate in the same native call that popped it; they live in the
 // batch's Uint32Array (see crate/src/batch.rs for the layout).
+import { UNKNOWN_TOTAL } from './batch'
 import { Descriptor, VRING_DESC_F_WRITE } from './descriptor'
 import { VirtioQueueError } from './errors'
 import { Reader, Writer } from './io'
@@ -37,15 +38,29 @@ export class DescriptorChain {
   readonly #words: Uint32Array
   readonly #first: number
   readonly #count: number
+  // Byte totals from the pop, UNKNOWN_TOTAL when #checked must walk the descriptors.
+  readonly #readable: number
+  readonly #writable: number
   #descs: Descriptor[] | undefined
 
   /** @internal */
-  constructor(memory: GuestMemory, words: Uint32Array, head: number, firstWord: number, count: number, status: number) {
+  constructor(
+    memory: GuestMemory,
+    words: Uint32Array,
+    head: number,
+    firstWord: number,
+    count: number,
+    status: number,
+    readable: number,
+    writable: number,
+  ) {
     this.memory = memory
     this.headIndex = head
     this.#words = words
     this.#first = firstWord
     this.#count = count
+    this.#readable = readable
+    this.#writable = writable
     // status 0 is a complete chain (null); an unknown number is reported as InvalidChain.
     this.stopReason = status === 0 ? null : (CHAIN_STOP_REASONS[status] ?? 'InvalidChain')
   }
@@ -87,14 +102,21 @@ export class DescriptorChain {
     return this.descriptors().filter((d) => d.isWriteOnly())
   }
 
-  /** A stream over the readable buffers. Throws InvalidChain if one is not in guest memory. */
+  /**
+   * A stream over the readable buffers. Throws InvalidChain if one is not in guest memory,
+   * DetachedBuffer if a region's buffer was detached.
+   */
   reader(): Reader {
-    return new Reader(this.memory, this.#words, this.#first, this.#count, this.#checked(false))
+    this.memory.checkAttached()
+    const total = this.#readable !== UNKNOWN_TOTAL ? this.#readable : this.#checked(false)
+    return new Reader(this.memory, this.#words, this.#first, this.#count, total)
   }
 
-  /** A stream over the writable buffers. Throws InvalidChain if one is not in guest memory. */
+  /** A stream over the writable buffers; throws as {@link reader} does. */
   writer(): Writer {
-    return new Writer(this.memory, this.#words, this.#first, this.#count, this.#checked(true))
+    this.memory.checkAttached()
+    const total = this.#writable !== UNKNOWN_TOTAL ? this.#writable : this.#checked(true)
+    return new Writer(this.memory, this.#words, this.#first, this.#count, total)
   }
 
   /** Zero-copy Buffer views of every descriptor's memory, in order (a buffer spanning two regions gives two views). */
@@ -146,7 +168,10 @@ export class DescriptorChain {
     return seg
   }
 
-  /** Total bytes of the readable or writable buffers, after checking they are all in guest memory. */
+  /**
+   * Total bytes of the readable or writable buffers, after checking they are all in guest
+   * memory: the walk behind reader()/writer() when the pop could not give the total.
+   */
   #checked(writable: boolean): number {
     const w = this.#words
     let total = 0

@@ -291,7 +291,7 @@ export class QueueGuard implements Disposable {
   #take(): DescriptorChain {
     const w = this.#win!
     const c = BATCH_HEADER_WORDS + BATCH_CHAIN_WORDS * this.#taken++
-    return new DescriptorChain(this.#mem, w, w[c]!, PREFETCH_BASE + BATCH_DESC_WORDS * w[c + 1]!, w[c + 2]!, w[c + 3]!)
+    return new DescriptorChain(this.#mem, w, w[c]!, PREFETCH_BASE + BATCH_DESC_WORDS * w[c + 1]!, w[c + 2]!, w[c + 3]!, w[c + 4]!, w[c + 5]!)
   }
 
   #settle(): void {

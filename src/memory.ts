@@ -295,6 +295,15 @@ export class GuestMemory {
     return r === null ? null : r.buffer.subarray(a - r.guestAddress, a - r.guestAddress + len)
   }
 
+  /** @internal Throws DetachedBuffer if a region's buffer was detached (transferred). */
+  checkAttached(): void {
+    const rs = this.#sorted
+    for (let i = 0; i < rs.length; i++) {
+      const r = rs[i]!
+      if (r.buffer.length !== r.size) throw detached(r)
+    }
+  }
+
   /**
    * @internal Whether `[a, a + len)` (a safe integer address) is guest memory, possibly across
    * adjacent regions, as resolve() decides, without listing the pieces; throws DetachedBuffer

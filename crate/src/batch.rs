@@ -4,23 +4,31 @@
 //! Pop layout (all `u32`):
 //! ```text
 //! [0] chains written   [1] descriptors written   [2] descriptors needed   [3] avail idx seen
-//! [4 + 4*i ..]         chain i: head index, first descriptor, descriptor count, ChainStatus
-//! [4 + 4*max_chains ..] descriptor j: addr low, addr high, len, flags | next << 16
+//! [4 + 6*i ..]         chain i: head index, first descriptor, descriptor count, ChainStatus,
+//!                      readable bytes, writable bytes
+//! [4 + 6*max_chains ..] descriptor j: addr low, addr high, len, flags | next << 16
 //! ```
+//! The byte totals let readers and writers start without walking the
+//! descriptors again: a total is `UNKNOWN_TOTAL` when a buffer of that
+//! direction is not in guest memory or the sum does not fit below it (the
+//! JavaScript layer then walks the descriptors itself and reports why).
 //! `descriptors needed` is non-zero only when the first chain did not fit:
 //! the chain is then left in the ring and the caller retries with a larger array.
 
 use std::ops::Deref;
 
 use virtio_queue::{Descriptor, DescriptorChain, Queue, QueueOwnedT, QueueT};
-use vm_memory::GuestMemory;
+use virtio_bindings::bindings::virtio_ring::VRING_DESC_F_WRITE;
+use vm_memory::{GuestAddress, GuestMemory};
 
 use crate::chain_status::{diagnose, ChainStatus};
 use crate::error::{Error, Result};
 use crate::memory::GuestMem;
 
 pub const HEADER_WORDS: usize = 4;
-pub const CHAIN_WORDS: usize = 4;
+pub const CHAIN_WORDS: usize = 6;
+/// A chain's readable or writable total when it is not a plain, in-memory sum.
+pub const UNKNOWN_TOTAL: u32 = u32::MAX;
 pub const DESC_WORDS: usize = 4;
 
 /// Where the chain table ends and descriptors begin, for `max_chains` chains.
@@ -54,7 +62,7 @@ pub fn pop_chains(queue: &mut Queue, mem: &GuestMem, out: &mut [u32], max_chains
                 let status = if complete {
                     ChainStatus::Complete
                 } else {
-                    match diagnose(mem, vm_memory::GuestAddress(desc_table), size, head) {
+                    match diagnose(mem, GuestAddress(desc_table), size, head) {
                         // The guest changed the table under us: report the crate's verdict.
                         ChainStatus::Complete => ChainStatus::InvalidChain,
                         s => s,
@@ -65,6 +73,9 @@ pub fn pop_chains(queue: &mut Queue, mem: &GuestMem, out: &mut [u32], max_chains
                 out[c + 1] = first as u32;
                 out[c + 2] = (descs - first) as u32;
                 out[c + 3] = status as u32;
+                let (readable, writable) = totals(mem, &out[base + first * DESC_WORDS..base + descs * DESC_WORDS]);
+                out[c + 4] = readable;
+                out[c + 5] = writable;
                 chains += 1;
             }
             Err(needed) => {
@@ -108,6 +119,25 @@ where
     }
     *descs = first + count;
     Ok(matches!(last, Some(d) if !d.has_next()))
+}
+
+/// The readable and writable byte totals of a chain's stored descriptor words,
+/// each `UNKNOWN_TOTAL` unless every buffer of its direction is in guest memory
+/// (possibly across adjacent regions) and the sum is below `UNKNOWN_TOTAL`.
+fn totals(mem: &GuestMem, words: &[u32]) -> (u32, u32) {
+    let mut sums = [0u64; 2];
+    for d in words.chunks_exact(DESC_WORDS) {
+        let len = d[2] as u64;
+        if len == 0 {
+            continue;
+        }
+        let dir = (d[3] as u16 & VRING_DESC_F_WRITE as u16 != 0) as usize;
+        let addr = (d[1] as u64) << 32 | d[0] as u64;
+        let in_memory = mem.region_range(addr, len).is_some() || mem.check_range(GuestAddress(addr), len as usize);
+        sums[dir] = if in_memory { sums[dir].saturating_add(len) } else { u64::MAX };
+    }
+    let clamp = |s: u64| if s < UNKNOWN_TOTAL as u64 { s as u32 } else { UNKNOWN_TOTAL };
+    (clamp(sums[0]), clamp(sums[1]))
 }
 
 /// Adds `count` used entries given as `(head, len)` pairs in `pairs`; stops at
@@ -175,12 +205,28 @@ mod tests {
         assert_eq!(pop_chains(&mut q, &mem, &mut out, 8).unwrap(), 3);
         assert_eq!(&out[..4], &[3, 1 + 2 + 16, 0, 3]);
         let chain = |i: usize| &out[HEADER_WORDS + CHAIN_WORDS * i..HEADER_WORDS + CHAIN_WORDS * (i + 1)];
-        assert_eq!(chain(0), &[0, 0, 2, ChainStatus::Complete as u32]);
-        assert_eq!(chain(1), &[2, 2, 1, ChainStatus::InvalidDescriptorIndex as u32]);
-        assert_eq!(chain(2), &[3, 3, 16, ChainStatus::InvalidChain as u32]);
+        assert_eq!(chain(0), &[0, 0, 2, ChainStatus::Complete as u32, 16, 512]);
+        assert_eq!(chain(1), &[2, 2, 1, ChainStatus::InvalidDescriptorIndex as u32, 8, 0]);
+        assert_eq!(chain(2), &[3, 3, 16, ChainStatus::InvalidChain as u32, 16 * 8, 0]);
         let d = desc_base(8) + DESC_WORDS; // second descriptor of the first chain
         assert_eq!(&out[d..d + 4], &[0x9000, 0, 512, 2]);
         assert_eq!(q.next_avail(), 3);
+    }
+
+    #[test]
+    fn totals_mark_buffers_outside_memory() {
+        let (mem, mut q) = setup(16);
+        desc(&mem, DESC, 0, 0xfff0, 32, 1, 1); // readable, runs past the end of memory
+        desc(&mem, DESC, 1, 0x9000, 0, 3, 2); // empty writable: not checked
+        desc(&mem, DESC, 2, 0x9000, 100, 2, 0); // writable, in memory
+        desc(&mem, DESC, 3, 0x8000, 16, 1, 4); // readable, in memory
+        desc(&mem, DESC, 4, 0xffff, 2, 2, 0); // writable, one byte past the end
+        publish(&mem, &[0, 3]);
+        let mut out = vec![0u32; desc_base(2) + 8 * DESC_WORDS];
+        assert_eq!(pop_chains(&mut q, &mem, &mut out, 2).unwrap(), 2);
+        let totals = |i: usize| &out[HEADER_WORDS + CHAIN_WORDS * i + 4..HEADER_WORDS + CHAIN_WORDS * (i + 1)];
+        assert_eq!(totals(0), &[UNKNOWN_TOTAL, 100]);
+        assert_eq!(totals(1), &[16, UNKNOWN_TOTAL]);
     }
 
     #[test]
