@@ -7,6 +7,7 @@
 import test from 'ava'
 
 import { ChainBatch, GuestMemory, Queue, UsedBatch, VirtioQueueError, type QueueState } from '..'
+import type { MemoryHandle, NativeBinding, QueueHandle } from '../src/native'
 import { offer, smallRig } from './helpers/fuzz-rig'
 
 type Expect = 'type' | 'range'
@@ -130,7 +131,7 @@ function cases(r: ReturnType<typeof rig>): Case[] {
     { method: 'new UsedBatch', call: (a) => new UsedBatch(a as never), args: [4], params: [[0, 'capacity', uint(1 << 24).filter(([l]) => l !== 'missing')]] },
     { method: 'UsedBatch.push', call: (h, l) => new UsedBatch().push(h as never, l as never), args: [0, 0], params: [[0, 'headIndex', uint(0xffff)], [1, 'len', uint(0xffffffff)]] },
     // A batch holding 4 chains of 2 descriptors: i < 4, j < 8.
-    ...(['head', 'descriptorStart', 'descriptorCount', 'status'] as const).map((n): Case => ({ method: `ChainBatch.${n}`, call: (i) => batch[n](i as never), args: [3], params: [[0, 'i', uint(3)]] })),
+    ...(['head', 'descriptorStart', 'descriptorCount', 'status', 'readableBytes', 'writableBytes'] as const).map((n): Case => ({ method: `ChainBatch.${n}`, call: (i) => batch[n](i as never), args: [3], params: [[0, 'i', uint(3)]] })),
     ...(['addr', 'len', 'flags', 'next', 'isWriteOnly'] as const).map((n): Case => ({ method: `ChainBatch.${n}`, call: (j) => batch[n](j as never), args: [7], params: [[0, 'j', uint(7)]] })),
     { method: 'Reader.read', call: (n) => r.chain.reader().read(n as never), args: [4], params: [[0, 'length', uint(2 ** 53 - 1)]] },
     { method: 'Reader.readInto', call: (t) => r.chain.reader().readInto(t as never), args: [new Uint8Array(4)], params: [[0, 'target', bytes]] },
@@ -369,4 +370,19 @@ test('Queue.fromState with states no queue has: the crate errors and InvalidStat
   // Addresses as decimal strings (how state() writes those above 2^53) and bigints are accepted.
   const q = Queue.fromState(r.memory, { ...state, descTable: '18446744073709551600', usedRing: 2n ** 63n as never })
   t.like(q.state(), { descTable: '18446744073709551600', usedRing: '9223372036854775808' })
+})
+
+test('the raw binding refuses numbers that name no live queue, and anchors in their place', (t) => {
+  // The binding the package loaded (lib/, as '..' is), not a second load through src/.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { native } = require('../lib/native') as { native: NativeBinding }
+  const memory = GuestMemory.fromRanges([[0, 0x10000]])
+  const [h, anchor] = native.queueNew((memory as unknown as { handle: MemoryHandle }).handle, 16)
+  t.is(native.maxSize(h), 16)
+  const notLive = { instanceOf: TypeError, code: 'ERR_INVALID_ARG_TYPE', message: /"queue" argument must be a live queue handle/ }
+  // Another slot, another generation of this slot, beyond the table, the largest safe integer.
+  for (const forged of [h + 1, h + 2 ** 24, 2 ** 40, 2 ** 53 - 1]) t.throws(() => native.maxSize(forged as QueueHandle), notLive, `${forged}`)
+  for (const bad of [-1, 0.5, 2 ** 53]) t.throws(() => native.maxSize(bad as QueueHandle), { instanceOf: RangeError, code: 'ERR_OUT_OF_RANGE' })
+  t.throws(() => native.maxSize(anchor as unknown as QueueHandle), { instanceOf: TypeError, code: 'ERR_INVALID_ARG_TYPE' })
+  t.is(native.maxSize(h), 16, 'the queue itself is untouched')
 })

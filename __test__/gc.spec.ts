@@ -29,6 +29,7 @@ test('a queue keeps unreferenced guest memory alive through collections; droppin
   t.deepEqual(out.rawFromRanges, { chains: [[0, 0x4000, 32], [2, 0x4100, 32]], usedIdx: 2, arrayBufferCollected: true })
   // Once the queues are dropped, the finalizers release the references to the buffers.
   t.deepEqual(out.collectedAfterQueueDropped, ['raw fromBuffers', 'public ArrayBuffer', 'public Buffer'])
+  t.deepEqual(out.staleHandles, ['TypeError ERR_INVALID_ARG_TYPE', 'TypeError ERR_INVALID_ARG_TYPE'])
   // A region detached and its new owner collected: every access is DetachedBuffer, none reads freed memory.
   t.deepEqual(out.detached, { codes: ['DetachedBuffer', 'DetachedBuffer', 'DetachedBuffer', 'DetachedBuffer'], movedCollected: true })
 })

@@ -1,13 +1,17 @@
 // The native addon's functions, as the TypeScript layer sees them. Handles
-// are opaque, type-tagged externals; batches travel in Uint32Arrays.
+// are opaque, type-tagged externals, except queues: numbers into a per-thread
+// table (cheaper per call); batches travel in Uint32Arrays.
 import { loadBinding } from './binding'
 import { VirtioQueueError } from './errors'
 
 declare const handleBrand: unique symbol
-/** An opaque native handle. */
+/** An opaque native handle (a type-tagged external). */
 export type Handle<Kind extends string> = { readonly [handleBrand]: Kind }
 export type MemoryHandle = Handle<'memory'>
-export type QueueHandle = Handle<'queue'>
+/** Keeps a native queue alive; its slot is freed when this is collected (crate/src/slots.rs). */
+export type QueueAnchor = Handle<'queue anchor'>
+/** A queue's number in its thread's queue table: what every queue function takes. */
+export type QueueHandle = number & { readonly [handleBrand]: 'queue' }
 
 /** Memory orderings for availIdx/usedIdx, as numbers. */
 export const enum Order {
@@ -19,8 +23,8 @@ export const enum Order {
 export interface NativeBinding {
   init(errorClass: typeof VirtioQueueError): void
   memoryCreate(spec: Array<number | bigint | Uint8Array>): [MemoryHandle, ...Array<ArrayBuffer | undefined>]
-  queueNew(memory: MemoryHandle, maxSize: number): QueueHandle
-  queueFromState(memory: MemoryHandle, state: Uint32Array): QueueHandle
+  queueNew(memory: MemoryHandle, maxSize: number): [QueueHandle, QueueAnchor]
+  queueFromState(memory: MemoryHandle, state: Uint32Array): [QueueHandle, QueueAnchor]
   queueState(queue: QueueHandle, out: Uint32Array): void
   isValid(queue: QueueHandle): boolean
   reset(queue: QueueHandle): void

@@ -2,15 +2,18 @@
 import { typeError, VirtioQueueError } from './errors'
 import { GuardOwner, QueueGuard } from './guard'
 import { GuestMemory } from './memory'
-import { native, QueueHandle, STATE_WORDS } from './native'
+import { native, QueueAnchor, QueueHandle, STATE_WORDS } from './native'
 import { decodeState, encodeState, QueueState } from './state'
 
 export class Queue {
   /** The guest memory the queue's rings and buffers live in. */
   readonly memory: GuestMemory
   readonly #handle: QueueHandle
+  // Keeps the native queue alive: collected with this Queue, it frees the handle's slot.
+  // Guards reach it through their owner (whose unlock closure holds this Queue).
+  readonly #anchor: QueueAnchor
   #guard: QueueGuard | null = null
-  static #restored: QueueHandle | null = null
+  static #restored: [QueueHandle, QueueAnchor] | null = null
 
   /** A queue offering `maxSize` entries (a power of two ≤ 32768, else `InvalidMaxSize`). */
   constructor(memory: GuestMemory, maxSize: number) {
@@ -18,7 +21,7 @@ export class Queue {
     this.memory = memory
     const restored = Queue.#restored
     Queue.#restored = null
-    this.#handle = restored ?? native.queueNew(memory.handle, maxSize)
+    ;[this.#handle, this.#anchor] = restored ?? native.queueNew(memory.handle, maxSize)
   }
 
   /** Restores a queue from {@link state}; throws VirtioQueueError when the state is invalid. */

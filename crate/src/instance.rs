@@ -1,17 +1,25 @@
 //! Per-environment state (the main thread and every worker have their own):
-//! the `VirtioQueueError` class errors are thrown as.
+//! the `VirtioQueueError` class errors are thrown as, and the queue table.
 
+use std::cell::RefCell;
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::null_mut;
+use std::rc::Rc;
 
 use crate::error::Result;
 use crate::napi::sys::*;
 use crate::napi::{check, Ref};
+use crate::queue_js::QueueHandle;
+use crate::slots::Slots;
+
+/// The queues of one environment; queue anchors share it (see `slots`).
+pub type QueueTable = Rc<RefCell<Slots<QueueHandle>>>;
 
 #[derive(Default)]
 struct Instance {
     error_class: Option<Ref>,
+    queues: QueueTable,
 }
 
 /// Installs empty instance data for a new environment.
@@ -48,4 +56,9 @@ pub fn set_error_class(env: napi_env, class: napi_value) -> Result<()> {
 /// The class errors are thrown as, once the JavaScript layer has set it.
 pub fn error_class(env: napi_env) -> Option<napi_value> {
     get(env)?.error_class.as_ref()?.value().ok()
+}
+
+/// This environment's queue table.
+pub fn queues(env: napi_env) -> Option<&'static QueueTable> {
+    get(env).map(|inst| &inst.queues)
 }

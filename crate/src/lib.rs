@@ -4,7 +4,7 @@
 //! Node-API); `chain_status` and `batch` are the chain-popping logic (no
 //! Node-API); `napi` holds the Node-API declarations and the one trampoline
 //! every exported function goes through; `memory_js` and `queue_js` are the
-//! exported functions; `exports` registers them.
+//! exported functions (queues addressed through `slots`); `exports` registers them.
 
 pub mod batch;
 mod bench;
@@ -16,3 +16,4 @@ pub mod memory;
 mod memory_js;
 pub mod napi;
 mod queue_js;
+mod slots;

@@ -1,6 +1,7 @@
 //! The queue as JavaScript sees it: `virtio_queue::Queue` behind a handle,
 //! with one exported function per `QueueGuard` method and the batch calls.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 
@@ -9,6 +10,7 @@ use vm_memory::GuestAddress;
 
 use crate::batch;
 use crate::error::{Error, Result};
+use crate::instance::{self, QueueTable};
 use crate::memory_js::{Memory, MemoryHandle};
 use crate::napi::sys::*;
 use crate::napi::{Ctx, Tagged};
@@ -19,16 +21,60 @@ pub struct QueueHandle {
     pub(crate) memory: Rc<Memory>,
 }
 
-impl Tagged for QueueHandle {
-    const TAG: napi_type_tag = napi_type_tag { lower: 0x7669_7274_696f_2d71, upper: 0x7175_6575_6500_0001 };
-    const EXPECTED: &'static str = "a queue handle";
-}
-
 /// Words in a serialised `QueueState`.
 pub const STATE_WORDS: usize = 12;
 
-fn queue(ctx: &Ctx) -> Result<&mut QueueHandle> {
-    ctx.external::<QueueHandle>(0, "queue")
+/// The queue named by argument 0, held for the rest of the call.
+fn queue(ctx: &Ctx) -> Result<Rc<RefCell<QueueHandle>>> {
+    queue_at(ctx, 0)
+}
+
+/// The queue named by argument `i` (a handle from `register`).
+pub fn queue_at(ctx: &Ctx, i: usize) -> Result<Rc<RefCell<QueueHandle>>> {
+    let handle = ctx.uint(i, "queue", (1 << 53) - 1)?;
+    instance::queues(ctx.env)
+        .and_then(|table| table.borrow().get(handle))
+        .ok_or(Error::ArgType { name: "queue", expected: "a live queue handle" })
+}
+
+/// `let_queue!(ctx, q)` binds `q: &mut QueueHandle` to the queue of argument 0
+/// for the rest of the enclosing function.
+macro_rules! let_queue {
+    ($ctx:expr, $q:ident) => {
+        let held = queue($ctx)?;
+        let mut borrowed = held.borrow_mut();
+        let $q: &mut QueueHandle = &mut borrowed;
+    };
+}
+
+/// Puts a new queue in this environment's table: `[handle, anchor]`. The
+/// handle is what queue functions take; the anchor, held by the JavaScript
+/// `Queue`, frees the slot when collected.
+fn register(ctx: &Ctx, value: QueueHandle) -> Result<napi_value> {
+    let table = instance::queues(ctx.env).ok_or(Error::Napi(-1))?;
+    let handle = table.borrow_mut().insert(value).ok_or_else(|| Error::range("queue", "too many live queues in this thread"))?;
+    let anchor = QueueAnchor { table: Rc::clone(table), handle };
+    let items = [ctx.number(handle as f64)?, ctx.new_external(anchor)?];
+    ctx.array(&items)
+}
+
+/// Frees its queue's slot when JavaScript collects the `Queue` holding it.
+pub struct QueueAnchor {
+    table: QueueTable,
+    handle: u64,
+}
+
+impl Drop for QueueAnchor {
+    fn drop(&mut self) {
+        // The queue itself drops after the table is released (or later, if a call holds it).
+        let removed = self.table.try_borrow_mut().ok().and_then(|mut t| t.remove(self.handle));
+        drop(removed);
+    }
+}
+
+impl Tagged for QueueAnchor {
+    const TAG: napi_type_tag = napi_type_tag { lower: 0x7669_7274_696f_2d71, upper: 0x7175_6575_6500_0002 };
+    const EXPECTED: &'static str = "a queue anchor";
 }
 
 /// `queueNew(memory, maxSize)`.
@@ -37,7 +83,7 @@ pub fn queue_new(ctx: &Ctx) -> Result<napi_value> {
     // Any integer number is a size the crate judges: above u16 it is InvalidMaxSize, not an argument error.
     let max_size = u16::try_from(ctx.uint(1, "maxSize", (1 << 53) - 1)?).map_err(|_| virtio_queue::Error::InvalidMaxSize)?;
     let queue = Queue::new(max_size)?;
-    ctx.new_external(QueueHandle { queue, memory })
+    register(ctx, QueueHandle { queue, memory })
 }
 
 /// `queueFromState(memory, state: Uint32Array(12))`, validated by `Queue::try_from`.
@@ -63,12 +109,12 @@ pub fn queue_from_state(ctx: &Ctx) -> Result<napi_value> {
         used_ring: addr(10),
     };
     let queue = Queue::try_from(state)?;
-    ctx.new_external(QueueHandle { queue, memory })
+    register(ctx, QueueHandle { queue, memory })
 }
 
 /// `queueState(queue, out: Uint32Array(12))`.
 pub fn queue_state(ctx: &Ctx) -> Result<napi_value> {
-    let s = queue(ctx)?.queue.state();
+    let s = queue(ctx)?.borrow_mut().queue.state();
     let out = ctx.u32_slice(1, "out")?;
     if out.len() < STATE_WORDS {
         return Err(Error::range("out", format!("expected {STATE_WORDS} words")));
@@ -92,27 +138,27 @@ pub fn queue_state(ctx: &Ctx) -> Result<napi_value> {
 }
 
 pub fn is_valid(ctx: &Ctx) -> Result<napi_value> {
-    let q = queue(ctx)?;
+    let_queue!(ctx, q);
     let valid = q.queue.is_valid(q.memory.get()?);
     ctx.boolean(valid)
 }
 
 pub fn reset(ctx: &Ctx) -> Result<napi_value> {
-    queue(ctx)?.queue.reset();
+    queue(ctx)?.borrow_mut().queue.reset();
     Ok(ctx.undefined())
 }
 
 pub fn max_size(ctx: &Ctx) -> Result<napi_value> {
-    ctx.number(queue(ctx)?.queue.max_size() as f64)
+    ctx.number(queue(ctx)?.borrow_mut().queue.max_size() as f64)
 }
 
 pub fn size(ctx: &Ctx) -> Result<napi_value> {
-    ctx.number(queue(ctx)?.queue.size() as f64)
+    ctx.number(queue(ctx)?.borrow_mut().queue.size() as f64)
 }
 
 /// Uses `try_set_size`: an invalid size throws `InvalidSize` instead of being ignored.
 pub fn set_size(ctx: &Ctx) -> Result<napi_value> {
-    let q = queue(ctx)?;
+    let_queue!(ctx, q);
     // As for maxSize: an integer above u16 is an InvalidSize, like any other size above maxSize.
     let size = u16::try_from(ctx.uint(1, "size", (1 << 53) - 1)?).map_err(|_| virtio_queue::Error::InvalidSize)?;
     q.queue.try_set_size(size)?;
@@ -120,11 +166,11 @@ pub fn set_size(ctx: &Ctx) -> Result<napi_value> {
 }
 
 pub fn ready(ctx: &Ctx) -> Result<napi_value> {
-    ctx.boolean(queue(ctx)?.queue.ready())
+    ctx.boolean(queue(ctx)?.borrow_mut().queue.ready())
 }
 
 pub fn set_ready(ctx: &Ctx) -> Result<napi_value> {
-    let q = queue(ctx)?;
+    let_queue!(ctx, q);
     q.queue.set_ready(ctx.bool(1, "ready")?);
     Ok(ctx.undefined())
 }
@@ -138,34 +184,34 @@ fn combine(ctx: &Ctx, current: u64) -> Result<GuestAddress> {
 }
 
 pub fn set_desc_table_address(ctx: &Ctx) -> Result<napi_value> {
-    let q = queue(ctx)?;
+    let_queue!(ctx, q);
     let addr = combine(ctx, q.queue.desc_table())?;
     q.queue.try_set_desc_table_address(addr)?;
     Ok(ctx.undefined())
 }
 
 pub fn set_avail_ring_address(ctx: &Ctx) -> Result<napi_value> {
-    let q = queue(ctx)?;
+    let_queue!(ctx, q);
     let addr = combine(ctx, q.queue.avail_ring())?;
     q.queue.try_set_avail_ring_address(addr)?;
     Ok(ctx.undefined())
 }
 
 pub fn set_used_ring_address(ctx: &Ctx) -> Result<napi_value> {
-    let q = queue(ctx)?;
+    let_queue!(ctx, q);
     let addr = combine(ctx, q.queue.used_ring())?;
     q.queue.try_set_used_ring_address(addr)?;
     Ok(ctx.undefined())
 }
 
 pub fn set_event_idx(ctx: &Ctx) -> Result<napi_value> {
-    let q = queue(ctx)?;
+    let_queue!(ctx, q);
     q.queue.set_event_idx(ctx.bool(1, "enabled")?);
     Ok(ctx.undefined())
 }
 
 pub fn event_idx_enabled(ctx: &Ctx) -> Result<napi_value> {
-    ctx.boolean(queue(ctx)?.queue.event_idx_enabled())
+    ctx.boolean(queue(ctx)?.borrow_mut().queue.event_idx_enabled())
 }
 
 /// The memory ordering named by argument `i`: 0 relaxed, 1 acquire (default), 2 seq-cst.
@@ -182,21 +228,21 @@ fn ordering(ctx: &Ctx, i: usize) -> Result<Ordering> {
 }
 
 pub fn avail_idx(ctx: &Ctx) -> Result<napi_value> {
-    let q = queue(ctx)?;
+    let_queue!(ctx, q);
     let order = ordering(ctx, 1)?;
     let idx = q.queue.avail_idx(q.memory.get()?, order)?;
     ctx.number(idx.0 as f64)
 }
 
 pub fn used_idx(ctx: &Ctx) -> Result<napi_value> {
-    let q = queue(ctx)?;
+    let_queue!(ctx, q);
     let order = ordering(ctx, 1)?;
     let idx = q.queue.used_idx(q.memory.get()?, order)?;
     ctx.number(idx.0 as f64)
 }
 
 pub fn add_used(ctx: &Ctx) -> Result<napi_value> {
-    let q = queue(ctx)?;
+    let_queue!(ctx, q);
     let head = ctx.u16(1, "headIndex")?;
     let len = ctx.u32(2, "len")?;
     q.queue.add_used(q.memory.get()?, head, len)?;
@@ -205,51 +251,51 @@ pub fn add_used(ctx: &Ctx) -> Result<napi_value> {
 }
 
 pub fn enable_notification(ctx: &Ctx) -> Result<napi_value> {
-    let q = queue(ctx)?;
+    let_queue!(ctx, q);
     let more = q.queue.enable_notification(q.memory.get()?)?;
     ctx.boolean(more)
 }
 
 pub fn disable_notification(ctx: &Ctx) -> Result<napi_value> {
-    let q = queue(ctx)?;
+    let_queue!(ctx, q);
     q.queue.disable_notification(q.memory.get()?)?;
     Ok(ctx.undefined())
 }
 
 pub fn needs_notification(ctx: &Ctx) -> Result<napi_value> {
-    let q = queue(ctx)?;
+    let_queue!(ctx, q);
     let needed = q.queue.needs_notification(q.memory.get()?)?;
     ctx.boolean(needed)
 }
 
 pub fn next_avail(ctx: &Ctx) -> Result<napi_value> {
-    ctx.number(queue(ctx)?.queue.next_avail() as f64)
+    ctx.number(queue(ctx)?.borrow_mut().queue.next_avail() as f64)
 }
 
 pub fn next_used(ctx: &Ctx) -> Result<napi_value> {
-    ctx.number(queue(ctx)?.queue.next_used() as f64)
+    ctx.number(queue(ctx)?.borrow_mut().queue.next_used() as f64)
 }
 
 pub fn set_next_avail(ctx: &Ctx) -> Result<napi_value> {
-    let q = queue(ctx)?;
+    let_queue!(ctx, q);
     q.queue.set_next_avail(ctx.u16(1, "nextAvail")?);
     Ok(ctx.undefined())
 }
 
 pub fn set_next_used(ctx: &Ctx) -> Result<napi_value> {
-    let q = queue(ctx)?;
+    let_queue!(ctx, q);
     q.queue.set_next_used(ctx.u16(1, "nextUsed")?);
     Ok(ctx.undefined())
 }
 
 pub fn go_to_previous_position(ctx: &Ctx) -> Result<napi_value> {
-    queue(ctx)?.queue.go_to_previous_position();
+    queue(ctx)?.borrow_mut().queue.go_to_previous_position();
     Ok(ctx.undefined())
 }
 
 /// `popChains(queue, out: Uint32Array, maxChains) -> count` (layout in `batch`).
 pub fn pop_chains(ctx: &Ctx) -> Result<napi_value> {
-    let q = queue(ctx)?;
+    let_queue!(ctx, q);
     let out = ctx.u32_slice(1, "out")?;
     let max = ctx.uint(2, "maxChains", u16::MAX as u64)? as usize;
     let n = batch::pop_chains(&mut q.queue, q.memory.get()?, out, max)?;
@@ -258,7 +304,7 @@ pub fn pop_chains(ctx: &Ctx) -> Result<napi_value> {
 
 /// `addUsedBatch(queue, pairs: Uint32Array, count)`: `count` (head, len) pairs.
 pub fn add_used_batch(ctx: &Ctx) -> Result<napi_value> {
-    let q = queue(ctx)?;
+    let_queue!(ctx, q);
     let pairs = ctx.u32_slice(1, "pairs")?;
     let count = ctx.u32(2, "count")? as usize;
     let mem = q.memory.get()?;

@@ -160,11 +160,13 @@ impl Ctx {
             NAPI_NUMBER_EXPECTED => return Err(Error::ArgType { name, expected: "of type number" }),
             status => return Err(Error::Napi(status)),
         }
-        // `(d as u64) as f64 == d` is the integer test (exact below 2^53; `fract()` calls libm).
-        if !(d >= 0.0 && d <= max as f64 && (d as u64) as f64 == d) {
+        // `(d as i64) as f64 == d` is the integer test: exact below 2^53 (`max` never exceeds
+        // it), and signed conversions are single instructions where `fract()` calls libm.
+        // NaN converts to 0 and fails the test.
+        if !(d >= 0.0 && d <= max as f64 && (d as i64) as f64 == d) {
             return Err(Error::range(name, format!("it must be an integer from 0 to {max}; received {d}")));
         }
-        Ok(d as u64)
+        Ok(d as i64 as u64)
     }
 
     pub fn u32(&self, i: usize, name: &'static str) -> Result<u32> {
