@@ -40,7 +40,11 @@ function nextDescriptor(c: Cursor, at: number): number {
   return at
 }
 
-/** Copies between the stream and `bytes` (at most the bytes left): `toGuest` writes into guest memory. */
+/**
+ * Copies between the stream and `bytes` (at most the bytes left): `toGuest` writes into
+ * guest memory. The cursor moves past a used-up descriptor lazily, at the next transfer,
+ * so a request that ends exactly at a descriptor's end costs no walk.
+ */
 function transfer(c: Cursor, bytes: Uint8Array, toGuest: boolean): void {
   const n = bytes.length
   if (n === 0) return
@@ -49,29 +53,42 @@ function transfer(c: Cursor, bytes: Uint8Array, toGuest: boolean): void {
   let at = c.at
   let offset = c.offset
   let len = w[at + 2]!
-  if (n > len - offset) {
-    // Several descriptors: covers() throws DetachedBuffer for a detached region, so
-    // checking every piece first means nothing is copied to or from a stale view.
-    for (let p = at, left = n + offset; left > 0; p = nextDescriptor(c, p + BATCH_DESC_WORDS)) {
-      mem.covers(w[p + 1]! * TWO_32 + w[p]!, w[p + 2]!)
-      left -= w[p + 2]!
-    }
+  if (offset === len) {
+    at = nextDescriptor(c, at + BATCH_DESC_WORDS)
+    offset = 0
+    len = w[at + 2]!
+  }
+  if (n <= len - offset) {
+    // Within one descriptor (the common case): one copy, cursor updated after it succeeded.
+    const addr = w[at + 1]! * TWO_32 + w[at]! + offset
+    if (toGuest) mem.write(addr, bytes)
+    else mem.readInto(addr, bytes)
+    c.at = at
+    c.offset = offset + n
+    c.consumed += n
+    return
+  }
+  // Several descriptors: covers() throws DetachedBuffer for a detached region, so
+  // checking every piece first means nothing is copied to or from a stale view.
+  for (let p = at, left = n + offset; left > 0; p = nextDescriptor(c, p + BATCH_DESC_WORDS)) {
+    mem.covers(w[p + 1]! * TWO_32 + w[p]!, w[p + 2]!)
+    left -= w[p + 2]!
   }
   let done = 0
   for (;;) {
+    if (offset === len) {
+      at = nextDescriptor(c, at + BATCH_DESC_WORDS)
+      offset = 0
+      len = w[at + 2]!
+    }
     const k = Math.min(n - done, len - offset)
     const addr = w[at + 1]! * TWO_32 + w[at]! + offset
-    const part = k === n ? bytes : bytes.subarray(done, done + k)
+    const part = bytes.subarray(done, done + k)
     if (toGuest) mem.write(addr, part)
     else mem.readInto(addr, part)
     done += k
     offset += k
-    if (offset === len) {
-      at = nextDescriptor(c, at + BATCH_DESC_WORDS)
-      offset = 0
-    }
     if (done === n) break
-    len = w[at + 2]!
   }
   c.at = at
   c.offset = offset
