@@ -397,12 +397,35 @@ export declare class Writer {
  * `head(i)` and descriptors `descriptorStart(i)` .. `descriptorStart(i) + descriptorCount(i) - 1`,
  * read with `addr(j)`, `len(j)`, `flags(j)`, `next(j)`. Each pop overwrites it. An index
  * outside the last pop (i ≥ count, j ≥ descriptorTotal, negative or fractional) throws a
- * RangeError naming it (a TypeError when it is not a number).
+ * RangeError naming it (a TypeError when it is not a number). The same fields can be read
+ * straight from `words`, whose layout is public.
  */
 export declare class ChainBatch {
+  /** Words before the chain table: `[chains, descriptors, descriptors needed, avail idx seen]` (4). */
+  static readonly HEADER_WORDS: number
+  /**
+   * Words per chain (6), from word `HEADER_WORDS + CHAIN_WORDS * i`: `[head, first descriptor,
+   * descriptor count, status, readable bytes, writable bytes]`; a byte total is 0xffffffff
+   * where `readableBytes`/`writableBytes` give -1.
+   */
+  static readonly CHAIN_WORDS: number
+  /**
+   * Words per descriptor (4), from word `descriptorBase + DESC_WORDS * j`:
+   * `[addr low 32 bits, addr high 32 bits, len, flags | next << 16]`.
+   */
+  static readonly DESC_WORDS: number
   /** Room for `maxChains` chains (≤ 65535) and `maxDescriptors` descriptors (grown on demand). */
   constructor(maxChains?: number, maxDescriptors?: number)
   readonly maxChains: number
+  /** Word index of descriptor 0 in `words`: `HEADER_WORDS + CHAIN_WORDS * maxChains`. */
+  readonly descriptorBase: number
+  /**
+   * The storage each pop writes, for loops that read fields without a call each (layout:
+   * `HEADER_WORDS`, `CHAIN_WORDS`, `DESC_WORDS`). A pop may replace it with a larger array
+   * (a chain with more descriptors than it holds), so read it after each `popChains`.
+   * Writing it changes nothing in the queue.
+   */
+  words: Uint32Array
   /** Chains stored by the last pop. */
   get count(): number
   /** Descriptors stored by the last pop. */

@@ -23,11 +23,34 @@ export function descriptorBase(maxChains: number): number {
  * `count`) has head {@link head}(i) and descriptors `descriptorStart(i)` ..
  * `descriptorStart(i) + descriptorCount(i) - 1`, read with {@link addr}, {@link len},
  * {@link flags} and {@link next}. A pop overwrites the previous contents.
+ *
+ * The accessors read {@link words}, whose layout is public, for loops that want no
+ * call per field (see {@link HEADER_WORDS}).
  */
 export class ChainBatch {
+  /** Words before the chain table: `[chains, descriptors, descriptors needed, avail idx seen]`. */
+  static readonly HEADER_WORDS: number = HEADER_WORDS
+  /**
+   * Words per chain, from word `HEADER_WORDS + CHAIN_WORDS * i`: `[head, first descriptor,
+   * descriptor count, status, readable bytes, writable bytes]` (a byte total is 0xffffffff
+   * where readableBytes()/writableBytes() give -1).
+   */
+  static readonly CHAIN_WORDS: number = CHAIN_WORDS
+  /**
+   * Words per descriptor, from word `descriptorBase + DESC_WORDS * j`: `[addr low 32 bits,
+   * addr high 32 bits, len, flags | next << 16]`.
+   */
+  static readonly DESC_WORDS: number = DESC_WORDS
+
   /** Most chains one pop stores. */
   readonly maxChains: number
-  /** @internal Raw words (layout in crate/src/batch.rs); replaced when it grows. */
+  /** Word index of descriptor 0 in {@link words}: `HEADER_WORDS + CHAIN_WORDS * maxChains`. */
+  readonly descriptorBase: number
+  /**
+   * The batch's storage, written by each pop (layout: {@link HEADER_WORDS},
+   * {@link CHAIN_WORDS}, {@link DESC_WORDS}). A pop may replace it with a larger array
+   * (a chain with more descriptors than it holds): read it after each popChains().
+   */
   words: Uint32Array
   readonly #base: number
 
@@ -35,7 +58,7 @@ export class ChainBatch {
     this.maxChains = toCount(maxChains, 'maxChains', 0xffff)
     if (this.maxChains === 0) throw rangeError('maxChains', 'it must be at least 1')
     toCount(maxDescriptors, 'maxDescriptors', 1 << 24)
-    this.#base = descriptorBase(this.maxChains)
+    this.#base = this.descriptorBase = descriptorBase(this.maxChains)
     this.words = new Uint32Array(this.#base + DESC_WORDS * Math.max(1, maxDescriptors))
   }
 
