@@ -20,7 +20,8 @@
 // counts or data in the writable buffers.
 //
 // chains/s is the median (and min, max) over the runs; runs of the three paths are
-// interleaved, rotating their order, so a busy machine slows them alike. Memory growth:
+// interleaved, rotating their order, so a busy machine slows them alike. "vs native" is
+// paired: the median over runs of (the path's rate / native's rate in the same rotation). Memory growth:
 // gc() before and after every run, the heapUsed/RSS differences summed per path and
 // divided by its chains; JSON memory[].heapAfterRuns/rssAfterRuns show the levels.
 // npm prints a banner line on stdout before the script: use `npm run -s bench -- --json`
@@ -228,14 +229,21 @@ function report(o: Options, results: PathResult[]): void {
     min: Math.round(Math.min(...r.rates)),
     max: Math.round(Math.max(...r.rates)),
   }))
-  const nativeOf = (w: WorkloadName, e: boolean): number | undefined =>
-    rows.find((r) => r.workload === w && r.eventIdx === e && r.path === 'native')?.chainsPerSec
+  // Paired ratios: run k of every path belongs to the same rotation (adjacent in time), so
+  // the ratio of run k's rates is compared within one stretch of machine weather; the
+  // median over runs of those ratios is what "vs native" reports.
+  const pairedRatio = (r: PathResult): number | null => {
+    const n = results.find((x) => x.workload === r.workload && x.eventIdx === r.eventIdx && x.path === 'native')
+    if (!n || n.rates.length !== r.rates.length) return null
+    return median(r.rates.map((v, k) => v / n.rates[k]!))
+  }
+  const ratioOf = results.map(pairedRatio)
   const ratios = o.workloads.flatMap((w) =>
     o.eventIdx.map((e) => {
-      const n = nativeOf(w, e)
       const ratio = (p: PathName): number | null => {
-        const v = rows.find((r) => r.workload === w && r.eventIdx === e && r.path === p)?.chainsPerSec
-        return n && v !== undefined ? Math.round((v / n) * 1000) / 1000 : null
+        const i = results.findIndex((r) => r.workload === w && r.eventIdx === e && r.path === p)
+        const v = i < 0 ? null : ratioOf[i]!
+        return v === null ? null : Math.round(v * 1000) / 1000
       }
       return { workload: w, eventIdx: e, batch: ratio('batch'), iterator: ratio('iterator') }
     }),
@@ -276,7 +284,7 @@ function report(o: Options, results: PathResult[]): void {
   out.push('')
   const head = ['workload', 'evt idx', 'path', 'chains/s', 'min', 'max', 'ns/chain', 'vs native', 'heap B/M', 'RSS B/M']
   const table = rows.map((r, i) => {
-    const n = nativeOf(r.workload, r.eventIdx)
+    const ratio = ratioOf[i]
     return [
       r.workload,
       r.eventIdx ? 'on' : 'off',
@@ -285,7 +293,7 @@ function report(o: Options, results: PathResult[]): void {
       fmtRate(r.min),
       fmtRate(r.max),
       (1e9 / r.chainsPerSec).toFixed(1),
-      n ? `${((r.chainsPerSec / n) * 100).toFixed(1)}%` : '-',
+      ratio !== null && ratio !== undefined ? `${(ratio * 100).toFixed(1)}%` : '-',
       String(memory[i]!.heapBytesPerMillionChains),
       String(memory[i]!.rssBytesPerMillionChains),
     ]

@@ -16,10 +16,12 @@
 // native:   one benchNative() call runs N rounds in Rust (crate/src/bench.rs):
 //           pop_descriptor_chain, vm-memory read_slice/write_slice on the same
 //           GuestMem, add_used; the driver is Rust too.
-// batch:    guard.popChains(ChainBatch(128)) until it returns 0; per descriptor
+// batch:    guard.popChains(ChainBatch(128)) until it returns 0; chain and descriptor
+//           fields read from batch.words (the documented layout); per descriptor
 //           memory.readInto(addr, hdr) / memory.write(addr, pattern); used
 //           entries pushed to a UsedBatch, guard.addUsedBatch() per pop.
-// iterator: for (const chain of guard.iter()): chain.reader().read(16),
+// iterator: for (const chain of guard.iter()): chain.reader().readInto(header) (a reused
+//           16-byte Uint8Array, as a device parsing its request header would),
 //           chain.writer().write(pattern of writer.availableBytes()),
 //           guard.addUsed(chain.headIndex, written).
 import { api, memoryHandle, native, queueHandle, type GuestMemory, type QueueGuard } from './api'
@@ -33,6 +35,8 @@ export const FILL: Record<PathName, number> = { native: 0x4e, batch: 0x42, itera
 
 /** A round gives up (a broken path) after this many enableNotification() rechecks. */
 const MAX_RECHECKS = 1000
+/** VRING_DESC_F_WRITE. */
+const F_WRITE = 2
 
 export interface Counters {
   rounds: number
@@ -199,22 +203,27 @@ export function batchRunner(memory: GuestMemory, area: Area, w: Workload, driver
   const used = new api.UsedBatch(maxChains)
   const hdr = new Uint8Array(16)
   const pattern = new Pattern(FILL.batch)
+  const { HEADER_WORDS, CHAIN_WORDS, DESC_WORDS } = api.ChainBatch
+  const base = batch.descriptorBase
   // One request: its own function, as a device would have (and V8 optimizes it on its own).
-  const serve = (i: number, c: Counters): void => {
-    const first = batch.descriptorStart(i)
-    const end = first + batch.descriptorCount(i)
+  // The fields come straight from the batch's words (the documented layout), not through
+  // an accessor call each.
+  const serve = (w: Uint32Array, i: number, c: Counters): void => {
+    const ci = HEADER_WORDS + CHAIN_WORDS * i
+    const end = base + DESC_WORDS * (w[ci + 1]! + w[ci + 2]!)
     let written = 0
-    for (let j = first; j < end; j++) {
-      const len = batch.len(j)
-      if (batch.isWriteOnly(j)) {
-        memory.write(batch.addr(j), pattern.view(len))
+    for (let o = base + DESC_WORDS * w[ci + 1]!; o < end; o += DESC_WORDS) {
+      const len = w[o + 2]!
+      const addr = w[o + 1]! * 2 ** 32 + w[o]!
+      if ((w[o + 3]! & F_WRITE) !== 0) {
+        memory.write(addr, pattern.view(len))
         written += len
       } else if (len > 0) {
-        memory.readInto(batch.addr(j), len >= 16 ? hdr : hdr.subarray(0, len))
+        memory.readInto(addr, len >= 16 ? hdr : hdr.subarray(0, len))
         c.check += hdr[0]!
       }
     }
-    used.push(batch.head(i), written)
+    used.push(w[ci]!, written)
   }
   const round = (c: Counters): void => {
     for (let spins = 0; ; spins++) {
@@ -222,7 +231,8 @@ export function batchRunner(memory: GuestMemory, area: Area, w: Workload, driver
       g.disableNotification()
       let n: number
       while ((n = g.popChains(batch)) > 0) {
-        for (let i = 0; i < n; i++) serve(i, c)
+        const w = batch.words
+        for (let i = 0; i < n; i++) serve(w, i, c)
         g.addUsedBatch(used)
         c.chains += n
       }
@@ -237,14 +247,14 @@ export function batchRunner(memory: GuestMemory, area: Area, w: Workload, driver
 export function iteratorRunner(memory: GuestMemory, area: Area, w: Workload, driverKind: DriverKind): Runner {
   const g: QueueGuard = area.guard!
   const pattern = new Pattern(FILL.iterator)
+  const header = new Uint8Array(16)
   const round = (c: Counters): void => {
     for (let spins = 0; ; spins++) {
       if (spins > MAX_RECHECKS) throw new Error('iterator: enableNotification() keeps reporting chains the device cannot pop')
       g.disableNotification()
       for (const chain of g.iter()) {
         const r = chain.reader()
-        const readable = r.availableBytes()
-        if (readable > 0) c.check += r.read(readable < 16 ? readable : 16)[0]!
+        if (r.readInto(header) > 0) c.check += header[0]!
         const wr = chain.writer()
         const n = wr.availableBytes()
         if (n > 0) wr.write(pattern.view(n))
