@@ -110,6 +110,32 @@ test('readableBytes/writableBytes: totals from the pop, -1 when a buffer is not 
   t.throws(() => chain.reader(), vqError('InvalidChain'))
 })
 
+test('the raw layout: words hold what the accessors return, where the constants say', (t) => {
+  const { guard, driver } = makeRig({ size: 16 })
+  driver.addChain([{ addr: DATA_BASE, len: 16 }, { addr: DATA_BASE + 0x200, len: 512, writable: true }])
+  driver.addChain([{ addr: DATA_BASE + 0x1000, len: 8 }, { addr: 2 ** 40, len: 4, writable: true }], { indirect: true })
+  t.deepEqual([ChainBatch.HEADER_WORDS, ChainBatch.CHAIN_WORDS, ChainBatch.DESC_WORDS], [4, 6, 4])
+  const b = new ChainBatch(3)
+  t.is(b.descriptorBase, 4 + 6 * 3)
+  t.is(guard.popChains(b), 2)
+  const w = b.words
+  t.deepEqual([w[0], w[1]], [b.count, b.descriptorTotal])
+  const raw = (x: number) => (x === 0xffffffff ? -1 : x)
+  for (let i = 0; i < b.count; i++) {
+    const c = ChainBatch.HEADER_WORDS + ChainBatch.CHAIN_WORDS * i
+    t.deepEqual(
+      [w[c], w[c + 1], w[c + 2], w[c + 3], raw(w[c + 4]!), raw(w[c + 5]!)],
+      [b.head(i), b.descriptorStart(i), b.descriptorCount(i), b.status(i), b.readableBytes(i), b.writableBytes(i)],
+    )
+  }
+  for (let j = 0; j < b.descriptorTotal; j++) {
+    const o = b.descriptorBase + ChainBatch.DESC_WORDS * j
+    t.deepEqual([w[o + 1]! * 2 ** 32 + w[o]!, w[o + 2], w[o + 3]! & 0xffff, w[o + 3]! >>> 16], [b.addr(j), b.len(j), b.flags(j), b.next(j)])
+  }
+  t.is(b.addr(3), 2 ** 40, 'a high address uses both address words')
+  t.is(b.writableBytes(1), -1, 'and is not guest memory')
+})
+
 test('popChains respects maxChains: the rest stay in the ring', (t) => {
   const { guard, driver } = makeRig({ size: 16 })
   const heads = addSimpleChains(driver, 5)
