@@ -53,8 +53,11 @@ macro_rules! let_queue {
 fn register(ctx: &Ctx, value: QueueHandle) -> Result<napi_value> {
     let table = instance::queues(ctx.env).ok_or(Error::Napi(-1))?;
     let handle = table.borrow_mut().insert(value).ok_or_else(|| Error::range("queue", "too many live queues in this thread"))?;
+    // From here the anchor owns the slot: any early return drops it, freeing the slot
+    // (new_external drops its value when it fails too).
     let anchor = QueueAnchor { table: Rc::clone(table), handle };
-    let items = [ctx.number(handle as f64)?, ctx.new_external(anchor)?];
+    let number = ctx.number(handle as f64)?;
+    let items = [number, ctx.new_external(anchor)?];
     ctx.array(&items)
 }
 
@@ -67,6 +70,8 @@ pub struct QueueAnchor {
 impl Drop for QueueAnchor {
     fn drop(&mut self) {
         // The queue itself drops after the table is released (or later, if a call holds it).
+        // The table is only borrowed for a lookup inside a call, never while a finalizer can
+        // run, so try_borrow_mut succeeds; were it to fail, the slot would just stay taken.
         let removed = self.table.try_borrow_mut().ok().and_then(|mut t| t.remove(self.handle));
         drop(removed);
     }
