@@ -386,3 +386,39 @@ test('the raw binding refuses numbers that name no live queue, and anchors in th
   t.throws(() => native.maxSize(anchor as unknown as QueueHandle), { instanceOf: TypeError, code: 'ERR_INVALID_ARG_TYPE' })
   t.is(native.maxSize(h), 16, 'the queue itself is untouched')
 })
+
+test('addUsed through the call area validates exactly as the ordinary call', (t) => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { native, CALL_AREA } = require('../lib/native') as { native: NativeBinding; CALL_AREA: Float64Array | null }
+  t.truthy(CALL_AREA, 'Node allows external ArrayBuffers here')
+  const area = CALL_AREA!
+  t.is(area.length, 4)
+  const r = smallRig()
+  const h = (r.queue as unknown as { handle: QueueHandle }).handle
+  const viaArea = (...args: number[]) => () => {
+    area.set(args)
+    native.addUsedArea()
+  }
+  const viaArgs = (...args: number[]) => () => native.addUsed(args[0] as QueueHandle, args[1]!, args[2]!)
+  const cases: Array<[number[], object]> = [
+    [[h, 70000, 1], { instanceOf: RangeError, code: 'ERR_OUT_OF_RANGE', message: /"headIndex".*65535; received 70000/ }],
+    [[h, 1.5, 1], { instanceOf: RangeError, message: /"headIndex"/ }],
+    [[h, 0, -1], { instanceOf: RangeError, message: /"len".*received -1/ }],
+    [[h, 0, NaN], { instanceOf: RangeError, message: /"len".*received NaN/ }],
+    [[h, 0, 2 ** 32], { instanceOf: RangeError, message: /"len"/ }],
+    [[NaN, 0, 1], { instanceOf: RangeError, message: /"queue"/ }],
+    [[h + 1, 0, 1], { instanceOf: TypeError, code: 'ERR_INVALID_ARG_TYPE', message: /live queue handle/ }],
+    [[h, 99, 1], { instanceOf: VirtioQueueError, code: 'InvalidDescriptorIndex' }],
+  ]
+  const before = r.guard.nextUsed()
+  for (const [args, expected] of cases) {
+    const a = t.throws(viaArea(...args), expected, `area ${args}`)
+    const b = t.throws(viaArgs(...args), expected, `args ${args}`)
+    t.is(a?.message, b?.message, `same message for ${args}`)
+  }
+  t.is(r.guard.nextUsed(), before, 'no rejected call added an entry')
+  viaArea(h, 3, 77)()
+  t.is(r.guard.nextUsed(), (before + 1) & 0xffff)
+  t.deepEqual(r.guard.memory.readU32(r.layout.usedRing + 4 + 8 * before), 3)
+  t.deepEqual(r.guard.memory.readU32(r.layout.usedRing + 8 + 8 * before), 77)
+})

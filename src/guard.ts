@@ -6,7 +6,7 @@ import { ChainBatch, descriptorBase, UsedBatch } from './batch'
 import { DescriptorChain } from './chain'
 import { typeError, VirtioQueueError } from './errors'
 import { GuestMemory } from './memory'
-import { BATCH_CHAIN_WORDS, BATCH_DESC_WORDS, BATCH_HEADER_WORDS, native, Order, QueueHandle } from './native'
+import { BATCH_CHAIN_WORDS, BATCH_DESC_WORDS, BATCH_HEADER_WORDS, CALL_AREA, native, Order, QueueHandle } from './native'
 
 /** Memory ordering for {@link QueueGuard.availIdx} / {@link QueueGuard.usedIdx}. */
 export type MemoryOrdering = 'relaxed' | 'acquire' | 'seqcst'
@@ -135,7 +135,18 @@ export class QueueGuard implements Disposable {
 
   /** Puts a used entry in the used ring and publishes it (release ordering). */
   addUsed(headIndex: number, len: number): void {
-    native.addUsed(this.#live(), headIndex, len)
+    const h = this.#live()
+    const a = CALL_AREA
+    if (a !== null && typeof headIndex === 'number' && typeof len === 'number') {
+      // Called once per chain: the arguments go through the call area (validated natively
+      // as the ordinary call validates them).
+      a[0] = h
+      a[1] = headIndex
+      a[2] = len
+      native.addUsedArea()
+    } else {
+      native.addUsed(h, headIndex, len)
+    }
   }
 
   /**

@@ -41,6 +41,10 @@ export interface NativeBinding {
   availIdx(queue: QueueHandle, order: Order): number
   usedIdx(queue: QueueHandle, order: Order): number
   addUsed(queue: QueueHandle, headIndex: number, len: number): void
+  /** addUsed with (queue, headIndex, len) in CALL_AREA[0..2] (crate/src/call_area.rs). */
+  addUsedArea(): void
+  /** The call area of this thread, or undefined where external ArrayBuffers are not allowed. */
+  callArea(): ArrayBuffer | undefined
   enableNotification(queue: QueueHandle): boolean
   disableNotification(queue: QueueHandle): void
   needsNotification(queue: QueueHandle): boolean
@@ -69,3 +73,10 @@ export const BATCH_HEADER_WORDS = headerWords
 export const BATCH_CHAIN_WORDS = chainWords
 export const BATCH_DESC_WORDS = descWords
 export const STATE_WORDS = stateWords
+
+/**
+ * Scalar arguments of hot calls, written here instead of passed (reading a Node-API
+ * argument costs more than writing a Float64Array slot): see crate/src/call_area.rs. Only
+ * numbers go in; other types take the ordinary call, which throws the TypeError.
+ */
+export const CALL_AREA: Float64Array | null = ((ab) => (ab ? new Float64Array(ab) : null))(native.callArea())

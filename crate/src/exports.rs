@@ -26,6 +26,8 @@ const FUNCTIONS: &[(&str, Body)] = &[
     ("availIdx", queue_js::avail_idx),
     ("usedIdx", queue_js::used_idx),
     ("addUsed", queue_js::add_used),
+    ("addUsedArea", queue_js::add_used_area),
+    ("callArea", call_area),
     ("enableNotification", queue_js::enable_notification),
     ("disableNotification", queue_js::disable_notification),
     ("needsNotification", queue_js::needs_notification),
@@ -48,6 +50,12 @@ fn init(ctx: &Ctx) -> Result<napi_value> {
     }
     instance::set_error_class(ctx.env, ctx.arg(0))?;
     Ok(ctx.undefined())
+}
+
+/// `callArea()`: this environment's call area as an ArrayBuffer (see `call_area`).
+fn call_area(ctx: &Ctx) -> Result<napi_value> {
+    let area = instance::call_area_rc(ctx.env).ok_or(Error::Napi(NAPI_GENERIC_FAILURE))?;
+    crate::call_area::expose(ctx, area)
 }
 
 /// `constants()`: `[pageSize, addressLimit, batch header words, chain words, descriptor words, state words]`.

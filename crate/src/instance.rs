@@ -1,5 +1,6 @@
 //! Per-environment state (the main thread and every worker have their own):
-//! the `VirtioQueueError` class errors are thrown as, and the queue table.
+//! the `VirtioQueueError` class errors are thrown as, the queue table and the
+//! call area.
 
 use std::cell::RefCell;
 use std::ffi::c_void;
@@ -7,6 +8,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::null_mut;
 use std::rc::Rc;
 
+use crate::call_area::CallArea;
 use crate::error::Result;
 use crate::napi::sys::*;
 use crate::napi::{check, Ref};
@@ -20,6 +22,7 @@ pub type QueueTable = Rc<RefCell<Slots<QueueHandle>>>;
 struct Instance {
     error_class: Option<Ref>,
     queues: QueueTable,
+    call_area: Rc<CallArea>,
 }
 
 /// Installs empty instance data for a new environment.
@@ -61,4 +64,14 @@ pub fn error_class(env: napi_env) -> Option<napi_value> {
 /// This environment's queue table.
 pub fn queues(env: napi_env) -> Option<&'static QueueTable> {
     get(env).map(|inst| &inst.queues)
+}
+
+/// This environment's call area (see `call_area`).
+pub fn call_area(env: napi_env) -> Option<&'static CallArea> {
+    get(env).map(|inst| &*inst.call_area)
+}
+
+/// This environment's call area, shared, for exposing it to JavaScript.
+pub fn call_area_rc(env: napi_env) -> Option<&'static Rc<CallArea>> {
+    get(env).map(|inst| &inst.call_area)
 }

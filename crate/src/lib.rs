@@ -8,6 +8,7 @@
 
 pub mod batch;
 mod bench;
+mod call_area;
 pub mod chain_status;
 pub mod error;
 mod exports;

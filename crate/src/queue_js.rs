@@ -9,6 +9,7 @@ use virtio_queue::{Queue, QueueOwnedT, QueueState, QueueT};
 use vm_memory::GuestAddress;
 
 use crate::batch;
+use crate::call_area;
 use crate::error::{Error, Result};
 use crate::instance::{self, QueueTable};
 use crate::memory_js::{Memory, MemoryHandle};
@@ -31,7 +32,14 @@ fn queue(ctx: &Ctx) -> Result<Rc<RefCell<QueueHandle>>> {
 
 /// The queue named by argument `i` (a handle from `register`).
 pub fn queue_at(ctx: &Ctx, i: usize) -> Result<Rc<RefCell<QueueHandle>>> {
-    let handle = ctx.uint(i, "queue", (1 << 53) - 1)?;
+    lookup(ctx, ctx.uint(i, "queue", HANDLE_MAX)?)
+}
+
+/// Handles are integers below 2^53.
+const HANDLE_MAX: u64 = (1 << 53) - 1;
+
+/// The live queue a handle names.
+fn lookup(ctx: &Ctx, handle: u64) -> Result<Rc<RefCell<QueueHandle>>> {
     instance::queues(ctx.env)
         .and_then(|table| table.borrow().get(handle))
         .ok_or(Error::ArgType { name: "queue", expected: "a live queue handle" })
@@ -51,7 +59,7 @@ macro_rules! let_queue {
 /// handle is what queue functions take; the anchor, held by the JavaScript
 /// `Queue`, frees the slot when collected.
 fn register(ctx: &Ctx, value: QueueHandle) -> Result<napi_value> {
-    let table = instance::queues(ctx.env).ok_or(Error::Napi(-1))?;
+    let table = instance::queues(ctx.env).ok_or(Error::Napi(NAPI_GENERIC_FAILURE))?;
     let handle = table.borrow_mut().insert(value).ok_or_else(|| Error::range("queue", "too many live queues in this thread"))?;
     // From here the anchor owns the slot: any early return drops it, freeing the slot
     // (new_external drops its value when it fails too).
@@ -252,6 +260,19 @@ pub fn add_used(ctx: &Ctx) -> Result<napi_value> {
     let len = ctx.u32(2, "len")?;
     q.queue.add_used(q.memory.get()?, head, len)?;
     // Called per chain on the iterator path: skip napi_get_undefined.
+    Ok(ctx.returns_undefined())
+}
+
+/// `addUsedArea()`: `addUsed` with its arguments (queue, headIndex, len) in the
+/// call area's first three slots, validated as `add_used` validates them.
+pub fn add_used_area(ctx: &Ctx) -> Result<napi_value> {
+    let area = call_area::of(ctx)?;
+    let held = lookup(ctx, call_area::uint(area, 0, "queue", HANDLE_MAX)?)?;
+    let head = call_area::uint(area, 1, "headIndex", u16::MAX as u64)? as u16;
+    let len = call_area::uint(area, 2, "len", u32::MAX as u64)? as u32;
+    let mut borrowed = held.borrow_mut();
+    let q: &mut QueueHandle = &mut borrowed;
+    q.queue.add_used(q.memory.get()?, head, len)?;
     Ok(ctx.returns_undefined())
 }
 

@@ -120,6 +120,18 @@ pub fn string(env: napi_env, s: &str) -> Result<napi_value> {
     Ok(v)
 }
 
+/// Checks that the number `d`, an argument named `name`, is an integer from 0 to `max`
+/// (at most 2^53 - 1), with the RangeError every integer argument gets.
+pub fn uint_value(d: f64, name: &'static str, max: u64) -> Result<u64> {
+    // `(d as i64) as f64 == d` is the integer test: exact below 2^53 (`max` never exceeds
+    // it), and signed conversions are single instructions where `fract()` calls libm.
+    // NaN converts to 0 and fails the test.
+    if !(d >= 0.0 && d <= max as f64 && (d as i64) as f64 == d) {
+        return Err(Error::range(name, format!("it must be an integer from 0 to {max}; received {d}")));
+    }
+    Ok(d as i64 as u64)
+}
+
 /// A `Uint32Array` (or `Uint8Array`) argument's memory.
 pub struct TypedArray {
     pub data: *mut u8,
@@ -160,13 +172,7 @@ impl Ctx {
             NAPI_NUMBER_EXPECTED => return Err(Error::ArgType { name, expected: "of type number" }),
             status => return Err(Error::Napi(status)),
         }
-        // `(d as i64) as f64 == d` is the integer test: exact below 2^53 (`max` never exceeds
-        // it), and signed conversions are single instructions where `fract()` calls libm.
-        // NaN converts to 0 and fails the test.
-        if !(d >= 0.0 && d <= max as f64 && (d as i64) as f64 == d) {
-            return Err(Error::range(name, format!("it must be an integer from 0 to {max}; received {d}")));
-        }
-        Ok(d as i64 as u64)
+        uint_value(d, name, max)
     }
 
     pub fn u32(&self, i: usize, name: &'static str) -> Result<u32> {

@@ -36,6 +36,7 @@ pub type napi_typedarray_type = i32;
 
 pub const NAPI_OK: napi_status = 0;
 pub const NAPI_INVALID_ARG: napi_status = 1;
+pub const NAPI_GENERIC_FAILURE: napi_status = 9;
 pub const NAPI_NUMBER_EXPECTED: napi_status = 6;
 pub const NAPI_PENDING_EXCEPTION: napi_status = 10;
 

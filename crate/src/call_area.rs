@@ -1,0 +1,81 @@
+//! The call area: the scalar arguments of a hot call, passed through memory.
+//!
+//! Reading one argument through Node-API (`napi_get_value_double` and its
+//! checks) costs about 12 ns here, and `addUsed`, called once per chain, has
+//! three: more than the crate's own work. So each environment owns a small
+//! block of native memory, handed to JavaScript once as an ArrayBuffer. The
+//! TypeScript layer checks in JavaScript that the arguments are numbers,
+//! writes them there and calls the function without arguments; the function
+//! reads and validates them exactly as it would validate Node-API arguments.
+//!
+//! The block belongs to Rust and is shared (`Rc`) by the environment and the
+//! ArrayBuffer: detaching the ArrayBuffer in JavaScript cannot free it, and a
+//! call reads it only while JavaScript is paused in that call.
+
+use std::cell::UnsafeCell;
+use std::ffi::c_void;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr::null_mut;
+use std::rc::Rc;
+
+use crate::error::{Error, Result};
+use crate::napi::sys::*;
+use crate::napi::Ctx;
+
+/// Number of `f64` slots.
+pub const SLOTS: usize = 4;
+
+/// One environment's argument block.
+#[derive(Default)]
+pub struct CallArea(UnsafeCell<[f64; SLOTS]>);
+
+impl CallArea {
+    /// Slot `i` as JavaScript last wrote it.
+    pub fn get(&self, i: usize) -> f64 {
+        // SAFETY: the block lives as long as `self`; JavaScript writes it only while no
+        // native call runs (same thread), so this read races with nothing.
+        unsafe { (*self.0.get())[i] }
+    }
+}
+
+/// `callArea()`: the environment's block as an ArrayBuffer of `SLOTS` doubles, or
+/// `undefined` where Node does not allow external ArrayBuffers (the TypeScript
+/// layer then passes arguments the usual way).
+pub fn expose(ctx: &Ctx, area: &Rc<CallArea>) -> Result<napi_value> {
+    unsafe extern "C" fn finalize(_env: napi_env, _data: *mut c_void, hint: *mut c_void) {
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            // SAFETY: `hint` is the Box<Rc<CallArea>> leaked in `expose`, finalized once.
+            drop(unsafe { Box::from_raw(hint as *mut Rc<CallArea>) });
+        }));
+    }
+    let hint = Box::into_raw(Box::new(Rc::clone(area)));
+    let mut ab = null_mut();
+    // SAFETY: the block stays alive while the ArrayBuffer does (the hint holds it).
+    let status = unsafe {
+        napi_create_external_arraybuffer(
+            ctx.env,
+            area.0.get() as *mut c_void,
+            SLOTS * std::mem::size_of::<f64>(),
+            Some(finalize),
+            hint as *mut c_void,
+            &mut ab,
+        )
+    };
+    if status != NAPI_OK {
+        // SAFETY: the ArrayBuffer was not created; `hint` is still ours.
+        drop(unsafe { Box::from_raw(hint) });
+        return Ok(ctx.undefined());
+    }
+    Ok(ab)
+}
+
+/// Validates slot value `d` as an integer argument from 0 to `max`, with the
+/// same error as a Node-API argument (`Ctx::uint`).
+pub fn uint(area: &CallArea, i: usize, name: &'static str, max: u64) -> Result<u64> {
+    crate::napi::uint_value(area.get(i), name, max)
+}
+
+/// The block of this call's environment.
+pub fn of(ctx: &Ctx) -> Result<&'static CallArea> {
+    crate::instance::call_area(ctx.env).ok_or(Error::Napi(NAPI_GENERIC_FAILURE))
+}
