@@ -147,7 +147,8 @@ export class Reader implements Cursor {
   readInto(target: Uint8Array): number {
     if (!(target instanceof Uint8Array)) throw typeError('target', 'a Uint8Array', target)
     const n = Math.min(target.length, this.availableBytes())
-    transfer(this, n === target.length ? target : target.subarray(0, n), false)
+    // Nothing left: return before making an empty view (a chain with no readable bytes).
+    if (n > 0) transfer(this, n === target.length ? target : target.subarray(0, n), false)
     return n
   }
 }
