@@ -13,9 +13,6 @@
 //! call reads it only while JavaScript is paused in that call.
 
 use std::cell::UnsafeCell;
-use std::ffi::c_void;
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::ptr::null_mut;
 use std::rc::Rc;
 
 use crate::error::{Error, Result};
@@ -42,31 +39,9 @@ impl CallArea {
 /// `undefined` where Node does not allow external ArrayBuffers (the TypeScript
 /// layer then passes arguments the usual way).
 pub fn expose(ctx: &Ctx, area: &Rc<CallArea>) -> Result<napi_value> {
-    unsafe extern "C" fn finalize(_env: napi_env, _data: *mut c_void, hint: *mut c_void) {
-        let _ = catch_unwind(AssertUnwindSafe(|| {
-            // SAFETY: `hint` is the Box<Rc<CallArea>> leaked in `expose`, finalized once.
-            drop(unsafe { Box::from_raw(hint as *mut Rc<CallArea>) });
-        }));
-    }
-    let hint = Box::into_raw(Box::new(Rc::clone(area)));
-    let mut ab = null_mut();
-    // SAFETY: the block stays alive while the ArrayBuffer does (the hint holds it).
-    let status = unsafe {
-        napi_create_external_arraybuffer(
-            ctx.env,
-            area.0.get() as *mut c_void,
-            SLOTS * std::mem::size_of::<f64>(),
-            Some(finalize),
-            hint as *mut c_void,
-            &mut ab,
-        )
-    };
-    if status != NAPI_OK {
-        // SAFETY: the ArrayBuffer was not created; `hint` is still ours.
-        drop(unsafe { Box::from_raw(hint) });
-        return Ok(ctx.undefined());
-    }
-    Ok(ab)
+    // SAFETY: the block lives as long as the Rc the ArrayBuffer holds.
+    let ab = unsafe { ctx.external_arraybuffer(area.0.get() as *mut u8, SLOTS * std::mem::size_of::<f64>(), Rc::clone(area))? };
+    Ok(ab.unwrap_or_else(|| ctx.undefined()))
 }
 
 /// Validates slot value `d` as an integer argument from 0 to `max`, with the

@@ -1,8 +1,6 @@
 //! Guest memory as JavaScript sees it: a handle (type-tagged external) over a
 //! `GuestMem`, plus the references that keep JavaScript backing stores alive.
 
-use std::ffi::c_void;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::null_mut;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -131,24 +129,9 @@ fn element(ctx: &Ctx, array: napi_value, i: usize) -> Result<napi_value> {
 /// An ArrayBuffer over a native allocation; it holds its own `Arc`, so the
 /// memory lives while either JavaScript or a region uses it.
 fn external_arraybuffer(ctx: &Ctx, alloc: &Arc<NativeAlloc>) -> Result<napi_value> {
-    unsafe extern "C" fn finalize(_env: napi_env, _data: *mut c_void, hint: *mut c_void) {
-        let _ = catch_unwind(AssertUnwindSafe(|| {
-            // SAFETY: `hint` is the Box<Arc<NativeAlloc>> leaked below, finalized once.
-            drop(unsafe { Box::from_raw(hint as *mut Arc<NativeAlloc>) });
-        }));
-    }
-    let hint = Box::into_raw(Box::new(Arc::clone(alloc)));
-    let mut ab = null_mut();
-    // SAFETY: the memory stays valid until the finalizer drops the Arc in `hint`.
-    let status = unsafe {
-        napi_create_external_arraybuffer(ctx.env, alloc.as_ptr() as *mut c_void, alloc.len(), Some(finalize), hint as *mut c_void, &mut ab)
-    };
-    if status != NAPI_OK {
-        // SAFETY: the ArrayBuffer was not created; `hint` is still ours.
-        drop(unsafe { Box::from_raw(hint) });
-        return Err(Error::InvalidRegion(
-            "this Node.js build does not allow external ArrayBuffers; use GuestMemory.fromBuffers".into(),
-        ));
-    }
-    Ok(ab)
+    // SAFETY: the allocation lives as long as the Arc the ArrayBuffer holds.
+    let ab = unsafe { ctx.external_arraybuffer(alloc.as_ptr(), alloc.len(), Arc::clone(alloc))? };
+    ab.ok_or_else(|| {
+        Error::InvalidRegion("this Node.js build does not allow external ArrayBuffers; use GuestMemory.fromBuffers".into())
+    })
 }

@@ -326,6 +326,33 @@ impl Ctx {
         Ok(a)
     }
 
+    /// An ArrayBuffer over `len` bytes of memory at `data` that JavaScript does not own;
+    /// `owner` keeps that memory alive and is dropped when the ArrayBuffer is collected.
+    /// `None` where this Node.js build does not allow external ArrayBuffers.
+    ///
+    /// # Safety
+    /// `data` must stay valid for `len` bytes for as long as `owner` is alive.
+    pub unsafe fn external_arraybuffer<T: 'static>(&self, data: *mut u8, len: usize, owner: T) -> Result<Option<napi_value>> {
+        unsafe extern "C" fn finalize<T>(_env: napi_env, _data: *mut c_void, hint: *mut c_void) {
+            let _ = catch_unwind(AssertUnwindSafe(|| {
+                // SAFETY: `hint` is the Box<T> leaked in `external_arraybuffer`, finalized once.
+                drop(unsafe { Box::from_raw(hint as *mut T) });
+            }));
+        }
+        let hint = Box::into_raw(Box::new(owner));
+        let mut ab = null_mut();
+        // SAFETY: the memory stays valid until the finalizer drops `owner` (the caller's promise).
+        let status = unsafe {
+            napi_create_external_arraybuffer(self.env, data as *mut c_void, len, Some(finalize::<T>), hint as *mut c_void, &mut ab)
+        };
+        if status != NAPI_OK {
+            // SAFETY: the ArrayBuffer was not created; `hint` is still ours.
+            drop(unsafe { Box::from_raw(hint) });
+            return Ok(None);
+        }
+        Ok(Some(ab))
+    }
+
     /// Wraps `value` in a type-tagged external, dropped when JavaScript collects it.
     pub fn new_external<T: Tagged>(&self, value: T) -> Result<napi_value> {
         unsafe extern "C" fn finalize<T>(_env: napi_env, data: *mut c_void, _hint: *mut c_void) {
