@@ -10,7 +10,8 @@
 // default when CI=true (as .ci/run sets it): `node:<major>` runs the ava suite
 // on that Node major (scripts/test-matrix.js installs it from the npm
 // registry), `bench` the benchmark's smoke run, `pack` the packed-tarball
-// smoke test (scripts/pack-smoke.sh --package).
+// smoke test (scripts/pack-smoke.sh --package), `clippy` the Rust lints
+// (cargo clippy on every target, warnings as errors).
 'use strict'
 const { spawnSync } = require('node:child_process')
 const path = require('node:path')
@@ -37,7 +38,7 @@ function run(label, cmd, args) {
 
 const results = []
 // The current LTS (Node 26 since October 2026) besides the machine's Node 20.
-const CI_EXTRAS = 'node:26,bench,pack'
+const CI_EXTRAS = 'node:26,bench,pack,clippy'
 
 if (only.includes('cargo')) {
   const r = run('cargo', 'cargo', ['test', '--offline', ...(process.env.VIRTIO_QUEUE_CRATES === 'crates-io' ? [] : ['--locked'])])
@@ -89,6 +90,10 @@ for (const extra of extras) {
   } else if (extra === 'bench') {
     const r = run('bench smoke', 'npm', ['run', '--silent', 'bench', '--', '--smoke'])
     results.push(['bench', r.status === 0 ? 1 : 0, r.status === 0 ? 0 : 1])
+  } else if (extra === 'clippy') {
+    const locked = process.env.VIRTIO_QUEUE_CRATES === 'crates-io' ? [] : ['--locked']
+    const r = run('clippy', 'cargo', ['clippy', '--offline', ...locked, '--all-targets', '--', '-D', 'warnings'])
+    results.push(['clippy', r.status === 0 ? 1 : 0, r.status === 0 ? 0 : 1])
   } else if (extra === 'pack') {
     const r = run('packed tarballs', 'bash', [path.join('scripts', 'pack-smoke.sh'), '--package'])
     results.push(['pack', r.status === 0 ? 1 : 0, r.status === 0 ? 0 : 1])

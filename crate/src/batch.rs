@@ -48,7 +48,7 @@ pub fn pop_chains(queue: &mut Queue, mem: &GuestMem, out: &mut [u32], max_chains
     let size = queue.size();
     // The crate's own checks (ready, avail idx sane) run first, then the
     // avail idx this batch works up to is recorded for the caller.
-    drop(queue.iter(mem)?);
+    let _ = queue.iter(mem)?;
     out[3] = queue.avail_idx(mem, std::sync::atomic::Ordering::Acquire)?.0 as u32;
     let mut iter = queue.iter(mem)?;
     let mut chains = 0;

@@ -184,7 +184,8 @@ pub fn bench_native(ctx: &Ctx) -> Result<napi_value> {
     if !Rc::ptr_eq(&memory, &q.memory) {
         return Err(Error::range("queue", "the queue works on another guest memory"));
     }
-    let io = ctx.u32_slice(2, "io")?;
+    // SAFETY: `io` is the only typed-array argument, taken once.
+    let io = unsafe { ctx.u32_slice(2, "io")? };
     if io.len() < IO_WORDS {
         return Err(Error::range("io", format!("expected {IO_WORDS} words")));
     }

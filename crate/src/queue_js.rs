@@ -102,7 +102,8 @@ pub fn queue_new(ctx: &Ctx) -> Result<napi_value> {
 /// `queueFromState(memory, state: Uint32Array(12))`, validated by `Queue::try_from`.
 pub fn queue_from_state(ctx: &Ctx) -> Result<napi_value> {
     let memory = Rc::clone(&ctx.external::<MemoryHandle>(0, "memory")?.0);
-    let w = ctx.u32_slice(1, "state")?;
+    // SAFETY: `state` is the only typed-array argument, taken once.
+    let w = unsafe { ctx.u32_slice(1, "state")? };
     if w.len() < STATE_WORDS {
         return Err(Error::range("state", format!("expected {STATE_WORDS} words")));
     }
@@ -128,7 +129,8 @@ pub fn queue_from_state(ctx: &Ctx) -> Result<napi_value> {
 /// `queueState(queue, out: Uint32Array(12))`.
 pub fn queue_state(ctx: &Ctx) -> Result<napi_value> {
     let s = queue(ctx)?.borrow_mut().queue.state();
-    let out = ctx.u32_slice(1, "out")?;
+    // SAFETY: `out` is the only typed-array argument, taken once.
+    let out = unsafe { ctx.u32_slice(1, "out")? };
     if out.len() < STATE_WORDS {
         return Err(Error::range("out", format!("expected {STATE_WORDS} words")));
     }
@@ -322,7 +324,8 @@ pub fn go_to_previous_position(ctx: &Ctx) -> Result<napi_value> {
 /// `popChains(queue, out: Uint32Array, maxChains) -> count` (layout in `batch`).
 pub fn pop_chains(ctx: &Ctx) -> Result<napi_value> {
     let_queue!(ctx, q);
-    let out = ctx.u32_slice(1, "out")?;
+    // SAFETY: `out` is the only typed-array argument, taken once.
+    let out = unsafe { ctx.u32_slice(1, "out")? };
     let max = ctx.uint(2, "maxChains", u16::MAX as u64)? as usize;
     let n = batch::pop_chains(&mut q.queue, q.memory.get()?, out, max)?;
     ctx.number(n as f64)
@@ -331,7 +334,8 @@ pub fn pop_chains(ctx: &Ctx) -> Result<napi_value> {
 /// `addUsedBatch(queue, pairs: Uint32Array, count)`: `count` (head, len) pairs.
 pub fn add_used_batch(ctx: &Ctx) -> Result<napi_value> {
     let_queue!(ctx, q);
-    let pairs = ctx.u32_slice(1, "pairs")?;
+    // SAFETY: `pairs` is the only typed-array argument, taken once.
+    let pairs = unsafe { ctx.u32_slice(1, "pairs")? };
     let count = ctx.u32(2, "count")? as usize;
     let mem = q.memory.get()?;
     batch::add_used(&mut q.queue, mem, pairs, count).map_err(|(i, e)| match e {

@@ -43,6 +43,11 @@ impl NativeAlloc {
     pub fn len(&self) -> usize {
         self.layout.size()
     }
+
+    /// Always false: `new` refuses a size of zero.
+    pub fn is_empty(&self) -> bool {
+        self.layout.size() == 0
+    }
 }
 
 impl Drop for NativeAlloc {

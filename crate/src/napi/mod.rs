@@ -1,6 +1,11 @@
 //! A thin, safe layer over the Node-API declarations in `sys`: one trampoline
 //! for every exported function (argument access, panic catching, error
 //! throwing), and conversions between JavaScript values and Rust.
+//!
+//! `napi_env` and `napi_value` are raw pointers in the C API, but opaque
+//! handles: Rust never dereferences them, it only hands them back to Node,
+//! which validates them. So functions taking them stay safe to call.
+#![allow(clippy::not_unsafe_ptr_arg_deref)]
 
 pub mod sys;
 
@@ -248,22 +253,28 @@ impl Ctx {
         Ok(TypedArray { data: data as *mut u8, byte_len: len * elem, buffer })
     }
 
-    /// The `u32` elements of a `Uint32Array` argument.
+    /// The `u32` elements of a `Uint32Array` argument, valid for this call only:
+    /// JavaScript cannot run (and so cannot detach or resize the buffer) until
+    /// the call returns.
     ///
-    /// The slice is valid for this call only: JavaScript cannot run (and so
-    /// cannot detach or resize the buffer) until the call returns.
-    pub fn u32_slice(&self, i: usize, name: &'static str) -> Result<&mut [u32]> {
+    /// # Safety
+    /// No other reference to the same memory may be alive while the slice is:
+    /// call it at most once per call, for the call's only typed-array argument
+    /// (JavaScript could pass one array as two arguments).
+    // The memory is JavaScript's, not `self`'s: the exclusive borrow is the caller's promise.
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn u32_slice(&self, i: usize, name: &'static str) -> Result<&mut [u32]> {
         let ta = self.typed_array(i, name, NAPI_UINT32_ARRAY)?;
         if ta.byte_len == 0 || ta.data.is_null() {
             return Ok(&mut []);
         }
-        // SAFETY: a Uint32Array's data is 4-byte aligned and `byte_len` long;
-        // nothing else accesses it while this synchronous call runs.
+        // SAFETY: a Uint32Array's data is 4-byte aligned and `byte_len` long; nothing
+        // else accesses it while this synchronous call runs (the caller's promise).
         Ok(unsafe { std::slice::from_raw_parts_mut(ta.data as *mut u32, ta.byte_len / 4) })
     }
 
     /// The native object behind an external created by `new_external::<T>`.
-    pub fn external<T: Tagged>(&self, i: usize, name: &'static str) -> Result<&mut T> {
+    pub fn external<T: Tagged>(&self, i: usize, name: &'static str) -> Result<&T> {
         let v = self.arg(i);
         let mut p = null_mut();
         // SAFETY: `v` is a value of this call. Anything but an external fails with
@@ -281,10 +292,10 @@ impl Ctx {
             return Err(Error::ArgType { name, expected: T::EXPECTED });
         }
         // SAFETY: the tag proves this external was created by `new_external::<T>`,
-        // whose data is a `Box<T>` that lives until the external is collected; calls
-        // are synchronous and not re-entrant, so this is the only reference for the
-        // duration of the call.
-        Ok(unsafe { &mut *(p as *mut T) })
+        // whose data is a `Box<T>` that lives until the external is collected, which
+        // cannot happen while it is an argument of this call; only shared references
+        // to it are ever made.
+        Ok(unsafe { &*(p as *const T) })
     }
 
     /// The return value of a function that returns `undefined`, without a Node-API call:
