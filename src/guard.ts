@@ -18,8 +18,12 @@ const ORDERS: Record<MemoryOrdering, Order> = Object.assign(Object.create(null) 
   seqcst: Order.SeqCst,
 })
 
-/** Chains popped per native call by popDescriptorChain()/iter(). */
-const PREFETCH_CHAINS = 32
+/**
+ * Chains popped per native call by popDescriptorChain()/iter(): 128 rather than 32 measured
+ * about 2 points of native speed better on the benchmark's iterator path (fewer calls and
+ * arena windows); chains not handed out are returned to the ring before anything observes it.
+ */
+const PREFETCH_CHAINS = 128
 const PREFETCH_BASE = descriptorBase(PREFETCH_CHAINS)
 const PREFETCH_WORDS = PREFETCH_BASE + BATCH_DESC_WORDS * PREFETCH_CHAINS * 8
 const ARENA_WORDS = 1 << 16
