@@ -82,4 +82,5 @@ export const STATE_WORDS = stateWords
  * argument costs more than writing a Float64Array slot): see crate/src/call_area.rs. Only
  * numbers go in; other types take the ordinary call, which throws the TypeError.
  */
-export const CALL_AREA: Float64Array | null = ((ab) => (ab ? new Float64Array(ab) : null))(native.callArea())
+const callAreaBuffer = native.callArea()
+export const CALL_AREA: Float64Array | null = callAreaBuffer ? new Float64Array(callAreaBuffer) : null

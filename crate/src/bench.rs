@@ -35,7 +35,7 @@ use crate::memory::GuestMem;
 use crate::memory_js::MemoryHandle;
 use crate::napi::sys::napi_value;
 use crate::napi::Ctx;
-use crate::queue_js::{queue_at, QueueHandle};
+use crate::queue_js::{let_queue, queue_at};
 
 /// Words of the `io` array of `benchNative`.
 pub const IO_WORDS: usize = 16;
@@ -178,9 +178,7 @@ pub fn run(queue: &mut Queue, mem: &GuestMem, p: &Params) -> Result<Stats> {
 /// prefetched chains of it.
 pub fn bench_native(ctx: &Ctx) -> Result<napi_value> {
     let memory = Rc::clone(&ctx.external::<MemoryHandle>(0, "memory")?.0);
-    let held = queue_at(ctx, 1)?;
-    let mut borrowed = held.borrow_mut();
-    let q: &mut QueueHandle = &mut borrowed;
+    let_queue!(q = queue_at(ctx, 1)?);
     if !Rc::ptr_eq(&memory, &q.memory) {
         return Err(Error::range("queue", "the queue works on another guest memory"));
     }

@@ -3,7 +3,7 @@
 use crate::error::{Error, Result};
 use crate::napi::sys::*;
 use crate::napi::{export, Body, Ctx};
-use crate::{bench, instance, memory, memory_js, queue_js};
+use crate::{bench, call_area, instance, memory, memory_js, queue_js};
 
 const FUNCTIONS: &[(&str, Body)] = &[
     ("init", init),
@@ -27,7 +27,7 @@ const FUNCTIONS: &[(&str, Body)] = &[
     ("usedIdx", queue_js::used_idx),
     ("addUsed", queue_js::add_used),
     ("addUsedArea", queue_js::add_used_area),
-    ("callArea", call_area),
+    ("callArea", call_area::expose),
     ("enableNotification", queue_js::enable_notification),
     ("disableNotification", queue_js::disable_notification),
     ("needsNotification", queue_js::needs_notification),
@@ -50,12 +50,6 @@ fn init(ctx: &Ctx) -> Result<napi_value> {
     }
     instance::set_error_class(ctx.env, ctx.arg(0))?;
     Ok(ctx.undefined())
-}
-
-/// `callArea()`: this environment's call area as an ArrayBuffer (see `call_area`).
-fn call_area(ctx: &Ctx) -> Result<napi_value> {
-    let area = instance::call_area_rc(ctx.env).ok_or(Error::Napi(NAPI_GENERIC_FAILURE))?;
-    crate::call_area::expose(ctx, area)
 }
 
 /// `constants()`: `[pageSize, addressLimit, batch header words, chain words, descriptor words, state words]`.

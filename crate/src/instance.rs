@@ -67,11 +67,6 @@ pub fn queues(env: napi_env) -> Option<&'static QueueTable> {
 }
 
 /// This environment's call area (see `call_area`).
-pub fn call_area(env: napi_env) -> Option<&'static CallArea> {
-    get(env).map(|inst| &*inst.call_area)
-}
-
-/// This environment's call area, shared, for exposing it to JavaScript.
-pub fn call_area_rc(env: napi_env) -> Option<&'static Rc<CallArea>> {
+pub fn call_area(env: napi_env) -> Option<&'static Rc<CallArea>> {
     get(env).map(|inst| &inst.call_area)
 }

@@ -45,15 +45,20 @@ fn lookup(ctx: &Ctx, handle: u64) -> Result<Rc<RefCell<QueueHandle>>> {
         .ok_or(Error::ArgType { name: "queue", expected: "a live queue handle" })
 }
 
-/// `let_queue!(ctx, q)` binds `q: &mut QueueHandle` to the queue of argument 0
-/// for the rest of the enclosing function.
+/// `let_queue!(q = held)` binds `q: &mut QueueHandle` to the queue `held` (an
+/// `Rc<RefCell<QueueHandle>>`) for the rest of the enclosing function;
+/// `let_queue!(ctx, q)` does so for the queue of argument 0.
 macro_rules! let_queue {
-    ($ctx:expr, $q:ident) => {
-        let held = queue($ctx)?;
+    ($q:ident = $held:expr) => {
+        let held = $held;
         let mut borrowed = held.borrow_mut();
-        let $q: &mut QueueHandle = &mut borrowed;
+        let $q: &mut $crate::queue_js::QueueHandle = &mut borrowed;
+    };
+    ($ctx:expr, $q:ident) => {
+        let_queue!($q = queue($ctx)?);
     };
 }
+pub(crate) use let_queue;
 
 /// Puts a new queue in this environment's table: `[handle, anchor]`. The
 /// handle is what queue functions take; the anchor, held by the JavaScript
@@ -269,11 +274,9 @@ pub fn add_used(ctx: &Ctx) -> Result<napi_value> {
 /// call area's first three slots, validated as `add_used` validates them.
 pub fn add_used_area(ctx: &Ctx) -> Result<napi_value> {
     let area = call_area::of(ctx)?;
-    let held = lookup(ctx, call_area::uint(area, 0, "queue", HANDLE_MAX)?)?;
-    let head = call_area::uint(area, 1, "headIndex", u16::MAX as u64)? as u16;
-    let len = call_area::uint(area, 2, "len", u32::MAX as u64)? as u32;
-    let mut borrowed = held.borrow_mut();
-    let q: &mut QueueHandle = &mut borrowed;
+    let_queue!(q = lookup(ctx, area.uint(0, "queue", HANDLE_MAX)?)?);
+    let head = area.uint(1, "headIndex", u16::MAX as u64)? as u16;
+    let len = area.uint(2, "len", u32::MAX as u64)? as u32;
     q.queue.add_used(q.memory.get()?, head, len)?;
     Ok(ctx.returns_undefined())
 }
