@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 // `npm test`: every test runner, then one line totalling them all:
-//   cargo test (the Rust that needs no Node), the type tests (tsc on
-//   __test__ under strict: the ported example and the typings' conformance),
-//   and the ava suite. Exits non-zero if anything failed.
+//   format (cargo fmt --check on the Rust, biome check on the TypeScript and
+//   JavaScript: formatting and lints), cargo test (the Rust that needs no
+//   Node), the type tests (tsc on __test__ under strict: the ported example
+//   and the typings' conformance), and the ava suite. Exits non-zero if
+//   anything failed. `npm run format` rewrites the tree in the checked format.
 //
-//   node scripts/test.js [--only cargo,types,ava] [-- extra ava args]
+//   node scripts/test.js [--only format,cargo,types,ava] [-- extra ava args]
 //
 // Extra runners, listed in VIRTIO_QUEUE_TEST_EXTRAS (comma-separated), and by
 // default when CI=true (as .ci/run sets it): `node:<major>` runs the ava suite
@@ -22,7 +24,7 @@ const argv = process.argv.slice(2)
 const dashdash = argv.indexOf('--')
 const avaExtra = dashdash >= 0 ? argv.slice(dashdash + 1) : []
 const onlyArg = argv.indexOf('--only')
-const only = onlyArg >= 0 ? argv[onlyArg + 1].split(',') : ['cargo', 'types', 'ava']
+const only = onlyArg >= 0 ? argv[onlyArg + 1].split(',') : ['format', 'cargo', 'types', 'ava']
 
 function run(label, cmd, args) {
   console.log(`\n== ${label}: ${cmd} ${args.join(' ')}`)
@@ -40,8 +42,27 @@ const results = []
 // The current LTS (Node 26 since October 2026) besides the machine's Node 20.
 const CI_EXTRAS = 'node:26,bench,pack,clippy'
 
+if (only.includes('format')) {
+  // Each check is one test: the tree is formatted (and lint-clean) or not.
+  const checks = [
+    ['rustfmt', 'cargo', ['fmt', '--all', '--check']],
+    ['biome', bin('biome'), ['check', '--error-on-warnings', '.']],
+  ]
+  let passed = 0
+  let failed = 0
+  for (const [label, cmd, args] of checks) {
+    if (run(`format (${label})`, cmd, args).status === 0) passed++
+    else failed++
+  }
+  results.push(['format', passed, failed])
+}
+
 if (only.includes('cargo')) {
-  const r = run('cargo', 'cargo', ['test', '--offline', ...(process.env.VIRTIO_QUEUE_CRATES === 'crates-io' ? [] : ['--locked'])])
+  const r = run('cargo', 'cargo', [
+    'test',
+    '--offline',
+    ...(process.env.VIRTIO_QUEUE_CRATES === 'crates-io' ? [] : ['--locked']),
+  ])
   let passed = 0
   let failed = 0
   for (const m of r.out.matchAll(/test result: \w+\. (\d+) passed; (\d+) failed/g)) {
@@ -81,7 +102,12 @@ const extras = (process.env.VIRTIO_QUEUE_TEST_EXTRAS ?? (process.env.CI === 'tru
 for (const extra of extras) {
   if (extra.startsWith('node:')) {
     const major = extra.slice(5)
-    const r = run(`ava on Node ${major}`, process.execPath, [path.join('scripts', 'test-matrix.js'), '--majors', major, ...(avaExtra.length ? ['--', ...avaExtra] : [])])
+    const r = run(`ava on Node ${major}`, process.execPath, [
+      path.join('scripts', 'test-matrix.js'),
+      '--majors',
+      major,
+      ...(avaExtra.length ? ['--', ...avaExtra] : []),
+    ])
     const m = r.out.match(/matrix: (\d+) passed, (\d+) failed/)
     const passed = m ? Number(m[1]) : 0
     let failed = m ? Number(m[2]) : 0
