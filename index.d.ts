@@ -103,7 +103,9 @@ export declare class GuestMemory {
    * @throws VirtioQueueError `InvalidRegion` for empty, overlapping or misaligned (guest
    * address not a multiple of 8) regions, or regions ending beyond 2^53.
    */
-  static fromRanges(ranges: ReadonlyArray<readonly [guestAddress: GuestAddressLike, size: GuestAddressLike]>): GuestMemory
+  static fromRanges(
+    ranges: ReadonlyArray<readonly [guestAddress: GuestAddressLike, size: GuestAddressLike]>,
+  ): GuestMemory
   /**
    * Maps existing memory as guest regions without copying. The memory must be 8-byte
    * aligned in the host (ring indices are accessed atomically; `Buffer.alloc` of 8 bytes or
@@ -112,7 +114,9 @@ export declare class GuestMemory {
    * makes later accesses throw `DetachedBuffer`; resizable ArrayBuffers are refused.
    * @throws VirtioQueueError `InvalidRegion` as for {@link fromRanges}, and for misaligned buffers.
    */
-  static fromBuffers(regions: ReadonlyArray<{ readonly guestAddress: GuestAddressLike; readonly buffer: RegionBacking }>): GuestMemory
+  static fromBuffers(
+    regions: ReadonlyArray<{ readonly guestAddress: GuestAddressLike; readonly buffer: RegionBacking }>,
+  ): GuestMemory
   /** The regions, in the order given. */
   readonly regions: readonly GuestRegion[]
   /** Total size of all regions in bytes. */

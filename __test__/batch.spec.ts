@@ -2,7 +2,15 @@
 import test from 'ava'
 
 import { CHAIN_STOP_REASONS, ChainBatch, UsedBatch, VirtioQueueError } from '..'
-import { addSimpleChains, argRangeError, argTypeError, DATA_BASE, drainHeads, makeRig, vqError } from './helpers/queue-setup'
+import {
+  addSimpleChains,
+  argRangeError,
+  argTypeError,
+  DATA_BASE,
+  drainHeads,
+  makeRig,
+  vqError,
+} from './helpers/queue-setup'
 
 /** Chain i of the batch as plain data. */
 function chainAt(b: ChainBatch, i: number) {
@@ -39,25 +47,46 @@ test('popChains: counts, heads, descriptor fields', (t) => {
     { addr: DATA_BASE + 0x100, len: 20 },
     { addr: DATA_BASE + 0x200, len: 30, writable: true },
   ])
-  const h2 = driver.addChain([{ addr: DATA_BASE + 0x300, len: 40 }, { addr: DATA_BASE + 0x400, len: 50 }], { indirect: true })
+  const h2 = driver.addChain(
+    [
+      { addr: DATA_BASE + 0x300, len: 40 },
+      { addr: DATA_BASE + 0x400, len: 50 },
+    ],
+    { indirect: true },
+  )
   const b = new ChainBatch(8)
   t.is(guard.popChains(b), 3)
   t.is(b.count, 3)
   t.is(b.descriptorTotal, 5)
   const c = [0, 1, 2].map((i) => chainAt(b, i))
-  t.deepEqual(c.map((x) => x.head), [h0, h1, h2])
-  t.deepEqual(c.map((x) => x.status), [0, 0, 0])
+  t.deepEqual(
+    c.map((x) => x.head),
+    [h0, h1, h2],
+  )
+  t.deepEqual(
+    c.map((x) => x.status),
+    [0, 0, 0],
+  )
   t.deepEqual(c[0]!.descs, [{ addr: DATA_BASE, len: 10, flags: 0, next: 0, w: false }])
-  t.deepEqual(c[1]!.descs.map((d) => [d.addr, d.len, d.flags, d.w]), [
-    [DATA_BASE + 0x100, 20, 1, false],
-    [DATA_BASE + 0x200, 30, 2, true],
-  ])
+  t.deepEqual(
+    c[1]!.descs.map((d) => [d.addr, d.len, d.flags, d.w]),
+    [
+      [DATA_BASE + 0x100, 20, 1, false],
+      [DATA_BASE + 0x200, 30, 2, true],
+    ],
+  )
   t.is(c[1]!.descs[0]!.next, driver.readDescriptor(h1).next)
-  t.deepEqual(c[2]!.descs.map((d) => [d.addr, d.len, d.flags, d.next]), [
-    [DATA_BASE + 0x300, 40, 1, 1],
-    [DATA_BASE + 0x400, 50, 0, 0],
-  ])
-  t.deepEqual([0, 1, 2].map((i) => b.descriptorStart(i)), [0, 1, 3])
+  t.deepEqual(
+    c[2]!.descs.map((d) => [d.addr, d.len, d.flags, d.next]),
+    [
+      [DATA_BASE + 0x300, 40, 1, 1],
+      [DATA_BASE + 0x400, 50, 0, 0],
+    ],
+  )
+  t.deepEqual(
+    [0, 1, 2].map((i) => b.descriptorStart(i)),
+    [0, 1, 3],
+  )
   t.is(guard.nextAvail(), 3)
   t.is(guard.popChains(b), 0)
   t.is(b.count, 0, 'each pop overwrites the batch')
@@ -73,13 +102,14 @@ test('popChains: status numbers for malformed chains index CHAIN_STOP_REASONS', 
   driver.setAvailIdx(4)
   const b = new ChainBatch(4)
   t.is(guard.popChains(b), 4)
-  t.deepEqual([0, 1, 2, 3].map((i) => CHAIN_STOP_REASONS[b.status(i)]), [
-    'InvalidDescriptorIndex',
-    'InvalidChain',
-    'InvalidIndirectDescriptorTable',
-    null,
-  ])
-  t.deepEqual([0, 1, 2, 3].map((i) => b.descriptorCount(i)), [1, 8, 0, 1])
+  t.deepEqual(
+    [0, 1, 2, 3].map((i) => CHAIN_STOP_REASONS[b.status(i)]),
+    ['InvalidDescriptorIndex', 'InvalidChain', 'InvalidIndirectDescriptorTable', null],
+  )
+  t.deepEqual(
+    [0, 1, 2, 3].map((i) => b.descriptorCount(i)),
+    [1, 8, 0, 1],
+  )
 })
 
 test('readableBytes/writableBytes: totals from the pop, -1 when a buffer is not in guest memory', (t) => {
@@ -91,20 +121,38 @@ test('readableBytes/writableBytes: totals from the pop, -1 when a buffer is not 
     { addr: DATA_BASE + 0x200, len: 512, writable: true },
     { addr: DATA_BASE + 0x400, len: 100, writable: true },
   ])
-  driver.addChain([{ addr: DATA_BASE, len: 8 }, { addr: DATA_BASE + 0x10, len: 8 }], { indirect: true })
-  driver.addChain([{ addr: end - 4, len: 8 }, { addr: DATA_BASE, len: 32, writable: true }])
-  driver.addChain([{ addr: DATA_BASE, len: 4 }, { addr: end, len: 1, writable: true }])
+  driver.addChain(
+    [
+      { addr: DATA_BASE, len: 8 },
+      { addr: DATA_BASE + 0x10, len: 8 },
+    ],
+    { indirect: true },
+  )
+  driver.addChain([
+    { addr: end - 4, len: 8 },
+    { addr: DATA_BASE, len: 32, writable: true },
+  ])
+  driver.addChain([
+    { addr: DATA_BASE, len: 4 },
+    { addr: end, len: 1, writable: true },
+  ])
   const b = new ChainBatch(8)
   t.is(guard.popChains(b), 4)
-  t.deepEqual([0, 1, 2, 3].map((i) => [b.readableBytes(i), b.writableBytes(i)]), [
-    [16, 612],
-    [16, 0],
-    [-1, 32],
-    [4, -1],
-  ])
+  t.deepEqual(
+    [0, 1, 2, 3].map((i) => [b.readableBytes(i), b.writableBytes(i)]),
+    [
+      [16, 612],
+      [16, 0],
+      [-1, 32],
+      [4, -1],
+    ],
+  )
   // The iterator path uses the same totals: reader() and writer() agree with them, and
   // throw InvalidChain where the batch says -1.
-  driver.addChain([{ addr: end - 4, len: 8 }, { addr: DATA_BASE, len: 32, writable: true }])
+  driver.addChain([
+    { addr: end - 4, len: 8 },
+    { addr: DATA_BASE, len: 32, writable: true },
+  ])
   const chain = guard.popDescriptorChain()!
   t.is(chain.writer().availableBytes(), 32)
   t.throws(() => chain.reader(), vqError('InvalidChain'))
@@ -112,8 +160,17 @@ test('readableBytes/writableBytes: totals from the pop, -1 when a buffer is not 
 
 test('the raw layout: words hold what the accessors return, where the constants say', (t) => {
   const { guard, driver } = makeRig({ size: 16 })
-  driver.addChain([{ addr: DATA_BASE, len: 16 }, { addr: DATA_BASE + 0x200, len: 512, writable: true }])
-  driver.addChain([{ addr: DATA_BASE + 0x1000, len: 8 }, { addr: 2 ** 40, len: 4, writable: true }], { indirect: true })
+  driver.addChain([
+    { addr: DATA_BASE, len: 16 },
+    { addr: DATA_BASE + 0x200, len: 512, writable: true },
+  ])
+  driver.addChain(
+    [
+      { addr: DATA_BASE + 0x1000, len: 8 },
+      { addr: 2 ** 40, len: 4, writable: true },
+    ],
+    { indirect: true },
+  )
   t.deepEqual([ChainBatch.HEADER_WORDS, ChainBatch.CHAIN_WORDS, ChainBatch.DESC_WORDS], [4, 6, 4])
   const b = new ChainBatch(3)
   t.is(b.descriptorBase, 4 + 6 * 3)
@@ -130,7 +187,10 @@ test('the raw layout: words hold what the accessors return, where the constants 
   }
   for (let j = 0; j < b.descriptorTotal; j++) {
     const o = b.descriptorBase + ChainBatch.DESC_WORDS * j
-    t.deepEqual([w[o + 1]! * 2 ** 32 + w[o]!, w[o + 2], w[o + 3]! & 0xffff, w[o + 3]! >>> 16], [b.addr(j), b.len(j), b.flags(j), b.next(j)])
+    t.deepEqual(
+      [w[o + 1]! * 2 ** 32 + w[o]!, w[o + 2], w[o + 3]! & 0xffff, w[o + 3]! >>> 16],
+      [b.addr(j), b.len(j), b.flags(j), b.next(j)],
+    )
   }
   t.is(b.addr(3), 2 ** 40, 'a high address uses both address words')
   t.is(b.writableBytes(1), -1, 'and is not guest memory')
@@ -164,13 +224,19 @@ test('popChains grows the batch when a chain has more descriptors than it holds'
   t.is(guard.popChains(b), 1)
   t.is(b.head(0), big)
   t.is(b.descriptorCount(0), 40)
-  t.deepEqual(chainAt(b, 0).descs.map((d) => d.addr), bufs.map((x) => x.addr))
+  t.deepEqual(
+    chainAt(b, 0).descs.map((d) => d.addr),
+    bufs.map((x) => x.addr),
+  )
   t.is(b.status(0), 0)
   // The grown batch keeps its room.
   t.is(guard.popChains(b), 1)
   t.is(b.head(0), tail[0])
   // An indirect table of 60 entries in a batch with room for one descriptor.
-  const ind = driver.addChain(Array.from({ length: 60 }, (_, i) => ({ addr: DATA_BASE + 8 * i, len: 8 })), { indirect: true })
+  const ind = driver.addChain(
+    Array.from({ length: 60 }, (_, i) => ({ addr: DATA_BASE + 8 * i, len: 8 })),
+    { indirect: true },
+  )
   const d = new ChainBatch(1, 1)
   t.is(guard.popChains(d), 1)
   t.is(d.head(0), ind)
@@ -238,7 +304,10 @@ test('addUsedBatch: adds every entry in order, grows past its capacity, then cle
   t.is(guard.usedIdx(), 10)
   t.is(memory.readU16(layout.usedRing + 2), 10)
   t.true(guard.needsNotification(), 'used_event 0 was crossed by the batch')
-  t.deepEqual(driver.popAllUsed().map((u) => [u.head, u.len]), heads.map((h, i) => [h, 100 + i]))
+  t.deepEqual(
+    driver.popAllUsed().map((u) => [u.head, u.len]),
+    heads.map((h, i) => [h, 100 + i]),
+  )
   guard.addUsedBatch(used)
   t.is(guard.usedIdx(), 10, 'an empty batch adds nothing')
   t.throws(() => guard.addUsedBatch([] as never), argTypeError('used'))
@@ -255,10 +324,13 @@ test('addUsedBatch: an entry with head ≥ size fails with its index; the entrie
   t.true(err instanceof VirtioQueueError)
   t.is(guard.usedIdx(), 2)
   t.is(guard.nextUsed(), 2)
-  t.deepEqual([0, 1].map((s) => [memory.readU32(layout.usedRing + 4 + 8 * s), memory.readU32(layout.usedRing + 8 + 8 * s)]), [
-    [0, 1],
-    [1, 2],
-  ])
+  t.deepEqual(
+    [0, 1].map((s) => [memory.readU32(layout.usedRing + 4 + 8 * s), memory.readU32(layout.usedRing + 8 + 8 * s)]),
+    [
+      [0, 1],
+      [1, 2],
+    ],
+  )
   t.is(memory.readU64(layout.usedRing + 4 + 8 * 2), 0n, 'nothing written for the failing entry or after it')
   t.is(used.count, 0, 'the batch was consumed')
 })

@@ -50,12 +50,26 @@ test('bench --smoke --json: every workload, both event idx settings, all three p
 })
 
 test('bench: the SplitQueueDriver variant and a fixed chain count run and verify', (t) => {
-  const r = bench('--smoke', '--json', '--workload', 'indirect', '--event-idx', 'on', '--driver', 'sqd', '--chains', '2048')
+  const r = bench(
+    '--smoke',
+    '--json',
+    '--workload',
+    'indirect',
+    '--event-idx',
+    'on',
+    '--driver',
+    'sqd',
+    '--chains',
+    '2048',
+  )
   t.is(r.status, 0, r.stderr)
   const j = JSON.parse(r.stdout) as BenchJson
   t.is(j.results.length, 3)
   // --chains N runs at least N chains per path (whole rounds of 128).
-  t.true(j.memory.every((m) => m.chains >= 2048), JSON.stringify(j.memory))
+  t.true(
+    j.memory.every((m) => m.chains >= 2048),
+    JSON.stringify(j.memory),
+  )
 })
 
 test('bench: unknown options are refused', (t) => {

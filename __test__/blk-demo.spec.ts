@@ -28,15 +28,40 @@ function endToEnd(o: { eventIdx: boolean; requests: number; backend?: BlockBacke
   const rng = new Rng(42)
   const kick = new EventFd()
   const irq = new EventFd()
-  const device = new BlkDevice(vm.queue, { backend, serial: SERIAL, signalUsedQueue: () => o.loseInterrupts !== true && irq.signal() })
-  const guest = new BlkGuest(vm, { depth: 32, total: o.requests, rng, shadow, capacitySectors: backend.sectors, serial: SERIAL })
+  const device = new BlkDevice(vm.queue, {
+    backend,
+    serial: SERIAL,
+    signalUsedQueue: () => o.loseInterrupts !== true && irq.signal(),
+  })
+  const guest = new BlkGuest(vm, {
+    depth: 32,
+    total: o.requests,
+    rng,
+    shadow,
+    capacitySectors: backend.sectors,
+    serial: SERIAL,
+  })
   const sim = new Simulation(device, guest, { rng, kick, irq })
   while (!sim.finished) sim.runFor(1000)
   const report = buildReport({
-    config: { requests: o.requests, seconds: null, queueSize: 64, depth: 32, eventIdx: o.eventIdx, indirectPercent: 25, seed: 42, disk: 'mem', diskBytes: shadow.length },
-    elapsedMs: 1, device: device.stats, guest: guest.stats,
+    config: {
+      requests: o.requests,
+      seconds: null,
+      queueSize: 64,
+      depth: 32,
+      eventIdx: o.eventIdx,
+      indirectPercent: 25,
+      seed: 42,
+      disk: 'mem',
+      diskBytes: shadow.length,
+    },
+    elapsedMs: 1,
+    device: device.stats,
+    guest: guest.stats,
     kicks: { sent: vm.driver.kicksSent, suppressed: vm.driver.kicksSuppressed },
-    interrupted: false, failure: sim.failure, errors: guest.errors,
+    interrupted: false,
+    failure: sim.failure,
+    errors: guest.errors,
   })
   return { device, guest, sim, report, vm, shadow }
 }
@@ -54,12 +79,24 @@ test('end to end over a disk image file: every byte verified, counts add up', (t
     t.is(device.stats.requests, 1500)
     const st = device.stats
     t.is(st.ok + st.ioerr + st.unsupp + st.noStatus, 1500)
-    t.is(Object.values(guest.stats.byKind).reduce((a, b) => a + b, 0), 1500)
-    t.is(st.reads + st.writes + st.flushes + st.getIds + guest.stats.byKind.unsupported +
-      guest.stats.byKind.shortHeader + guest.stats.byKind.noStatus, 1500)
+    t.is(
+      Object.values(guest.stats.byKind).reduce((a, b) => a + b, 0),
+      1500,
+    )
+    t.is(
+      st.reads +
+        st.writes +
+        st.flushes +
+        st.getIds +
+        guest.stats.byKind.unsupported +
+        guest.stats.byKind.shortHeader +
+        guest.stats.byKind.noStatus,
+      1500,
+    )
     t.true(guest.stats.bytesVerified > 1 << 20)
     t.true(guest.stats.indirect > 0)
-    for (const kind of ['unsupported', 'outOfRange', 'shortHeader', 'noStatus', 'getId'] as const) t.true(guest.stats.byKind[kind] > 0, kind)
+    for (const kind of ['unsupported', 'outOfRange', 'shortHeader', 'noStatus', 'getId'] as const)
+      t.true(guest.stats.byKind[kind] > 0, kind)
     // Event idx suppressed some kicks and some interrupts.
     t.true(vm.driver.kicksSuppressed > 0)
     t.true(st.notificationsSuppressed > 0)
@@ -162,7 +199,17 @@ test('npm run demo: a short run passes and --json reports it', (t) => {
 
 test('command line: defaults, and bad options are UsageErrors naming the option', (t) => {
   const d = parseOptions([])
-  t.like(d, { requests: 30000, seconds: null, queueSize: 256, depth: 64, eventIdx: true, indirectPercent: 25, seed: 1, diskBytes: 64 << 20, force: false })
+  t.like(d, {
+    requests: 30000,
+    seconds: null,
+    queueSize: 256,
+    depth: 64,
+    eventIdx: true,
+    indirectPercent: 25,
+    seed: 1,
+    diskBytes: 64 << 20,
+    force: false,
+  })
   t.like(parseOptions(['--seconds', '2.5', '--no-event-idx']), { requests: null, seconds: 2.5, eventIdx: false })
   const bad: Array<[string[], RegExp]> = [
     [['--depth', '0'], /--depth must be an integer in \[1, 256\]/],

@@ -7,8 +7,16 @@ import { VirtioQueueError } from '..'
 import { DriverConstants as C, type DriverBuffer } from '../driver'
 import { BlkDevice } from '../examples/virtio-blk/device'
 import {
-  encodeHeader, VIRTIO_BLK_S_IOERR, VIRTIO_BLK_S_OK, VIRTIO_BLK_S_UNSUPP, VIRTIO_BLK_T_DISCARD,
-  VIRTIO_BLK_T_FLUSH, VIRTIO_BLK_T_GET_ID, VIRTIO_BLK_T_IN, VIRTIO_BLK_T_OUT, VIRTIO_BLK_T_WRITE_ZEROES,
+  encodeHeader,
+  VIRTIO_BLK_S_IOERR,
+  VIRTIO_BLK_S_OK,
+  VIRTIO_BLK_S_UNSUPP,
+  VIRTIO_BLK_T_DISCARD,
+  VIRTIO_BLK_T_FLUSH,
+  VIRTIO_BLK_T_GET_ID,
+  VIRTIO_BLK_T_IN,
+  VIRTIO_BLK_T_OUT,
+  VIRTIO_BLK_T_WRITE_ZEROES,
 } from '../examples/virtio-blk/protocol'
 import { createVm } from '../examples/virtio-blk/vm'
 import { MemDisk, pattern } from './helpers/blk-mem-disk'
@@ -71,7 +79,6 @@ function complete(r: ReturnType<typeof rig>, sent: Sent): { len: number; status:
   return { len: used.len, status: sent.status >= 0 ? r.vm.memory.readU8(sent.status) : -1 }
 }
 
-
 // ---------------------------------------------------------------- requests
 
 test('OUT writes the data buffers to the disk: status OK, used len 1', (t) => {
@@ -82,7 +89,10 @@ test('OUT writes the data buffers to the disk: status OK, used len 1', (t) => {
   r.vm.memory.write(s.data[1]!, bytes.subarray(700))
   t.deepEqual(complete(r, s), { len: 1, status: VIRTIO_BLK_S_OK })
   t.true(r.disk.bytes.subarray(3 * 512, 5 * 512).equals(bytes))
-  t.is(r.disk.bytes.subarray(0, 3 * 512).some((b) => b !== 0), false)
+  t.is(
+    r.disk.bytes.subarray(0, 3 * 512).some((b) => b !== 0),
+    false,
+  )
   t.is(r.device.stats.bytesWritten, 1024)
 })
 
@@ -93,7 +103,11 @@ test('IN reads the disk into the data buffers: status OK, used len = data + stat
   for (const indirect of [false, true]) {
     const s = send(r, VIRTIO_BLK_T_IN, 10, { data: [512, 1000, 24], indirect })
     t.deepEqual(complete(r, s), { len: 3 * 512 + 1, status: VIRTIO_BLK_S_OK })
-    const got = Buffer.concat([r.vm.memory.read(s.data[0]!, 512), r.vm.memory.read(s.data[1]!, 1000), r.vm.memory.read(s.data[2]!, 24)])
+    const got = Buffer.concat([
+      r.vm.memory.read(s.data[0]!, 512),
+      r.vm.memory.read(s.data[1]!, 1000),
+      r.vm.memory.read(s.data[2]!, 24),
+    ])
     t.true(got.equals(bytes), `indirect ${indirect}`)
   }
   t.is(r.device.stats.reads, 2)
@@ -108,14 +122,21 @@ test('any layout: a header split across descriptors, and the status byte sharing
   const header = Buffer.alloc(16)
   encodeHeader(header, VIRTIO_BLK_T_OUT, 2)
   memory.write(out, Buffer.concat([header, data, Buffer.from([0xff])]))
-  let head = driver.addChain([{ addr: out, len: 10 }, { addr: out + 10, len: 6 + 512 }, { addr: out + 528, len: 1, writable: true }])
+  let head = driver.addChain([
+    { addr: out, len: 10 },
+    { addr: out + 10, len: 6 + 512 },
+    { addr: out + 528, len: 1, writable: true },
+  ])
   t.deepEqual(complete(r, { head, status: out + 528, data: [] }), { len: 1, status: VIRTIO_BLK_S_OK })
   t.true(r.disk.bytes.subarray(1024, 1536).equals(data))
   // IN: [header] [512 data bytes + status byte in one writable buffer]
   const inn = allocator.alloc(16 + 513, 8)
   encodeHeader(header, VIRTIO_BLK_T_IN, 2)
   memory.write(inn, header)
-  head = driver.addChain([{ addr: inn, len: 16 }, { addr: inn + 16, len: 513, writable: true }])
+  head = driver.addChain([
+    { addr: inn, len: 16 },
+    { addr: inn + 16, len: 513, writable: true },
+  ])
   t.deepEqual(complete(r, { head, status: inn + 16 + 512, data: [] }), { len: 513, status: VIRTIO_BLK_S_OK })
   t.true(memory.read(inn + 16, 512).equals(data))
 })
@@ -142,7 +163,10 @@ test('unknown and unnegotiated request types are answered UNSUPP without touchin
     t.deepEqual(complete(r, send(r, type, 0, { data: [16] })), { len: 1, status: VIRTIO_BLK_S_UNSUPP }, `type ${type}`)
   }
   t.is(r.device.stats.unsupp, 4)
-  t.is(r.disk.bytes.some((b) => b !== 0), false)
+  t.is(
+    r.disk.bytes.some((b) => b !== 0),
+    false,
+  )
 })
 
 test('out-of-range sectors and partial sectors are IOERR; nothing is read or written', (t) => {
@@ -157,9 +181,16 @@ test('out-of-range sectors and partial sectors are IOERR; nothing is read or wri
   for (const [type, sector, len] of cases) {
     const s = send(r, type, sector, { data: [len] })
     t.deepEqual(complete(r, s), { len: 1, status: VIRTIO_BLK_S_IOERR }, `type ${type} sector ${sector}`)
-    if (type === VIRTIO_BLK_T_IN) t.is(r.vm.memory.read(s.data[0]!, len).every((b) => b === 0xee), true)
+    if (type === VIRTIO_BLK_T_IN)
+      t.is(
+        r.vm.memory.read(s.data[0]!, len).every((b) => b === 0xee),
+        true,
+      )
   }
-  t.is(r.disk.bytes.some((b) => b !== 0), false)
+  t.is(
+    r.disk.bytes.some((b) => b !== 0),
+    false,
+  )
   t.is(r.device.stats.ioerr, 5)
   t.is(r.device.stats.bytesRead + r.device.stats.bytesWritten, 0)
 })
@@ -180,7 +211,10 @@ test('a header shorter than 16 bytes, or in a writable buffer, is IOERR', (t) =>
   // Header and status both device-writable: no readable header at all.
   const hdr = r.vm.allocator.alloc(32, 16)
   r.vm.memory.writeU8(hdr + 16, 0xff)
-  const head = r.vm.driver.addChain([{ addr: hdr, len: 16, writable: true }, { addr: hdr + 16, len: 1, writable: true }])
+  const head = r.vm.driver.addChain([
+    { addr: hdr, len: 16, writable: true },
+    { addr: hdr + 16, len: 1, writable: true },
+  ])
   t.deepEqual(complete(r, { head, status: hdr + 16, data: [] }), { len: 1, status: VIRTIO_BLK_S_IOERR })
 })
 
@@ -191,10 +225,16 @@ test('a chain without a writable status byte completes with used len 0 and write
   t.deepEqual(complete(r, s), { len: 0, status: -1 })
   // A zero-length last descriptor has no status byte either.
   const hdr = r.vm.allocator.alloc(32, 16)
-  const head = r.vm.driver.addChain([{ addr: hdr, len: 16 }, { addr: hdr + 16, len: 0, writable: true }])
+  const head = r.vm.driver.addChain([
+    { addr: hdr, len: 16 },
+    { addr: hdr + 16, len: 0, writable: true },
+  ])
   t.deepEqual(complete(r, { head, status: -1, data: [] }), { len: 0, status: -1 })
   t.is(r.device.stats.noStatus, 2)
-  t.is(r.disk.bytes.some((b) => b !== 0), false)
+  t.is(
+    r.disk.bytes.some((b) => b !== 0),
+    false,
+  )
 })
 
 test('buffers outside guest memory: IOERR when the status byte is reachable, else used len 0', (t) => {
@@ -205,10 +245,17 @@ test('buffers outside guest memory: IOERR when the status byte is reachable, els
   r.vm.memory.write(hdr, header)
   r.vm.memory.writeU8(hdr + 16, 0xff)
   const outside = 1 << 24
-  let head = r.vm.driver.addChain([{ addr: hdr, len: 16 }, { addr: outside, len: 512, writable: true }, { addr: hdr + 16, len: 1, writable: true }])
+  let head = r.vm.driver.addChain([
+    { addr: hdr, len: 16 },
+    { addr: outside, len: 512, writable: true },
+    { addr: hdr + 16, len: 1, writable: true },
+  ])
   t.deepEqual(complete(r, { head, status: hdr + 16, data: [] }), { len: 1, status: VIRTIO_BLK_S_IOERR })
   t.regex(r.device.stats.lastError!, /not in guest memory/)
-  head = r.vm.driver.addChain([{ addr: hdr, len: 16 }, { addr: outside, len: 1, writable: true }])
+  head = r.vm.driver.addChain([
+    { addr: hdr, len: 16 },
+    { addr: outside, len: 1, writable: true },
+  ])
   t.deepEqual(complete(r, { head, status: -1, data: [] }), { len: 0, status: -1 })
 })
 

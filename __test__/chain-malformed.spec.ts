@@ -1,7 +1,7 @@
 // Malformed chains written with the driver's raw helpers: stopReason, and the descriptors before the bad one.
 import test from 'ava'
 
-import { DescriptorChain, GuestMemory } from '..'
+import { type DescriptorChain, GuestMemory } from '..'
 import type { SplitQueueDriver } from '../driver'
 import { argRangeError, DATA_BASE, makeRig, MEM_SIZE, vqError, writeRawDescriptor } from './helpers/queue-setup'
 
@@ -26,10 +26,13 @@ test('next index ≥ size: InvalidDescriptorIndex after the good descriptors', (
   const chain = popRaw(driver, guard, 0)
   t.is(chain.stopReason, 'InvalidDescriptorIndex')
   t.false(chain.isComplete)
-  t.deepEqual(chain.descriptors().map((d) => [d.addr, d.len, d.next]), [
-    [DATA_BASE, 16, 1],
-    [DATA_BASE + 16, 16, SIZE],
-  ])
+  t.deepEqual(
+    chain.descriptors().map((d) => [d.addr, d.len, d.next]),
+    [
+      [DATA_BASE, 16, 1],
+      [DATA_BASE + 16, 16, SIZE],
+    ],
+  )
 })
 
 test('a head index ≥ size yields an empty chain: InvalidDescriptorIndex', (t) => {
@@ -49,7 +52,10 @@ test('a loop: InvalidChain once size descriptors were yielded', (t) => {
   const chain = popRaw(driver, guard, 3)
   t.is(chain.stopReason, 'InvalidChain')
   t.is(chain.length, SIZE)
-  t.deepEqual(chain.descriptors().map((d) => d.next), [5, 3, 5, 3, 5, 3, 5, 3])
+  t.deepEqual(
+    chain.descriptors().map((d) => d.next),
+    [5, 3, 5, 3, 5, 3, 5, 3],
+  )
 })
 
 test('an indirect descriptor inside an indirect table: InvalidIndirectDescriptor', (t) => {
@@ -60,7 +66,10 @@ test('an indirect descriptor inside an indirect table: InvalidIndirectDescriptor
   writeRawDescriptor(memory, table + 16, { addr: table, len: 32, flags: INDIRECT, next: 0 })
   const chain = popRaw(driver, guard, 0)
   t.is(chain.stopReason, 'InvalidIndirectDescriptor')
-  t.deepEqual(chain.descriptors().map((d) => [d.addr, d.len]), [[DATA_BASE, 8]])
+  t.deepEqual(
+    chain.descriptors().map((d) => [d.addr, d.len]),
+    [[DATA_BASE, 8]],
+  )
 })
 
 test('an indirect table length that is not a multiple of 16: InvalidIndirectDescriptorTable', (t) => {
@@ -72,10 +81,16 @@ test('an indirect table length that is not a multiple of 16: InvalidIndirectDesc
   driver.writeDescriptor(2, { addr: table, len: 16, flags: INDIRECT, next: 0 })
   const bad = popRaw(driver, guard, 0, 2)
   t.is(bad.stopReason, 'InvalidIndirectDescriptorTable')
-  t.deepEqual(bad.descriptors().map((d) => [d.addr, d.len]), [[DATA_BASE, 10]])
+  t.deepEqual(
+    bad.descriptors().map((d) => [d.addr, d.len]),
+    [[DATA_BASE, 10]],
+  )
   const good = guard.popDescriptorChain()!
   t.is(good.stopReason, null, 'the same table with a valid length')
-  t.deepEqual(good.descriptors().map((d) => [d.addr, d.len]), [[DATA_BASE + 0x200, 8]])
+  t.deepEqual(
+    good.descriptors().map((d) => [d.addr, d.len]),
+    [[DATA_BASE + 0x200, 8]],
+  )
 })
 
 test('descriptors outside guest memory: GuestMemory', (t) => {
@@ -86,7 +101,10 @@ test('descriptors outside guest memory: GuestMemory', (t) => {
   writeRawDescriptor(memory, table, { addr: DATA_BASE, len: 4, flags: NEXT | WRITE, next: 1 })
   const chain = popRaw(driver, guard, 0)
   t.is(chain.stopReason, 'GuestMemory')
-  t.deepEqual(chain.descriptors().map((d) => [d.addr, d.len, d.isWriteOnly()]), [[DATA_BASE, 4, true]])
+  t.deepEqual(
+    chain.descriptors().map((d) => [d.addr, d.len, d.isWriteOnly()]),
+    [[DATA_BASE, 4, true]],
+  )
 
   // A descriptor table outside memory: nothing can be read.
   const other = makeRig({ size: SIZE })
@@ -106,7 +124,10 @@ test('total length overflowing 32 bits: DescriptorChainOverflow', (t) => {
   const chain = popRaw(driver, guard, 0)
   t.is(chain.stopReason, 'DescriptorChainOverflow')
   // 0xfffffff0 + 0xf = 2^32 - 1 still fits; the third descriptor's byte does not.
-  t.deepEqual(chain.descriptors().map((d) => d.len), [0xfffffff0, 0x0f])
+  t.deepEqual(
+    chain.descriptors().map((d) => d.len),
+    [0xfffffff0, 0x0f],
+  )
 })
 
 test('a descriptor address overflowing 64 bits: AddressOverflow', (t) => {
@@ -131,11 +152,14 @@ test('malformed chains do not disturb the chains around them', (t) => {
   ;[0, 1, 2].forEach((h, slot) => driver.writeAvailEntry(slot, h))
   driver.setAvailIdx(3)
   const chains = [...guard.iter()]
-  t.deepEqual(chains.map((c) => [c.headIndex, c.stopReason, c.length]), [
-    [0, null, 1],
-    [1, 'InvalidDescriptorIndex', 1],
-    [2, null, 1],
-  ])
+  t.deepEqual(
+    chains.map((c) => [c.headIndex, c.stopReason, c.length]),
+    [
+      [0, null, 1],
+      [1, 'InvalidDescriptorIndex', 1],
+      [2, null, 1],
+    ],
+  )
   for (const c of chains) guard.addUsed(c.headIndex, 0)
   t.is(guard.usedIdx(), 3)
 })

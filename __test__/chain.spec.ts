@@ -1,7 +1,14 @@
 // DescriptorChain: descriptors as the crate read them, direct and indirect, and long chains.
 import test from 'ava'
 
-import { CHAIN_STOP_REASONS, Descriptor, DescriptorChain, VRING_DESC_F_INDIRECT, VRING_DESC_F_NEXT, VRING_DESC_F_WRITE } from '..'
+import {
+  CHAIN_STOP_REASONS,
+  type Descriptor,
+  DescriptorChain,
+  VRING_DESC_F_INDIRECT,
+  VRING_DESC_F_NEXT,
+  VRING_DESC_F_WRITE,
+} from '..'
 import { addSimpleChains, DATA_BASE, makeRig } from './helpers/queue-setup'
 
 type Plain = { addr: number; len: number; flags: number; next: number }
@@ -65,8 +72,14 @@ test('a direct chain: head, descriptors as in the table, readable/writable split
     ],
   )
   t.is(descs[0]!.addrBigInt, BigInt(DATA_BASE))
-  t.deepEqual(chain.readable().map((d) => d.len), [16, 0x200])
-  t.deepEqual(chain.writable().map((d) => d.len), [0x80, 1])
+  t.deepEqual(
+    chain.readable().map((d) => d.len),
+    [16, 0x200],
+  )
+  t.deepEqual(
+    chain.writable().map((d) => d.len),
+    [0x80, 1],
+  )
   t.deepEqual([...chain].map(plain), descs.map(plain), 'iterable')
   // descriptors() returns a fresh array each time.
   descs.pop()
@@ -104,7 +117,10 @@ test('an indirect chain yields the entries of its table', (t) => {
     buffers.map((b) => [b.addr, b.len, b.writable === true]),
   )
   t.false(descs.some((d) => d.refersToIndirectTable()))
-  t.deepEqual(descs.map((d) => d.hasNext()), [true, true, false])
+  t.deepEqual(
+    descs.map((d) => d.hasNext()),
+    [true, true, false],
+  )
   t.deepEqual(chain.readable().length, 2)
   t.deepEqual(chain.writable().length, 1)
 })
@@ -122,10 +138,13 @@ test('a caller-placed indirect table works too', (t) => {
   t.is(memory.readU64(tableAddr), BigInt(DATA_BASE))
   const chain = guard.popDescriptorChain()!
   t.is(chain.headIndex, head)
-  t.deepEqual(chain.descriptors().map((d) => [d.addr, d.len, d.flags & VRING_DESC_F_WRITE]), [
-    [DATA_BASE, 1, 0],
-    [DATA_BASE + 8, 2, VRING_DESC_F_WRITE],
-  ])
+  t.deepEqual(
+    chain.descriptors().map((d) => [d.addr, d.len, d.flags & VRING_DESC_F_WRITE]),
+    [
+      [DATA_BASE, 1, 0],
+      [DATA_BASE + 8, 2, VRING_DESC_F_WRITE],
+    ],
+  )
 })
 
 test('a chain of 600 descriptors (more than the 32*8 a prefetch holds) is popped intact', (t) => {
@@ -135,11 +154,17 @@ test('a chain of 600 descriptors (more than the 32*8 a prefetch holds) is popped
   const head = driver.addChain(buffers)
   const after = addSimpleChains(driver, 2)
   const chains: DescriptorChain[] = [...guard.iter()]
-  t.deepEqual(chains.map((c) => c.headIndex), [...before, head, ...after])
+  t.deepEqual(
+    chains.map((c) => c.headIndex),
+    [...before, head, ...after],
+  )
   const long = chains[2]!
   t.true(long.isComplete)
   t.is(long.length, 600)
-  t.deepEqual(long.descriptors().map((d) => d.addr), buffers.map((b) => b.addr))
+  t.deepEqual(
+    long.descriptors().map((d) => d.addr),
+    buffers.map((b) => b.addr),
+  )
   t.is(long.readable().length, 300)
   t.is(long.writable().length, 300)
   t.is(long.writer().availableBytes(), 1200)
@@ -155,7 +180,10 @@ test('an indirect table of 1000 entries is popped intact', (t) => {
   t.is(chains[0]!.headIndex, head)
   t.is(chains[0]!.length, 1000)
   t.true(chains[0]!.isComplete)
-  t.deepEqual(chains[0]!.descriptors().map((d) => d.addr), buffers.map((b) => b.addr))
+  t.deepEqual(
+    chains[0]!.descriptors().map((d) => d.addr),
+    buffers.map((b) => b.addr),
+  )
   t.is(chains[0]!.reader().availableBytes(), 8000)
   t.true(chains.slice(1).every((c) => c.length === 1 && c.isComplete))
 })
@@ -165,13 +193,21 @@ test('many chains across several prefetch batches keep their order and contents'
   const heads: number[] = []
   for (let i = 0; i < 100; i++) {
     const n = 1 + (i % 5)
-    heads.push(driver.addChain(Array.from({ length: n }, (_, j) => ({ addr: DATA_BASE + 0x1000 * i + 16 * j, len: i + j + 1 }))))
+    heads.push(
+      driver.addChain(Array.from({ length: n }, (_, j) => ({ addr: DATA_BASE + 0x1000 * i + 16 * j, len: i + j + 1 }))),
+    )
   }
   const chains = [...guard.iter()]
-  t.deepEqual(chains.map((c) => c.headIndex), heads)
+  t.deepEqual(
+    chains.map((c) => c.headIndex),
+    heads,
+  )
   chains.forEach((c, i) => {
     t.is(c.length, 1 + (i % 5))
-    t.deepEqual(c.descriptors().map((d) => [d.addr, d.len]), Array.from({ length: c.length }, (_, j) => [DATA_BASE + 0x1000 * i + 16 * j, i + j + 1]))
+    t.deepEqual(
+      c.descriptors().map((d) => [d.addr, d.len]),
+      Array.from({ length: c.length }, (_, j) => [DATA_BASE + 0x1000 * i + 16 * j, i + j + 1]),
+    )
   })
 })
 
@@ -186,5 +222,7 @@ test('chains kept across hundreds of pops keep their descriptors (prefetch stora
     guard.addUsed(chain.headIndex, 0)
     driver.popUsed()
   }
-  t.true(kept.every(([c, addr]) => c.length === 1 && c.descriptors()[0]!.addr === addr && c.descriptors()[0]!.len === 8))
+  t.true(
+    kept.every(([c, addr]) => c.length === 1 && c.descriptors()[0]!.addr === addr && c.descriptors()[0]!.len === 8),
+  )
 })

@@ -40,13 +40,20 @@ function rig<T = unknown>(
   return { mem, q, dev: new MiniDevice(mem, q), alloc }
 }
 
-interface SeenBuffer { addr: number; len: number; writable: boolean }
+interface SeenBuffer {
+  addr: number
+  len: number
+  writable: boolean
+}
 
 /** Just enough of a device to drive the driver: read avail, walk chains, write used. */
 class MiniDevice {
   nextAvail = 0
   usedIdx = 0
-  constructor(private readonly mem: FakeMemory, private readonly q: SplitQueueDriver<unknown>) {}
+  constructor(
+    private readonly mem: FakeMemory,
+    private readonly q: SplitQueueDriver<unknown>,
+  ) {}
 
   popAvail(): number | null {
     if (this.mem.loadU16(this.q.availRing + 2) === this.nextAvail) return null
@@ -86,7 +93,9 @@ class MiniDevice {
     if (publish) this.mem.storeU16(this.q.usedRing + 2, this.usedIdx)
   }
 
-  setAvailEvent(idx: number): void { this.mem.writeU16(this.q.availEventAddr, idx) }
+  setAvailEvent(idx: number): void {
+    this.mem.writeU16(this.q.availEventAddr, idx)
+  }
 }
 
 function bufs(...spec: Array<[number, number, boolean?]>): DriverBuffer[] {
@@ -111,11 +120,19 @@ function advance(r: Rig, n: number): void {
 
 test('DriverConstants match the spec', (t) => {
   t.like(C, {
-    VIRTQ_DESC_F_NEXT: 1, VIRTQ_DESC_F_WRITE: 2, VIRTQ_DESC_F_INDIRECT: 4,
-    VRING_AVAIL_F_NO_INTERRUPT: 1, VRING_USED_F_NO_NOTIFY: 1,
-    VIRTIO_F_INDIRECT_DESC: 28, VIRTIO_F_EVENT_IDX: 29,
-    DESC_SIZE: 16, USED_ELEM_SIZE: 8, MAX_QUEUE_SIZE: 32768,
-    DESC_TABLE_ALIGN: 16, AVAIL_RING_ALIGN: 2, USED_RING_ALIGN: 4,
+    VIRTQ_DESC_F_NEXT: 1,
+    VIRTQ_DESC_F_WRITE: 2,
+    VIRTQ_DESC_F_INDIRECT: 4,
+    VRING_AVAIL_F_NO_INTERRUPT: 1,
+    VRING_USED_F_NO_NOTIFY: 1,
+    VIRTIO_F_INDIRECT_DESC: 28,
+    VIRTIO_F_EVENT_IDX: 29,
+    DESC_SIZE: 16,
+    USED_ELEM_SIZE: 8,
+    MAX_QUEUE_SIZE: 32768,
+    DESC_TABLE_ALIGN: 16,
+    AVAIL_RING_ALIGN: 2,
+    USED_RING_ALIGN: 4,
   })
   t.true(Object.isFrozen(C))
 })
@@ -138,10 +155,20 @@ test('vringNeedEvent at the window boundaries and across u16 wrap', (t) => {
 
 test('splitQueueLayout: spec sizes and alignments', (t) => {
   t.deepEqual(splitQueueLayout(0x1000, 256), {
-    size: 256, descTable: 0x1000, availRing: 0x2000, usedRing: 0x2208, end: 0x2208 + 6 + 8 * 256,
+    size: 256,
+    descTable: 0x1000,
+    availRing: 0x2000,
+    usedRing: 0x2208,
+    end: 0x2208 + 6 + 8 * 256,
   })
   t.is(splitQueueLayout(0x1000, 256, { usedAlign: 4096 }).usedRing, 0x3000)
-  t.deepEqual(splitQueueLayout(0, 1, { eventIdx: true }), { size: 1, descTable: 0, availRing: 16, usedRing: 24, end: 38 })
+  t.deepEqual(splitQueueLayout(0, 1, { eventIdx: true }), {
+    size: 1,
+    descTable: 0,
+    availRing: 16,
+    usedRing: 24,
+    end: 38,
+  })
   for (let size = 1; size <= 32768; size *= 2) {
     const l = splitQueueLayout(0x10, size)
     t.is(l.descTable % 16, 0)
@@ -170,13 +197,31 @@ test('constructor validates its arguments', (t) => {
   const l = splitQueueLayout(QUEUE_BASE, 8)
   t.throws(() => new SplitQueueDriver(mem, { ...l, size: 6 }), { instanceOf: RangeError, message: /options\.size/ })
   t.throws(() => new SplitQueueDriver(mem, { ...l, size: 65536 }), { instanceOf: RangeError, message: /options\.size/ })
-  t.throws(() => new SplitQueueDriver(mem, { ...l, descTable: l.descTable + 8 }), { instanceOf: RangeError, message: /descTable.*16/ })
-  t.throws(() => new SplitQueueDriver(mem, { ...l, availRing: l.availRing + 1 }), { instanceOf: RangeError, message: /availRing/ })
-  t.throws(() => new SplitQueueDriver(mem, { ...l, usedRing: l.usedRing + 2 }), { instanceOf: RangeError, message: /usedRing/ })
-  t.throws(() => new SplitQueueDriver(mem, { ...l, usedRing: l.availRing }), { instanceOf: RangeError, message: /overlap/ })
+  t.throws(() => new SplitQueueDriver(mem, { ...l, descTable: l.descTable + 8 }), {
+    instanceOf: RangeError,
+    message: /descTable.*16/,
+  })
+  t.throws(() => new SplitQueueDriver(mem, { ...l, availRing: l.availRing + 1 }), {
+    instanceOf: RangeError,
+    message: /availRing/,
+  })
+  t.throws(() => new SplitQueueDriver(mem, { ...l, usedRing: l.usedRing + 2 }), {
+    instanceOf: RangeError,
+    message: /usedRing/,
+  })
+  t.throws(() => new SplitQueueDriver(mem, { ...l, usedRing: l.availRing }), {
+    instanceOf: RangeError,
+    message: /overlap/,
+  })
   t.throws(() => new SplitQueueDriver({} as never, l), { instanceOf: TypeError, message: /memory\.readU8/ })
-  t.throws(() => new SplitQueueDriver(mem, { ...l, eventIdx: 1 as never }), { instanceOf: TypeError, message: /eventIdx/ })
-  t.throws(() => new SplitQueueDriver(mem, { ...l, allocator: {} as never }), { instanceOf: TypeError, message: /allocator/ })
+  t.throws(() => new SplitQueueDriver(mem, { ...l, eventIdx: 1 as never }), {
+    instanceOf: TypeError,
+    message: /eventIdx/,
+  })
+  t.throws(() => new SplitQueueDriver(mem, { ...l, allocator: {} as never }), {
+    instanceOf: TypeError,
+    message: /allocator/,
+  })
   // A queue outside guest memory fails loudly while zeroing it.
   t.throws(() => new SplitQueueDriver(mem, splitQueueLayout(0, 8)), { instanceOf: RangeError })
 })
@@ -205,12 +250,18 @@ test('a direct chain is laid out byte-exactly as the spec says', (t) => {
   t.is(head, 0)
   const d = mem.read(q.descTable, 48)
   const expected = Buffer.alloc(48)
-  expected.writeBigUInt64LE(0x1_2345_6780n, 0); expected.writeUInt32LE(0x100, 8)
-  expected.writeUInt16LE(C.VIRTQ_DESC_F_NEXT, 12); expected.writeUInt16LE(1, 14)
-  expected.writeBigUInt64LE(0x50000n, 16); expected.writeUInt32LE(0x20, 24)
-  expected.writeUInt16LE(C.VIRTQ_DESC_F_NEXT, 28); expected.writeUInt16LE(2, 30)
-  expected.writeBigUInt64LE(0x60000n, 32); expected.writeUInt32LE(0x200, 40)
-  expected.writeUInt16LE(C.VIRTQ_DESC_F_WRITE, 44); expected.writeUInt16LE(0, 46)
+  expected.writeBigUInt64LE(0x1_2345_6780n, 0)
+  expected.writeUInt32LE(0x100, 8)
+  expected.writeUInt16LE(C.VIRTQ_DESC_F_NEXT, 12)
+  expected.writeUInt16LE(1, 14)
+  expected.writeBigUInt64LE(0x50000n, 16)
+  expected.writeUInt32LE(0x20, 24)
+  expected.writeUInt16LE(C.VIRTQ_DESC_F_NEXT, 28)
+  expected.writeUInt16LE(2, 30)
+  expected.writeBigUInt64LE(0x60000n, 32)
+  expected.writeUInt32LE(0x200, 40)
+  expected.writeUInt16LE(C.VIRTQ_DESC_F_WRITE, 44)
+  expected.writeUInt16LE(0, 46)
   t.deepEqual(d, expected)
   // avail ring: flags 0, idx 1, ring[0] = head.
   t.deepEqual(mem.read(q.availRing, 6), Buffer.from([0, 0, 1, 0, 0, 0]))
@@ -228,7 +279,12 @@ test('the avail idx is published by storeU16 after the ring entry and descriptor
     onStoreU16: (addr, value) => {
       if (q !== undefined && addr === q.availRing + 2) {
         // What a device would see at the moment of the release store.
-        stores.push([value, mem.readU16(q.availRing + 4 + 2 * ((value - 1) % q.size)), mem.readU32(q.descTable + 8), mem.readU16(q.availRing + 2)])
+        stores.push([
+          value,
+          mem.readU16(q.availRing + 4 + 2 * ((value - 1) % q.size)),
+          mem.readU32(q.descTable + 8),
+          mem.readU16(q.availRing + 2),
+        ])
       }
     },
   })
@@ -265,10 +321,15 @@ test('argument errors of addChain name the argument and consume nothing', (t) =>
   t.throws(() => q.addChain(bufs([1.5, 1])), { instanceOf: TypeError, message: /buffers\[0\]\.addr/ })
   t.throws(() => q.addChain(bufs([2 ** 53, 1])), { instanceOf: RangeError, message: /buffers\[0\]\.addr/ })
   t.throws(() => q.addChain(bufs([1, 2 ** 32])), { instanceOf: RangeError, message: /buffers\[0\]\.len/ })
-  t.throws(() => q.addChain(bufs([1, 1], [2, 1, true], [3, 1])),
-    { instanceOf: TypeError, message: /buffers\[2\] is device-readable but follows a device-writable/ })
+  t.throws(() => q.addChain(bufs([1, 1], [2, 1, true], [3, 1])), {
+    instanceOf: TypeError,
+    message: /buffers\[2\] is device-readable but follows a device-writable/,
+  })
   t.throws(() => q.addChain(bufs([1, 1]), { indirect: 'yes' as never }), { instanceOf: TypeError, message: /indirect/ })
-  t.throws(() => q.addChain(bufs([1, 1]), { indirect: { tableAddr: -16 } }), { instanceOf: RangeError, message: /tableAddr/ })
+  t.throws(() => q.addChain(bufs([1, 1]), { indirect: { tableAddr: -16 } }), {
+    instanceOf: RangeError,
+    message: /tableAddr/,
+  })
   t.like(q, { freeCount: 8, inFlight: 0, availIdx: 0 })
   // All-writable and all-readable chains are fine.
   q.addChain(bufs([1, 1, true], [2, 2, true]))
@@ -289,7 +350,10 @@ test('NO_SPACE when the free list is too short; state unchanged', (t) => {
   t.throws(() => q.addChain(bufs([1, 1]), { indirect: true }), isDriverError('NO_SPACE'))
   t.throws(() => q.addChain(bufs([1, 1]), { indirect: { tableAddr: 0x50000 } }), isDriverError('NO_SPACE'))
   t.is(alloc.allocationCount, allocated) // no table leaked
-  t.throws(() => q.addChain(bufs(...Array.from({ length: 5 }, (): [number, number] => [1, 1]))), isDriverError('NO_SPACE'))
+  t.throws(
+    () => q.addChain(bufs(...Array.from({ length: 5 }, (): [number, number] => [1, 1]))),
+    isDriverError('NO_SPACE'),
+  )
 })
 
 // ---------------------------------------------------------------- indirect chains
@@ -297,18 +361,27 @@ test('NO_SPACE when the free list is too short; state unchanged', (t) => {
 test('indirect chain with a caller table: one INDIRECT ring descriptor, exact table bytes', (t) => {
   const { mem, q, dev } = rig(8)
   const tableAddr = 0x50000
-  const head = q.addChain(bufs([0x60000, 16], [0x61000, 512, true], [0x62000, 1, true]), { indirect: { tableAddr }, token: 'io' })
+  const head = q.addChain(bufs([0x60000, 16], [0x61000, 512, true], [0x62000, 1, true]), {
+    indirect: { tableAddr },
+    token: 'io',
+  })
   t.is(q.freeCount, 7)
   const ring = q.readDescriptor(head)
   t.deepEqual(ring, { addr: BigInt(tableAddr), len: 48, flags: C.VIRTQ_DESC_F_INDIRECT, next: 0 })
   const table = mem.read(tableAddr, 48)
   const expected = Buffer.alloc(48)
-  expected.writeBigUInt64LE(0x60000n, 0); expected.writeUInt32LE(16, 8)
-  expected.writeUInt16LE(C.VIRTQ_DESC_F_NEXT, 12); expected.writeUInt16LE(1, 14)
-  expected.writeBigUInt64LE(0x61000n, 16); expected.writeUInt32LE(512, 24)
-  expected.writeUInt16LE(C.VIRTQ_DESC_F_NEXT | C.VIRTQ_DESC_F_WRITE, 28); expected.writeUInt16LE(2, 30)
-  expected.writeBigUInt64LE(0x62000n, 32); expected.writeUInt32LE(1, 40)
-  expected.writeUInt16LE(C.VIRTQ_DESC_F_WRITE, 44); expected.writeUInt16LE(0, 46)
+  expected.writeBigUInt64LE(0x60000n, 0)
+  expected.writeUInt32LE(16, 8)
+  expected.writeUInt16LE(C.VIRTQ_DESC_F_NEXT, 12)
+  expected.writeUInt16LE(1, 14)
+  expected.writeBigUInt64LE(0x61000n, 16)
+  expected.writeUInt32LE(512, 24)
+  expected.writeUInt16LE(C.VIRTQ_DESC_F_NEXT | C.VIRTQ_DESC_F_WRITE, 28)
+  expected.writeUInt16LE(2, 30)
+  expected.writeBigUInt64LE(0x62000n, 32)
+  expected.writeUInt32LE(1, 40)
+  expected.writeUInt16LE(C.VIRTQ_DESC_F_WRITE, 44)
+  expected.writeUInt16LE(0, 46)
   t.deepEqual(table, expected)
   t.deepEqual(dev.chain(dev.popAvail()!), [
     { addr: 0x60000, len: 16, writable: false },
@@ -339,7 +412,10 @@ test('indirect errors: no allocator, longer than the queue, allocator exhausted'
   const q = new SplitQueueDriver(mem, splitQueueLayout(QUEUE_BASE, 4))
   t.throws(() => q.addChain(bufs([1, 1]), { indirect: true }), { instanceOf: TypeError, message: /allocator/ })
   const five = bufs(...Array.from({ length: 5 }, (): [number, number] => [1, 1]))
-  t.throws(() => q.addChain(five, { indirect: { tableAddr: 0x50000 } }), { instanceOf: RangeError, message: /queue size/ })
+  t.throws(() => q.addChain(five, { indirect: { tableAddr: 0x50000 } }), {
+    instanceOf: RangeError,
+    message: /queue size/,
+  })
   const tiny = new GuestAllocator(0x50000, 16)
   const q2 = new SplitQueueDriver(mem, { ...splitQueueLayout(0x20000, 4), allocator: tiny })
   t.throws(() => q2.addChain(bufs([1, 1], [2, 2]), { indirect: true }), isDriverError('NO_MEMORY'))
@@ -396,7 +472,10 @@ test('random add/complete/pop soak: chains arrive intact and no descriptor is ha
         if (owner.has(d)) t.fail(`descriptor ${d} handed out while owned by chain ${owner.get(d)}`)
         owner.set(d, head)
       }
-      expected.set(head, b.map((x) => ({ addr: x.addr, len: x.len, writable: x.writable ?? false })))
+      expected.set(
+        head,
+        b.map((x) => ({ addr: x.addr, len: x.len, writable: x.writable ?? false })),
+      )
       tokenOf.set(head, serial++)
       if (rnd(2) === 0) q.kick()
     } else if (seen.length > 0) {
@@ -480,8 +559,15 @@ test('event idx: kick decisions follow avail_event, boundary cases and counters'
   q.addChain(bufs([1, 1]))
   t.true(q.kick())
   // A batch of three entries [old, old + 3) with the event at old+1, old+2 (last) and old+3 (just past).
-  for (const [event, expected] of [[4, true], [5, true], [6, false]] as const) {
-    while (q.inFlight) { dev.pushUsed(dev.popAvail()!, 0); q.popUsed() }
+  for (const [event, expected] of [
+    [4, true],
+    [5, true],
+    [6, false],
+  ] as const) {
+    while (q.inFlight) {
+      dev.pushUsed(dev.popAvail()!, 0)
+      q.popUsed()
+    }
     const old = q.publishedAvailIdx
     dev.setAvailEvent((old + event - 3) & 0xffff)
     q.addChain(bufs([1, 1]), { publish: false })
@@ -584,8 +670,10 @@ test('avail and used idx wrap past 65535 over a long add/pop run', (t) => {
   let popped = 0
   for (let i = 0; i < cycles; i++) {
     const n = 1 + (i % 3)
-    q.addChain(bufs(...Array.from({ length: n }, (_, k): [number, number, boolean] => [0x50000 + k, i & 0xffff, k === n - 1])),
-      { token: i, publish: i % 2 === 0 })
+    q.addChain(
+      bufs(...Array.from({ length: n }, (_, k): [number, number, boolean] => [0x50000 + k, i & 0xffff, k === n - 1])),
+      { token: i, publish: i % 2 === 0 },
+    )
     if (i % 2 === 1) q.kick()
     if (i % 2 === 1) {
       for (let h = dev.popAvail(); h !== null; h = dev.popAvail()) dev.pushUsed(h, i & 0xffff)
@@ -603,13 +691,19 @@ test('avail and used idx wrap past 65535 over a long add/pop run', (t) => {
 
 // ---------------------------------------------------------------- memory access paths
 
-for (const [name, memOpts] of [['SharedArrayBuffer', { shared: true }], ['no slice() (per-call fallback)', { noSlice: true }]] as const) {
+for (const [name, memOpts] of [
+  ['SharedArrayBuffer', { shared: true }],
+  ['no slice() (per-call fallback)', { noSlice: true }],
+] as const) {
   test(`works over ${name}`, (t) => {
     const { mem, q, dev } = rig(8, { eventIdx: true }, memOpts)
     const h = q.addChain(bufs([0x1_0000_0000, 3], [0x60000, 9, true]))
     t.true(q.kick())
     t.is(mem.readU64(q.descTable), 0x1_0000_0000n)
-    t.deepEqual(dev.chain(dev.popAvail()!), [{ addr: 0x1_0000_0000, len: 3, writable: false }, { addr: 0x60000, len: 9, writable: true }])
+    t.deepEqual(dev.chain(dev.popAvail()!), [
+      { addr: 0x1_0000_0000, len: 3, writable: false },
+      { addr: 0x60000, len: 9, writable: true },
+    ])
     dev.pushUsed(h, 9)
     t.deepEqual(q.popUsed(), { head: h, len: 9, token: undefined })
   })
@@ -623,9 +717,18 @@ test('raw helpers write exactly what they are told and leave shadow state alone'
   t.deepEqual(q.readDescriptor(3), { addr: (1n << 64n) - 1n, len: 0xffffffff, flags: 0xffff, next: 0xffff })
   q.writeDescriptor(4, { addr: 2 ** 53 - 1, len: 0, flags: 0, next: 9 })
   t.is(mem.readU64(q.descTable + 64), 2n ** 53n - 1n)
-  t.throws(() => q.writeDescriptor(0, { addr: 1n << 64n, len: 0, flags: 0, next: 0 }), { instanceOf: RangeError, message: /desc\.addr/ })
-  t.throws(() => q.writeDescriptor(8, { addr: 0, len: 0, flags: 0, next: 0 }), { instanceOf: RangeError, message: /index/ })
-  t.throws(() => q.writeDescriptor(0, { addr: 0, len: 0, flags: 0x10000, next: 0 }), { instanceOf: RangeError, message: /desc\.flags/ })
+  t.throws(() => q.writeDescriptor(0, { addr: 1n << 64n, len: 0, flags: 0, next: 0 }), {
+    instanceOf: RangeError,
+    message: /desc\.addr/,
+  })
+  t.throws(() => q.writeDescriptor(8, { addr: 0, len: 0, flags: 0, next: 0 }), {
+    instanceOf: RangeError,
+    message: /index/,
+  })
+  t.throws(() => q.writeDescriptor(0, { addr: 0, len: 0, flags: 0x10000, next: 0 }), {
+    instanceOf: RangeError,
+    message: /desc\.flags/,
+  })
   q.writeAvailEntry(7, 0xbeef)
   t.is(mem.readU16(q.availRing + 4 + 14), 0xbeef)
   t.throws(() => q.writeAvailEntry(8, 0), { instanceOf: RangeError, message: /slot/ })
@@ -718,12 +821,27 @@ test('interop: chains from the driver pop intact from the rust-vmm device queue'
       t.is(c.stopReason, null, JSON.stringify(c.descriptors()))
       seen.push({
         head: c.headIndex,
-        descs: c.descriptors().map((d) => ({ addr: d.addr, len: d.len, writable: (d.flags & C.VIRTQ_DESC_F_WRITE) !== 0 })),
+        descs: c
+          .descriptors()
+          .map((d) => ({ addr: d.addr, len: d.len, writable: (d.flags & C.VIRTQ_DESC_F_WRITE) !== 0 })),
       })
     }
     t.deepEqual(seen, [
-      { head: a, descs: [{ addr: 0x20000, len: 16, writable: false }, { addr: 0x21000, len: 512, writable: true }, { addr: 0x22000, len: 1, writable: true }] },
-      { head: b, descs: [{ addr: 0x23000, len: 8, writable: false }, { addr: 0x24000, len: 64, writable: true }] },
+      {
+        head: a,
+        descs: [
+          { addr: 0x20000, len: 16, writable: false },
+          { addr: 0x21000, len: 512, writable: true },
+          { addr: 0x22000, len: 1, writable: true },
+        ],
+      },
+      {
+        head: b,
+        descs: [
+          { addr: 0x23000, len: 8, writable: false },
+          { addr: 0x24000, len: 64, writable: true },
+        ],
+      },
     ])
 
     // The device's interrupt decisions agree with what the driver asked for.
@@ -735,7 +853,10 @@ test('interop: chains from the driver pop intact from the rust-vmm device queue'
     t.is(g.needsNotification(), q.interruptNeeded(1, 2))
     t.true(q.interruptNeeded(1, 2))
 
-    t.deepEqual(q.popAllUsed(), [{ head: b, len: 64, token: 'indirect' }, { head: a, len: 513, token: 'direct' }])
+    t.deepEqual(q.popAllUsed(), [
+      { head: b, len: 64, token: 'indirect' },
+      { head: a, len: 513, token: 'direct' },
+    ])
     t.like(q, { freeCount: 16, inFlight: 0 })
     t.is(allocator.allocationCount, 0)
 
@@ -750,7 +871,10 @@ test('interop: chains from the driver pop intact from the rust-vmm device queue'
 
 test('setUpDeviceQueue programs a device queue as a transport does', (t) => {
   const { GuestMemory, Queue, VirtioQueueError } = require('..') as typeof import('..')
-  const mem = GuestMemory.fromRanges([[0, 0x10000], [0x1_0000_0000, 0x10000]])
+  const mem = GuestMemory.fromRanges([
+    [0, 0x10000],
+    [0x1_0000_0000, 0x10000],
+  ])
   const layout = splitQueueLayout(0x1_0000_1000, 64)
   const driver = new SplitQueueDriver(mem, { ...layout, eventIdx: true })
   const guard = new Queue(mem, 256).lockWithMemory()
@@ -762,6 +886,13 @@ test('setUpDeviceQueue programs a device queue as a transport does', (t) => {
   const q2 = new Queue(mem, 256)
   const g2 = q2.lockWithMemory()
   setUpDeviceQueue(g2, layout, { ready: false })
-  t.like(q2.state(), { size: 64, ready: false, eventIdxEnabled: false, descTable: layout.descTable, availRing: layout.availRing, usedRing: layout.usedRing })
+  t.like(q2.state(), {
+    size: 64,
+    ready: false,
+    eventIdxEnabled: false,
+    descTable: layout.descTable,
+    availRing: layout.availRing,
+    usedRing: layout.usedRing,
+  })
   t.throws(() => setUpDeviceQueue(g2, { ...layout, size: 512 }), { instanceOf: VirtioQueueError, code: 'InvalidSize' })
 })

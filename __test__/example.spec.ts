@@ -2,7 +2,7 @@
 // ported line for line, plus `for...of` and `using` variants.
 import test from 'ava'
 
-import { GuestMemory, Queue, QueueGuard, VirtioQueueError } from '..'
+import { GuestMemory, Queue, type QueueGuard, VirtioQueueError } from '..'
 import { vqError } from './helpers/queue-setup'
 
 interface Outcome {
@@ -169,14 +169,11 @@ test('a `using` guard is released at the end of the block', (t) => {
 test('a `using` guard is released when the block throws', (t) => {
   const { queue } = setup()
   let escaped: QueueGuard | undefined
-  const err = t.throws(
-    () => {
-      using q = queue.lockWithMemory()
-      escaped = q
-      q.setSize(3)
-    },
-    vqError('InvalidSize'),
-  )
+  const err = t.throws(() => {
+    using q = queue.lockWithMemory()
+    escaped = q
+    q.setSize(3)
+  }, vqError('InvalidSize'))
   t.true(err instanceof VirtioQueueError)
   t.true(escaped!.released)
   t.notThrows(() => queue.lockWithMemory().release())

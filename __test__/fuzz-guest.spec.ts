@@ -19,8 +19,20 @@ import { smallRig } from './helpers/fuzz-rig'
 const device: DeviceSpec = { pops: [{ k: 'pop' }], io: ['rw'], notify: ['enable'], usedLens: [true] }
 const guest = (over: Partial<GuestSpec>): GuestSpec => ({
   layout: { regions: [{ size: 0x2000, gap: 0 }], top: false, shared: false, fill: 0 },
-  size: 4, maxShift: 0, place: { k: 'packed', r: 0, off: 0 }, descs: [], tables: [], availFlags: 0, heads: [0],
-  delta: { k: 'mod', v: 1 }, usedEvent: 0, nextAvail: 0, nextUsed: 0, eventIdx: false, ready: true, ...over,
+  size: 4,
+  maxShift: 0,
+  place: { k: 'packed', r: 0, off: 0 },
+  descs: [],
+  tables: [],
+  availFlags: 0,
+  heads: [0],
+  delta: { k: 'mod', v: 1 },
+  usedEvent: 0,
+  nextAvail: 0,
+  nextUsed: 0,
+  eventIdx: false,
+  ready: true,
+  ...over,
 })
 
 /** Counterexamples found so far, replayed first in every run. */
@@ -29,7 +41,10 @@ const regressions: Array<[GuestSpec, DeviceSpec]> = [
   // rounded 2^53 + 1 to 2^53 and took the buffer for guest memory.
   [
     guest({
-      layout: { regions: [{ size: 48, gap: 0 }], top: true, shared: false, fill: 1 }, size: 1, nextAvail: 65534, delta: { k: 'mod', v: 9 },
+      layout: { regions: [{ size: 48, gap: 0 }], top: true, shared: false, fill: 1 },
+      size: 1,
+      nextAvail: 65534,
+      delta: { k: 'mod', v: 9 },
       descs: [{ k: 'plain', addr: { k: 'end', r: 0, back: 15 }, len: 16, flags: 0, next: { k: 'succ' } }],
     }),
     device,
@@ -38,16 +53,25 @@ const regressions: Array<[GuestSpec, DeviceSpec]> = [
 
 test('hostile guest: chains, errors and writes match the model, canaries intact', (t) => {
   const seed = fuzzSeed()
-  fc.assert(fc.property(guestArb, deviceArb, (g, d) => runGuestCase(g, d)), {
-    numRuns: fuzzRuns(400),
-    examples: regressions,
-    ...(seed === undefined ? {} : { seed }),
-  })
+  fc.assert(
+    fc.property(guestArb, deviceArb, (g, d) => runGuestCase(g, d)),
+    {
+      numRuns: fuzzRuns(400),
+      examples: regressions,
+      ...(seed === undefined ? {} : { seed }),
+    },
+  )
   t.pass('every case held (fc.assert throws the shrunk counterexample otherwise)')
 })
 
 test('edge cases by hand: loops, indirect in indirect, misaligned indirect tables, idx jumps, rings at region ends', (t) => {
-  const plain = (len: number, flags: number, next: number) => ({ k: 'plain' as const, addr: { k: 'in' as const, r: 0, off: 0x800 }, len, flags, next: { k: 'raw' as const, v: next } })
+  const plain = (len: number, flags: number, next: number) => ({
+    k: 'plain' as const,
+    addr: { k: 'in' as const, r: 0, off: 0x800 },
+    len,
+    flags,
+    next: { k: 'raw' as const, v: next },
+  })
   const indirect = (adj: number) => ({ k: 'indirect' as const, table: 0, adj, flags: 0, next: { k: 'succ' as const } })
   // Each case, and the event (helpers/fuzz-guest.ts guestStats) it must produce.
   const cases: Array<[GuestSpec, string]> = [
@@ -55,17 +79,93 @@ test('edge cases by hand: loops, indirect in indirect, misaligned indirect table
     [guest({ descs: [plain(8, 1, 9)] }), 'chain InvalidDescriptorIndex'],
     [guest({ heads: [300] }), 'chain InvalidDescriptorIndex'],
     [guest({ descs: [plain(0xffffffff, 1, 1), plain(1, 0, 0)] }), 'chain DescriptorChainOverflow'],
-    [guest({ descs: [indirect(0)], tables: [{ at: { k: 'in', r: 0, off: 0x400 }, entries: [indirect(0)], huge: false }] }), 'chain InvalidIndirectDescriptor (indirect)'],
-    [guest({ descs: [indirect(8)], tables: [{ at: { k: 'in', r: 0, off: 0x400 }, entries: [plain(4, 0, 0)], huge: false }] }), 'chain InvalidIndirectDescriptorTable'],
-    [guest({ descs: [indirect(0)], tables: [{ at: { k: 'in', r: 0, off: 0x400 }, entries: [plain(4, 1, 0)], huge: true }] }), 'chain InvalidChain (indirect)'],
-    [guest({ descs: [indirect(0)], tables: [{ at: { k: 'in', r: 0, off: 0x400 }, entries: [plain(4, 0, 0)], huge: false }] }), 'chain complete (indirect)'],
+    [
+      guest({
+        descs: [indirect(0)],
+        tables: [{ at: { k: 'in', r: 0, off: 0x400 }, entries: [indirect(0)], huge: false }],
+      }),
+      'chain InvalidIndirectDescriptor (indirect)',
+    ],
+    [
+      guest({
+        descs: [indirect(8)],
+        tables: [{ at: { k: 'in', r: 0, off: 0x400 }, entries: [plain(4, 0, 0)], huge: false }],
+      }),
+      'chain InvalidIndirectDescriptorTable',
+    ],
+    [
+      guest({
+        descs: [indirect(0)],
+        tables: [{ at: { k: 'in', r: 0, off: 0x400 }, entries: [plain(4, 1, 0)], huge: true }],
+      }),
+      'chain InvalidChain (indirect)',
+    ],
+    [
+      guest({
+        descs: [indirect(0)],
+        tables: [{ at: { k: 'in', r: 0, off: 0x400 }, entries: [plain(4, 0, 0)], huge: false }],
+      }),
+      'chain complete (indirect)',
+    ],
     [guest({ delta: { k: 'raw', v: 5 } }), 'pop error InvalidAvailRingIndex'],
-    [guest({ place: { k: 'free', desc: { k: 'end', r: 0 }, avail: { k: 'end', r: 0 }, used: { k: 'end', r: 0 } } }), 'addUsed ok'],
-    [guest({ heads: [3], place: { k: 'free', desc: { k: 'straddle', r: 0 }, avail: { k: 'fit', r: 0, off: 0x200 }, used: { k: 'fit', r: 0, off: 0x400 } } }), 'chain GuestMemory'],
-    [guest({ place: { k: 'free', desc: { k: 'fit', r: 0, off: 0x200 }, avail: { k: 'gap', r: 0 }, used: { k: 'fit', r: 0, off: 0x400 } } }), 'pop error GuestMemory'],
-    [guest({ place: { k: 'free', desc: { k: 'fit', r: 0, off: 0x200 }, avail: { k: 'fit', r: 0, off: 0x400 }, used: { k: 'top', back: 1 } } }), 'addUsed AddressOverflow'],
-    [guest({ layout: { regions: [{ size: 0x800, gap: 0 }, { size: 0x800, gap: 0 }, { size: 0x800, gap: 64 }], top: true, shared: true, fill: 7 }, descs: [plain(0x900, 2, 0)] }), 'writer ok'],
-    [guest({ descs: [{ k: 'plain', addr: { k: 'abs', a: 2n ** 64n - 8n }, len: 16, flags: 2, next: { k: 'succ' } }] }), 'writer InvalidChain'],
+    [
+      guest({ place: { k: 'free', desc: { k: 'end', r: 0 }, avail: { k: 'end', r: 0 }, used: { k: 'end', r: 0 } } }),
+      'addUsed ok',
+    ],
+    [
+      guest({
+        heads: [3],
+        place: {
+          k: 'free',
+          desc: { k: 'straddle', r: 0 },
+          avail: { k: 'fit', r: 0, off: 0x200 },
+          used: { k: 'fit', r: 0, off: 0x400 },
+        },
+      }),
+      'chain GuestMemory',
+    ],
+    [
+      guest({
+        place: {
+          k: 'free',
+          desc: { k: 'fit', r: 0, off: 0x200 },
+          avail: { k: 'gap', r: 0 },
+          used: { k: 'fit', r: 0, off: 0x400 },
+        },
+      }),
+      'pop error GuestMemory',
+    ],
+    [
+      guest({
+        place: {
+          k: 'free',
+          desc: { k: 'fit', r: 0, off: 0x200 },
+          avail: { k: 'fit', r: 0, off: 0x400 },
+          used: { k: 'top', back: 1 },
+        },
+      }),
+      'addUsed AddressOverflow',
+    ],
+    [
+      guest({
+        layout: {
+          regions: [
+            { size: 0x800, gap: 0 },
+            { size: 0x800, gap: 0 },
+            { size: 0x800, gap: 64 },
+          ],
+          top: true,
+          shared: true,
+          fill: 7,
+        },
+        descs: [plain(0x900, 2, 0)],
+      }),
+      'writer ok',
+    ],
+    [
+      guest({ descs: [{ k: 'plain', addr: { k: 'abs', a: 2n ** 64n - 8n }, len: 16, flags: 2, next: { k: 'succ' } }] }),
+      'writer InvalidChain',
+    ],
   ]
   for (const [c, event] of cases) {
     for (const eventIdx of [false, true]) {

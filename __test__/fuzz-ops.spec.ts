@@ -20,15 +20,27 @@ import { smallRig } from './helpers/fuzz-rig'
 /** Counterexamples found so far, replayed first in every run. */
 const regressions: Array<[OpsSpec]> = [
   // iter() with chains left from a batch skipped the crate's avail idx check.
-  [{
-    maxSize: 16, split: false, shared: false, chains: [{ bufs: [{ len: 0, write: false }], indirect: false }], heads: [0], stride: 1, rot: 0, initial: 11,
-    ops: [{ k: 'pop' }, { k: 'publish', n: 7 }, { k: 'iter', brk: 1, back: false }, { k: 'setSize', v: 0 }],
-  }],
+  [
+    {
+      maxSize: 16,
+      split: false,
+      shared: false,
+      chains: [{ bufs: [{ len: 0, write: false }], indirect: false }],
+      heads: [0],
+      stride: 1,
+      rot: 0,
+      initial: 11,
+      ops: [{ k: 'pop' }, { k: 'publish', n: 7 }, { k: 'iter', brk: 1, back: false }, { k: 'setSize', v: 0 }],
+    },
+  ],
 ]
 
 test('QueueGuard operation sequences agree with the model', (t) => {
   const seed = fuzzSeed()
-  fc.assert(fc.property(opsArb, (spec) => runOpsCase(spec)), { numRuns: fuzzRuns(300), examples: regressions, ...(seed === undefined ? {} : { seed }) })
+  fc.assert(
+    fc.property(opsArb, (spec) => runOpsCase(spec)),
+    { numRuns: fuzzRuns(300), examples: regressions, ...(seed === undefined ? {} : { seed }) },
+  )
   t.pass('every sequence held (fc.assert throws the shrunk counterexample otherwise)')
 })
 

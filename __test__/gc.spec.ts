@@ -10,9 +10,15 @@ import { promisify } from 'node:util'
 const run = promisify(execFile)
 const fixture = (name: string) => path.join(__dirname, 'fixtures', name)
 
-async function child(name: string, ...args: string[]): Promise<Record<string, any>> {
-  const { stdout } = await run(process.execPath, ['--expose-gc', fixture(name), ...args], { timeout: 60_000, maxBuffer: 1 << 20 })
-  return JSON.parse(stdout) as Record<string, any>
+// biome-ignore lint/suspicious/noExplicitAny: each fixture prints its own JSON report
+type ChildReport = Record<string, any>
+
+async function child(name: string, ...args: string[]): Promise<ChildReport> {
+  const { stdout } = await run(process.execPath, ['--expose-gc', fixture(name), ...args], {
+    timeout: 60_000,
+    maxBuffer: 1 << 20,
+  })
+  return JSON.parse(stdout) as ChildReport
 }
 
 test('a queue keeps unreferenced guest memory alive through collections; dropping it frees it', async (t) => {
@@ -24,14 +30,31 @@ test('a queue keeps unreferenced guest memory alive through collections; droppin
   }
   // Through the raw binding the queue handle is the only reference: the ArrayBuffer
   // behind fromBuffers memory survives, the descriptors read back are the ones written.
-  t.deepEqual(out.rawFromBuffers, { chains: [[0, 0x4000, 32], [2, 0x4100, 32]], usedIdx: 2, collectedWhileQueued: false })
+  t.deepEqual(out.rawFromBuffers, {
+    chains: [
+      [0, 0x4000, 32],
+      [2, 0x4100, 32],
+    ],
+    usedIdx: 2,
+    collectedWhileQueued: false,
+  })
   // fromRanges memory is the addon's allocation: its ArrayBuffer can be collected while the queue works on.
-  t.deepEqual(out.rawFromRanges, { chains: [[0, 0x4000, 32], [2, 0x4100, 32]], usedIdx: 2, arrayBufferCollected: true })
+  t.deepEqual(out.rawFromRanges, {
+    chains: [
+      [0, 0x4000, 32],
+      [2, 0x4100, 32],
+    ],
+    usedIdx: 2,
+    arrayBufferCollected: true,
+  })
   // Once the queues are dropped, the finalizers release the references to the buffers.
   t.deepEqual(out.collectedAfterQueueDropped, ['raw fromBuffers', 'public ArrayBuffer', 'public Buffer'])
   t.deepEqual(out.staleHandles, ['TypeError ERR_INVALID_ARG_TYPE', 'TypeError ERR_INVALID_ARG_TYPE'])
   // A region detached and its new owner collected: every access is DetachedBuffer, none reads freed memory.
-  t.deepEqual(out.detached, { codes: ['DetachedBuffer', 'DetachedBuffer', 'DetachedBuffer', 'DetachedBuffer'], movedCollected: true })
+  t.deepEqual(out.detached, {
+    codes: ['DetachedBuffer', 'DetachedBuffer', 'DetachedBuffer', 'DetachedBuffer'],
+    movedCollected: true,
+  })
 })
 
 test('finalizers release native memory: 1000 dropped 1 MiB regions leave RSS bounded', async (t) => {

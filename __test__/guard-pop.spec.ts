@@ -118,7 +118,10 @@ test('iter() reads the avail idx once: chains published during the loop wait for
     guard.addUsed(chain.headIndex, 0)
   }
   t.deepEqual(seen, first)
-  t.deepEqual([...guard.iter()].map((c) => c.headIndex), added)
+  t.deepEqual(
+    [...guard.iter()].map((c) => c.headIndex),
+    added,
+  )
   t.deepEqual([...guard.iter()], [])
 })
 
@@ -127,7 +130,10 @@ test('iter() after popDescriptorChain counts prefetched chains and newly publish
   const heads = addSimpleChains(driver, 3)
   t.is(guard.popDescriptorChain()!.headIndex, heads[0])
   heads.push(driver.addChain([{ addr: 0x90000, len: 8 }]))
-  t.deepEqual([...guard.iter()].map((c) => c.headIndex), heads.slice(1))
+  t.deepEqual(
+    [...guard.iter()].map((c) => c.headIndex),
+    heads.slice(1),
+  )
   t.is(guard.nextAvail(), 4)
 })
 
@@ -159,7 +165,10 @@ test('breaking out of for...of: nextAvail() and state() count only consumed chai
   t.is(queue.state().nextAvail, 3)
   t.is(guard.availIdx(), 10)
   // The unconsumed chains are popped again, in order.
-  t.deepEqual([...guard.iter()].map((c) => c.headIndex), heads.slice(3))
+  t.deepEqual(
+    [...guard.iter()].map((c) => c.headIndex),
+    heads.slice(3),
+  )
 })
 
 test('settling before anything that observes next_avail: enable, disable, setters, release', (t) => {

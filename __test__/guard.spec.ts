@@ -1,7 +1,7 @@
 // QueueGuard configuration: sizes, ring addresses, ready, event idx, isValid, reset, locking and release.
 import test from 'ava'
 
-import { ChainBatch, GuestMemory, Queue, QueueGuard, UsedBatch } from '..'
+import { ChainBatch, GuestMemory, Queue, type QueueGuard, UsedBatch } from '..'
 import { splitQueueLayout } from '../driver'
 import { argRangeError, argTypeError, configure, makeRig, vqError } from './helpers/queue-setup'
 
@@ -14,7 +14,8 @@ function fresh(maxSize = 256): { queue: Queue; guard: QueueGuard; memory: GuestM
 test('new Queue: maxSize must be a power of two up to 32768', (t) => {
   const memory = GuestMemory.fromRanges([[0, 0x1000]])
   for (const n of [1, 2, 256, 32768]) t.is(new Queue(memory, n).lockWithMemory().maxSize(), n)
-  for (const n of [0, 3, 100, 32767, 65536, 65537, 2 ** 32]) t.throws(() => new Queue(memory, n), vqError('InvalidMaxSize'), String(n))
+  for (const n of [0, 3, 100, 32767, 65536, 65537, 2 ** 32])
+    t.throws(() => new Queue(memory, n), vqError('InvalidMaxSize'), String(n))
   t.throws(() => new Queue(memory, 1.5), argRangeError('maxSize'))
   t.throws(() => new Queue(memory, -2), argRangeError('maxSize'))
   t.throws(() => new Queue(memory, '8' as never), argTypeError('maxSize'))
@@ -73,7 +74,11 @@ test('ring addresses: low and high halves, a missing half keeps its value', (t) 
   guard.setDescTableAddress(undefined, 0x1)
   guard.setAvailRingAddress(null, 0x2)
   guard.setUsedRingAddress(undefined, 0x1fffff)
-  t.like(queue.state(), { descTable: 2 ** 32 + 0x1000, availRing: 2 * 2 ** 32 + 0x2002, usedRing: 0x1fffff * 2 ** 32 + 0x3004 })
+  t.like(queue.state(), {
+    descTable: 2 ** 32 + 0x1000,
+    availRing: 2 * 2 ** 32 + 0x2002,
+    usedRing: 0x1fffff * 2 ** 32 + 0x3004,
+  })
 
   guard.setDescTableAddress(0xfffffff0)
   guard.setAvailRingAddress(0xfffffffe, 0)
@@ -89,7 +94,8 @@ test('misaligned ring addresses throw their Invalid*Align and keep the old value
   guard.setAvailRingAddress(0x2000, 0)
   guard.setUsedRingAddress(0x3000, 0)
   const before = queue.state()
-  for (const low of [0x1008, 0x1001, 0x1004]) t.throws(() => guard.setDescTableAddress(low), vqError('InvalidDescTableAlign'))
+  for (const low of [0x1008, 0x1001, 0x1004])
+    t.throws(() => guard.setDescTableAddress(low), vqError('InvalidDescTableAlign'))
   t.throws(() => guard.setAvailRingAddress(0x2001), vqError('InvalidAvailRingAlign'))
   t.throws(() => guard.setUsedRingAddress(0x3002), vqError('InvalidUsedRingAlign'))
   t.throws(() => guard.setUsedRingAddress(0x3001, 5), vqError('InvalidUsedRingAlign'))

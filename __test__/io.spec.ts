@@ -94,7 +94,11 @@ test('Writer: writing more than fits throws RangeError and writes nothing', (t) 
   ])
   const w = guard.popDescriptorChain()!.writer()
   w.write(Buffer.from('x'))
-  t.throws(() => w.write(Buffer.alloc(8, 0xff)), { instanceOf: RangeError, code: 'ERR_OUT_OF_RANGE', message: /only 7 writable bytes/ })
+  t.throws(() => w.write(Buffer.alloc(8, 0xff)), {
+    instanceOf: RangeError,
+    code: 'ERR_OUT_OF_RANGE',
+    message: /only 7 writable bytes/,
+  })
   t.is(w.bytesWritten(), 1)
   t.is(memory.read(DATA_BASE, 4).toString('hex'), '78000000')
   t.is(memory.readU32(DATA_BASE + 0x100), 0)
@@ -124,9 +128,18 @@ test('a buffer spanning two adjacent guest memory regions works (the crate refus
   t.deepEqual(memory.read(0x8ffe0, 48), bytes(48, 9))
   t.deepEqual(memory.regions[1]!.buffer.subarray(0, 16), bytes(48, 9).subarray(32))
   // buffers(): one view per region piece.
-  t.deepEqual(chain.readableBuffers().map((b) => b.length), [16, 48])
-  t.deepEqual(chain.writableBuffers().map((b) => b.length), [32, 16])
-  t.deepEqual(chain.buffers().map((b) => b.length), [16, 48, 32, 16])
+  t.deepEqual(
+    chain.readableBuffers().map((b) => b.length),
+    [16, 48],
+  )
+  t.deepEqual(
+    chain.writableBuffers().map((b) => b.length),
+    [32, 16],
+  )
+  t.deepEqual(
+    chain.buffers().map((b) => b.length),
+    [16, 48, 32, 16],
+  )
 })
 
 test('buffers()/readableBuffers()/writableBuffers() are zero-copy views in chain order', (t) => {
@@ -139,12 +152,19 @@ test('buffers()/readableBuffers()/writableBuffers() are zero-copy views in chain
   ])
   const chain = guard.popDescriptorChain()!
   const all = chain.buffers()
-  t.deepEqual(all.map((b) => b.length), [8, 4, 2], 'empty buffers give no view')
+  t.deepEqual(
+    all.map((b) => b.length),
+    [8, 4, 2],
+    'empty buffers give no view',
+  )
   t.true(all.every((b) => Buffer.isBuffer(b)))
   const [readable] = chain.readableBuffers()
   const writable = chain.writableBuffers()
   t.is(chain.readableBuffers().length, 1)
-  t.deepEqual(writable.map((b) => b.length), [4, 2])
+  t.deepEqual(
+    writable.map((b) => b.length),
+    [4, 2],
+  )
   memory.writeU32(DATA_BASE + 4, 0xa1b2c3d4)
   t.is(readable!.readUInt32LE(4), 0xa1b2c3d4, 'guest writes show in the view')
   writable[0]!.writeUInt32LE(0x01020304)

@@ -90,7 +90,9 @@ test('every prebuilt platform has a target in package.json and an optional depen
 })
 
 test('an unsupported platform: the error names it, what was tried and why, and how to build', (t) => {
-  const err = thrown(() => loadBindingFrom({ platform: 'freebsd', arch: 'riscv64', env: {}, root: '/nonexistent-root' }))
+  const err = thrown(() =>
+    loadBindingFrom({ platform: 'freebsd', arch: 'riscv64', env: {}, root: '/nonexistent-root' }),
+  )
   t.is(err.code, ERR_NO_BINARY)
   t.is(err.platform, 'freebsd')
   t.is(err.arch, 'riscv64')
@@ -99,7 +101,9 @@ test('an unsupported platform: the error names it, what was tried and why, and h
   const msg = err.message
   t.regex(msg, /platform=freebsd arch=riscv64 libc=n\/a \(freebsd-riscv64\)/)
   t.regex(msg, /No prebuilt binary is published for freebsd-riscv64; prebuilt: linux-x64-gnu, linux-arm64-gnu/)
-  t.true(msg.includes(`${path.join('/nonexistent-root', 'virtio-queue.freebsd-riscv64.node')} (local build): no such file`))
+  t.true(
+    msg.includes(`${path.join('/nonexistent-root', 'virtio-queue.freebsd-riscv64.node')} (local build): no such file`),
+  )
   t.regex(msg, /virtio-queue-freebsd-riscv64 \(optional dependency package\): not installed/)
   t.regex(msg, /Rust >= 1\.82/)
   t.regex(msg, /`npm install`/)

@@ -139,7 +139,11 @@ test('read/readInto/write: copies, also across adjacent regions', (t) => {
 test('read/write across a gap throw and write nothing', (t) => {
   const m = split()
   t.throws(() => m.write(0x1ff0, new Uint8Array(0x20).fill(0xaa)), badAddress(0x1ff0))
-  t.is(m.read(0x1ff0, 16).every((b) => b === 0), true, 'the part inside memory was not written')
+  t.is(
+    m.read(0x1ff0, 16).every((b) => b === 0),
+    true,
+    'the part inside memory was not written',
+  )
   t.throws(() => m.read(0x1ff0, 0x20), badAddress(0x1ff0))
   t.throws(() => m.readInto(0x2ff0, new Uint8Array(0x20)), badAddress(0x2ff0))
   // The whole span 0 .. 0x2000 is fine, one past it is not.
@@ -195,7 +199,11 @@ test('checkRange: within, across adjacent regions, gaps and ends', (t) => {
 })
 
 test('scalar accesses may span two adjacent regions, as vm-memory read_obj/write_obj do', (t) => {
-  const m = GuestMemory.fromRanges([[0, 0x1000], [0x1000, 0x1000], [0x3000, 0x1000]])
+  const m = GuestMemory.fromRanges([
+    [0, 0x1000],
+    [0x1000, 0x1000],
+    [0x3000, 0x1000],
+  ])
   m.writeU32(0xffe, 0xaabbccdd)
   t.is(m.regions[0]!.buffer.readUInt16LE(0xffe), 0xccdd)
   t.is(m.regions[1]!.buffer.readUInt16LE(0), 0xaabb)

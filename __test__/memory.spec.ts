@@ -154,12 +154,18 @@ test('fromBuffers: every kind of backing is mapped without copying', (t) => {
 
 test('fromBuffers: layout errors are InvalidRegion', (t) => {
   t.throws(() => GuestMemory.fromBuffers([]), vqError('InvalidRegion', /at least one/))
-  t.throws(() => GuestMemory.fromBuffers([{ guestAddress: 0, buffer: new Uint8Array(0) }]), vqError('InvalidRegion', /empty/))
+  t.throws(
+    () => GuestMemory.fromBuffers([{ guestAddress: 0, buffer: new Uint8Array(0) }]),
+    vqError('InvalidRegion', /empty/),
+  )
   t.throws(
     () => GuestMemory.fromBuffers([{ guestAddress: 0, buffer: new Uint8Array(new ArrayBuffer(64), 4, 32) }]),
     vqError('InvalidRegion', /aligned in host memory/),
   )
-  t.throws(() => GuestMemory.fromBuffers([{ guestAddress: 12, buffer: new ArrayBuffer(64) }]), vqError('InvalidRegion', /0xc is not a multiple of 8/))
+  t.throws(
+    () => GuestMemory.fromBuffers([{ guestAddress: 12, buffer: new ArrayBuffer(64) }]),
+    vqError('InvalidRegion', /0xc is not a multiple of 8/),
+  )
   t.throws(
     () =>
       GuestMemory.fromBuffers([
@@ -175,19 +181,35 @@ test('fromBuffers: layout errors are InvalidRegion', (t) => {
   const Resizable = ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => ArrayBuffer
   const rab = new Resizable(64, { maxByteLength: 128 })
   t.throws(() => GuestMemory.fromBuffers([{ guestAddress: 0, buffer: rab }]), vqError('InvalidRegion', /resizable/))
-  t.throws(() => GuestMemory.fromBuffers([{ guestAddress: 0, buffer: new Uint8Array(rab) }]), vqError('InvalidRegion', /resizable/))
+  t.throws(
+    () => GuestMemory.fromBuffers([{ guestAddress: 0, buffer: new Uint8Array(rab) }]),
+    vqError('InvalidRegion', /resizable/),
+  )
 })
 
 test('fromBuffers: argument errors name the argument', (t) => {
   t.throws(() => GuestMemory.fromBuffers(null as never), argTypeError('regions'))
   t.throws(() => GuestMemory.fromBuffers([null] as never), argTypeError('regions[0]'))
-  t.throws(() => GuestMemory.fromBuffers([{ guestAddress: 0, buffer: 'bytes' }] as never), argTypeError('regions[0].buffer'))
-  t.throws(() => GuestMemory.fromBuffers([{ guestAddress: 0, buffer: [1, 2, 3] }] as never), argTypeError('regions[0].buffer'))
   t.throws(
-    () => GuestMemory.fromBuffers([{ guestAddress: 0, buffer: new ArrayBuffer(8) }, { buffer: new ArrayBuffer(8) }] as never),
+    () => GuestMemory.fromBuffers([{ guestAddress: 0, buffer: 'bytes' }] as never),
+    argTypeError('regions[0].buffer'),
+  )
+  t.throws(
+    () => GuestMemory.fromBuffers([{ guestAddress: 0, buffer: [1, 2, 3] }] as never),
+    argTypeError('regions[0].buffer'),
+  )
+  t.throws(
+    () =>
+      GuestMemory.fromBuffers([
+        { guestAddress: 0, buffer: new ArrayBuffer(8) },
+        { buffer: new ArrayBuffer(8) },
+      ] as never),
     argTypeError('regions[1].guestAddress'),
   )
-  t.throws(() => GuestMemory.fromBuffers([{ guestAddress: 0.5, buffer: new ArrayBuffer(8) }]), argRangeError('regions[0].guestAddress'))
+  t.throws(
+    () => GuestMemory.fromBuffers([{ guestAddress: 0.5, buffer: new ArrayBuffer(8) }]),
+    argRangeError('regions[0].guestAddress'),
+  )
 })
 
 test('a detached ArrayBuffer makes JS accessors and native guard calls throw DetachedBuffer', (t) => {

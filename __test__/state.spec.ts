@@ -37,7 +37,17 @@ test('state(): the crate QueueState fields, camelCased', (t) => {
     availRing: layout.availRing,
     usedRing: layout.usedRing,
   })
-  t.deepEqual(Object.keys(s).sort(), ['availRing', 'descTable', 'eventIdxEnabled', 'maxSize', 'nextAvail', 'nextUsed', 'ready', 'size', 'usedRing'])
+  t.deepEqual(Object.keys(s).sort(), [
+    'availRing',
+    'descTable',
+    'eventIdxEnabled',
+    'maxSize',
+    'nextAvail',
+    'nextUsed',
+    'ready',
+    'size',
+    'usedRing',
+  ])
   t.deepEqual(JSON.parse(JSON.stringify(s)), s)
   // state() works without a guard, too.
   guard.release()
@@ -101,12 +111,37 @@ test('fromState rejects invalid states with the crate error', (t) => {
 
 test('fromState: garbage addresses are InvalidState', (t) => {
   const memory = GuestMemory.fromRanges([[0, 0x1000]])
-  for (const v of ['garbage', '', '-16', '1e3', ' 16', '016', -16, 1.5, NaN, 2 ** 53, null, undefined, {}, '18446744073709551616']) {
-    t.throws(() => Queue.fromState(memory, { ...validState(), descTable: v } as never), vqError('InvalidState', /descTable/), String(v))
+  for (const v of [
+    'garbage',
+    '',
+    '-16',
+    '1e3',
+    ' 16',
+    '016',
+    -16,
+    1.5,
+    NaN,
+    2 ** 53,
+    null,
+    undefined,
+    {},
+    '18446744073709551616',
+  ]) {
+    t.throws(
+      () => Queue.fromState(memory, { ...validState(), descTable: v } as never),
+      vqError('InvalidState', /descTable/),
+      String(v),
+    )
   }
-  t.throws(() => Queue.fromState(memory, { ...validState(), usedRing: true } as never), vqError('InvalidState', /usedRing/))
+  t.throws(
+    () => Queue.fromState(memory, { ...validState(), usedRing: true } as never),
+    vqError('InvalidState', /usedRing/),
+  )
   // Any u64 decimal string is decoded; then the crate judges the alignment (the avail ring needs 2).
-  t.throws(() => Queue.fromState(memory, { ...validState(), availRing: '18446744073709551615' }), vqError('InvalidAvailRingAlign'))
+  t.throws(
+    () => Queue.fromState(memory, { ...validState(), availRing: '18446744073709551615' }),
+    vqError('InvalidAvailRingAlign'),
+  )
   const ok = Queue.fromState(memory, { ...validState(), availRing: '18446744073709551614' })
   t.is(ok.state().availRing, '18446744073709551614')
 })
@@ -116,9 +151,15 @@ test('fromState: wrong field types are TypeErrors naming the field', (t) => {
   t.throws(() => Queue.fromState(memory, null as never), argTypeError('state'))
   t.throws(() => Queue.fromState(memory, 'state' as never), argTypeError('state'))
   t.throws(() => Queue.fromState(memory, { ...validState(), maxSize: '16' } as never), argTypeError('state.maxSize'))
-  t.throws(() => Queue.fromState(memory, { ...validState(), nextAvail: undefined } as never), argTypeError('state.nextAvail'))
+  t.throws(
+    () => Queue.fromState(memory, { ...validState(), nextAvail: undefined } as never),
+    argTypeError('state.nextAvail'),
+  )
   t.throws(() => Queue.fromState(memory, { ...validState(), ready: 1 } as never), argTypeError('state.ready'))
-  t.throws(() => Queue.fromState(memory, { ...validState(), eventIdxEnabled: 'true' } as never), argTypeError('state.eventIdxEnabled'))
+  t.throws(
+    () => Queue.fromState(memory, { ...validState(), eventIdxEnabled: 'true' } as never),
+    argTypeError('state.eventIdxEnabled'),
+  )
   t.throws(() => Queue.fromState(memory, { ...validState(), nextUsed: 70000 }), argRangeError('state.nextUsed'))
   t.throws(() => Queue.fromState(memory, { ...validState(), size: 1.5 }), argRangeError('state.size'))
   t.throws(() => Queue.fromState({} as never, validState()), argTypeError('memory'))
@@ -145,7 +186,11 @@ function publish(rig: ReturnType<typeof world>, round: number): void {
   rig.driver.setUsedEvent((round * 3 + 1) & 0xffff)
   for (let i = 0; i < 10; i++) {
     const n = 1 + ((round + i) % 3)
-    const buffers = Array.from({ length: n }, (_, j) => ({ addr: 0x80000 + 0x100 * (i * 3 + j), len: 16, writable: j === n - 1 }))
+    const buffers = Array.from({ length: n }, (_, j) => ({
+      addr: 0x80000 + 0x100 * (i * 3 + j),
+      len: 16,
+      writable: j === n - 1,
+    }))
     rig.driver.addChain(buffers, { indirect: (round + i) % 4 === 0 })
   }
 }

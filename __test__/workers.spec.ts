@@ -46,7 +46,9 @@ function mainStillWorks(t: import('ava').ExecutionContext): void {
 
 test('the addon in four workers and the main thread at once: each thread gets its own error class', async (t) => {
   const { observe } = require('./fixtures/worker-errors.js') as { observe(id: string): Record<string, unknown> }
-  const workers = [0, 1, 2, 3].map((id) => new Worker(fixture('worker-errors.js'), { workerData: { id }, execArgv: [] }))
+  const workers = [0, 1, 2, 3].map(
+    (id) => new Worker(fixture('worker-errors.js'), { workerData: { id }, execArgv: [] }),
+  )
   const pending = workers.map((w) => message<Record<string, unknown>>(w, 30_000))
   const main = observe('main') // meanwhile, in the main thread
   const results = await Promise.all(pending)
@@ -103,11 +105,21 @@ test('a guest thread scribbling over the rings while the device serves them: pac
   const region = m.regions[0]!
   const scribbler = new Worker(fixture('worker-scribbler.js'), {
     execArgv: [],
-    workerData: { sab: region.bytes.buffer, offset: CANARY_BYTES, length: 0x10000, hot: 0x2000, idx: r.layout.availRing + 2, ms: 1500 },
+    workerData: {
+      sab: region.bytes.buffer,
+      offset: CANARY_BYTES,
+      length: 0x10000,
+      hot: 0x2000,
+      idx: r.layout.availRing + 2,
+      ms: 1500,
+    },
   })
   const done = message<number>(scribbler, 30_000)
   let finished = false
-  void done.then(() => (finished = true), () => (finished = true))
+  void done.then(
+    () => (finished = true),
+    () => (finished = true),
+  )
   const codes = new Map<string, number>()
   let chains = 0
   const start = Date.now()

@@ -29,9 +29,18 @@ export class RecyclingDriver {
   kicks = 0
   bad = 0
 
-  constructor(memory: GuestMemory, layout: SplitQueueLayout, eventIdx: boolean, inFlight: number, stride: number, expectLen: number) {
+  constructor(
+    memory: GuestMemory,
+    layout: SplitQueueLayout,
+    eventIdx: boolean,
+    inFlight: number,
+    stride: number,
+    expectLen: number,
+  ) {
     const size = layout.size
-    const region = memory.regions.find((r) => r.guestAddress <= layout.descTable && layout.descTable < r.guestAddress + r.size)
+    const region = memory.regions.find(
+      (r) => r.guestAddress <= layout.descTable && layout.descTable < r.guestAddress + r.size,
+    )
     if (!region || layout.end > region.guestAddress + region.size) throw new Error('the rings must lie in one region')
     const b = region.buffer
     const off = b.byteOffset - region.guestAddress
@@ -102,12 +111,16 @@ export class SqdDriver {
   bad = 0
 
   constructor(memory: GuestMemory, area: Area, expectLen: number) {
-    this.#d = new driverApi.SplitQueueDriver<number>(memory, { ...area.layout, eventIdx: area.eventIdx, strictUsedLen: true })
+    this.#d = new driverApi.SplitQueueDriver<number>(memory, {
+      ...area.layout,
+      eventIdx: area.eventIdx,
+      strictUsedLen: true,
+    })
     this.#chains = area.chains
     this.#expectLen = expectLen
     this.#eventIdx = area.eventIdx
     // The driver zeroes its rings: publish the chains again, through it.
-    area.chains.forEach((c, k) => this.#add(k))
+    area.chains.forEach((_c, k) => this.#add(k))
     this.#d.publish()
   }
 

@@ -30,8 +30,26 @@ import * as os from 'node:os'
 import * as v8 from 'node:v8'
 import * as vm from 'node:vm'
 import { staleLibFiles } from './api'
-import { PATHS, FILL, type DriverKind, type PathName, type Runner, batchRunner, iteratorRunner, nativeRunner } from './paths'
-import { AREA_BYTES, IN_FLIGHT, QUEUE_SIZE, WORKLOADS, type WorkloadName, createMemory, setupArea, verifyData } from './workloads'
+import {
+  PATHS,
+  FILL,
+  type DriverKind,
+  type PathName,
+  type Runner,
+  batchRunner,
+  iteratorRunner,
+  nativeRunner,
+} from './paths'
+import {
+  AREA_BYTES,
+  IN_FLIGHT,
+  QUEUE_SIZE,
+  WORKLOADS,
+  type WorkloadName,
+  createMemory,
+  setupArea,
+  verifyData,
+} from './workloads'
 
 interface Options {
   json: boolean
@@ -68,7 +86,8 @@ function parseArgs(argv: string[]): Options {
   }
   const list = <T extends string>(name: string, v: string | undefined, allowed: readonly T[]): T[] => {
     const items = (v ?? '').split(',').filter(Boolean)
-    for (const i of items) if (!allowed.includes(i as T)) throw new Error(`${name}: unknown ${i} (use ${allowed.join(', ')})`)
+    for (const i of items)
+      if (!allowed.includes(i as T)) throw new Error(`${name}: unknown ${i} (use ${allowed.join(', ')})`)
     if (items.length === 0) throw new Error(`${name} needs a value`)
     return items as T[]
   }
@@ -77,16 +96,39 @@ function parseArgs(argv: string[]): Options {
     const [flag, inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined]
     const value = (): string | undefined => inline ?? argv[++i]
     switch (flag) {
-      case '--json': o.json = true; break
-      case '--smoke': case '--quick': o.smoke = true; break
-      case '--runs': o.runs = Math.round(num(flag, value(), 1)); break
-      case '--duration': o.duration = num(flag, value(), 0.001); break
-      case '--warmup': o.warmup = num(flag, value(), 0); break
-      case '--chains': o.chains = Math.round(num(flag, value(), 1)); break
-      case '--workload': case '--workloads': o.workloads = list(flag, value(), Object.keys(WORKLOADS) as WorkloadName[]); break
-      case '--paths': case '--path': o.paths = list(flag, value(), PATHS); break
-      case '--batch': o.batch = Math.round(num(flag, value(), 1)); break
-      case '--driver': o.driver = list(flag, value(), ['recycle', 'sqd'] as const)[0]!; break
+      case '--json':
+        o.json = true
+        break
+      case '--smoke':
+      case '--quick':
+        o.smoke = true
+        break
+      case '--runs':
+        o.runs = Math.round(num(flag, value(), 1))
+        break
+      case '--duration':
+        o.duration = num(flag, value(), 0.001)
+        break
+      case '--warmup':
+        o.warmup = num(flag, value(), 0)
+        break
+      case '--chains':
+        o.chains = Math.round(num(flag, value(), 1))
+        break
+      case '--workload':
+      case '--workloads':
+        o.workloads = list(flag, value(), Object.keys(WORKLOADS) as WorkloadName[])
+        break
+      case '--paths':
+      case '--path':
+        o.paths = list(flag, value(), PATHS)
+        break
+      case '--batch':
+        o.batch = Math.round(num(flag, value(), 1))
+        break
+      case '--driver':
+        o.driver = list(flag, value(), ['recycle', 'sqd'] as const)[0]!
+        break
       case '--event-idx': {
         const v = value()
         if (v === 'on') o.eventIdx = [true]
@@ -95,10 +137,10 @@ function parseArgs(argv: string[]): Options {
         else throw new Error(`--event-idx takes on, off or both, got ${v}`)
         break
       }
-      case '--help': case '-h':
+      case '--help':
+      case '-h':
         process.stdout.write(readUsage())
-        process.exit(0)
-      // eslint-disable-next-line no-fallthrough
+        return process.exit(0)
       default:
         throw new Error(`unknown option ${a} (see --help)`)
     }
@@ -112,9 +154,11 @@ function parseArgs(argv: string[]): Options {
 }
 
 function readUsage(): string {
-  return 'usage: npm run bench -- [--json] [--smoke] [--runs N] [--duration S] [--warmup S] [--chains N]\n' +
+  return (
+    'usage: npm run bench -- [--json] [--smoke] [--runs N] [--duration S] [--warmup S] [--chains N]\n' +
     '                         [--workload blk,blk4k,single,indirect] [--event-idx on|off|both]\n' +
     '                         [--paths native,batch,iterator] [--batch N] [--driver recycle|sqd]\n'
+  )
 }
 
 function getGc(): () => void {
@@ -152,9 +196,12 @@ function main(): void {
   }
   const stale = staleLibFiles()
   if (stale.length > 0) {
-    process.stderr.write(`bench: warning: lib/ is older than src/ (${stale.join(', ')}); run npm run build:ts (npm run bench does)\n`)
+    process.stderr.write(
+      `bench: warning: lib/ is older than src/ (${stale.join(', ')}); run npm run build:ts (npm run bench does)\n`,
+    )
   }
-  if (os.endianness() !== 'LE') throw new Error('the JS driver accesses the rings with host-endian typed arrays: little-endian hosts only')
+  if (os.endianness() !== 'LE')
+    throw new Error('the JS driver accesses the rings with host-endian typed arrays: little-endian hosts only')
   const memory = createMemory(PATHS.length)
   const results: PathResult[] = []
 
@@ -170,7 +217,18 @@ function main(): void {
       })
       const rec = new Map<PathName, PathResult>()
       for (const r of runners) {
-        rec.set(r.path, { workload: wname, eventIdx, path: r.path, rates: [], chains: 0, heapDelta: 0, rssDelta: 0, externalDelta: 0, heapAfter: [], rssAfter: [] })
+        rec.set(r.path, {
+          workload: wname,
+          eventIdx,
+          path: r.path,
+          rates: [],
+          chains: 0,
+          heapDelta: 0,
+          rssDelta: 0,
+          externalDelta: 0,
+          heapAfter: [],
+          rssAfter: [],
+        })
         r.run(o.warmup)
       }
       const roundsPerRun = o.chains === null ? undefined : Math.max(1, Math.ceil(o.chains / o.runs / IN_FLIGHT))
@@ -274,13 +332,17 @@ function report(o: Options, results: PathResult[]): void {
     workloads: Object.fromEntries(o.workloads.map((w) => [w, WORKLOADS[w].description])),
   }
   if (o.json) {
-    process.stdout.write(JSON.stringify({ results: rows, ratios, memory, machine: machine(), config, verified: true }) + '\n')
+    process.stdout.write(
+      JSON.stringify({ results: rows, ratios, memory, machine: machine(), config, verified: true }) + '\n',
+    )
     return
   }
   const m = machine()
   const out: string[] = []
   out.push(`machine: ${m.cpu}, ${m.cores} cores, Node ${m.node} (${m.platform}-${m.arch})`)
-  out.push(`${config.mode}: ${o.runs} runs per path, ${o.chains === null ? `${o.duration} s each` : `${o.chains} chains in all`}; median (min..max)`)
+  out.push(
+    `${config.mode}: ${o.runs} runs per path, ${o.chains === null ? `${o.duration} s each` : `${o.chains} chains in all`}; median (min..max)`,
+  )
   out.push('')
   const head = ['workload', 'evt idx', 'path', 'chains/s', 'min', 'max', 'ns/chain', 'vs native', 'heap B/M', 'RSS B/M']
   const table = rows.map((r, i) => {
@@ -299,7 +361,8 @@ function report(o: Options, results: PathResult[]): void {
     ]
   })
   const widths = head.map((h, c) => Math.max(h.length, ...table.map((row) => row[c]!.length)))
-  const line = (cells: string[]): string => cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')
+  const line = (cells: string[]): string =>
+    cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')
   out.push(line(head))
   out.push(widths.map((w) => '-'.repeat(w)).join('  '))
   for (const row of table) out.push(line(row))
@@ -307,7 +370,8 @@ function report(o: Options, results: PathResult[]): void {
   if (blk.length > 0 && !o.smoke) {
     out.push('')
     for (const r of blk) {
-      const t = (v: number | null, goal: number): string => (v === null ? 'n/a' : `${(v * 100).toFixed(1)}% (target ${goal * 100}%: ${v >= goal ? 'met' : 'missed'})`)
+      const t = (v: number | null, goal: number): string =>
+        v === null ? 'n/a' : `${(v * 100).toFixed(1)}% (target ${goal * 100}%: ${v >= goal ? 'met' : 'missed'})`
       out.push(`blk, event idx ${r.eventIdx ? 'on' : 'off'}: batch ${t(r.batch, 0.6)}, iterator ${t(r.iterator, 0.3)}`)
     }
   }

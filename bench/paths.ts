@@ -127,7 +127,8 @@ export function nativeRunner(memory: GuestMemory, area: Area, w: Workload): Runn
     counters.chains += io[8]!
     // The checksum wraps at 2^32 in Rust: check it per call.
     const expect = (rounds * checkPerRound(w)) % 2 ** 32
-    if (io[9] !== expect) throw new Error(`native/${w.name}: checksum ${io[9]} after ${rounds} rounds, expected ${expect}`)
+    if (io[9] !== expect)
+      throw new Error(`native/${w.name}: checksum ${io[9]} after ${rounds} rounds, expected ${expect}`)
     counters.check += rounds * checkPerRound(w)
     counters.interrupts += io[10]!
     kicks += io[11]!
@@ -160,10 +161,18 @@ export function nativeRunner(memory: GuestMemory, area: Area, w: Workload): Runn
 /** The guest driver of the JS paths: `recycle` (RecyclingDriver, the default) or `sqd` (SplitQueueDriver). */
 export type DriverKind = 'recycle' | 'sqd'
 
-function jsRunner(path: PathName, memory: GuestMemory, area: Area, w: Workload, driverKind: DriverKind, round: (c: Counters) => void): Runner {
-  const driver = driverKind === 'sqd'
-    ? new SqdDriver(memory, area, usedLen(w))
-    : new RecyclingDriver(memory, area.layout, area.eventIdx, IN_FLIGHT, w.stride, usedLen(w))
+function jsRunner(
+  path: PathName,
+  memory: GuestMemory,
+  area: Area,
+  w: Workload,
+  driverKind: DriverKind,
+  round: (c: Counters) => void,
+): Runner {
+  const driver =
+    driverKind === 'sqd'
+      ? new SqdDriver(memory, area, usedLen(w))
+      : new RecyclingDriver(memory, area.layout, area.eventIdx, IN_FLIGHT, w.stride, usedLen(w))
   const counters = newCounters()
   return {
     path,
@@ -197,7 +206,13 @@ function jsRunner(path: PathName, memory: GuestMemory, area: Area, w: Workload, 
   }
 }
 
-export function batchRunner(memory: GuestMemory, area: Area, w: Workload, driverKind: DriverKind, maxChains = 128): Runner {
+export function batchRunner(
+  memory: GuestMemory,
+  area: Area,
+  w: Workload,
+  driverKind: DriverKind,
+  maxChains = 128,
+): Runner {
   const g = area.guard!
   const batch = new api.ChainBatch(maxChains)
   const used = new api.UsedBatch(maxChains)
@@ -227,7 +242,8 @@ export function batchRunner(memory: GuestMemory, area: Area, w: Workload, driver
   }
   const round = (c: Counters): void => {
     for (let spins = 0; ; spins++) {
-      if (spins > MAX_RECHECKS) throw new Error('batch: enableNotification() keeps reporting chains the device cannot pop')
+      if (spins > MAX_RECHECKS)
+        throw new Error('batch: enableNotification() keeps reporting chains the device cannot pop')
       g.disableNotification()
       let n: number
       while ((n = g.popChains(batch)) > 0) {
@@ -250,7 +266,8 @@ export function iteratorRunner(memory: GuestMemory, area: Area, w: Workload, dri
   const header = new Uint8Array(16)
   const round = (c: Counters): void => {
     for (let spins = 0; ; spins++) {
-      if (spins > MAX_RECHECKS) throw new Error('iterator: enableNotification() keeps reporting chains the device cannot pop')
+      if (spins > MAX_RECHECKS)
+        throw new Error('iterator: enableNotification() keeps reporting chains the device cannot pop')
       g.disableNotification()
       for (const chain of g.iter()) {
         const r = chain.reader()

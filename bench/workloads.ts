@@ -2,7 +2,15 @@
 // gets its own area of the same GuestMemory, laid out identically: a 256-entry
 // split queue, 128 chains in flight, a 16-byte header per chain (byte 0 known,
 // for the read checksum) and a data slot per chain.
-import { api, driverApi, type DriverBuffer, type GuestMemory, type Queue, type QueueGuard, type SplitQueueLayout } from './api'
+import {
+  api,
+  driverApi,
+  type DriverBuffer,
+  type GuestMemory,
+  type Queue,
+  type QueueGuard,
+  type SplitQueueLayout,
+} from './api'
 
 export const QUEUE_SIZE = 256
 export const IN_FLIGHT = 128
@@ -136,14 +144,16 @@ export function setupArea(memory: GuestMemory, base: number, w: Workload, eventI
     const table = w.indirect > 0 ? base + TABLES + 16 * w.indirect * k : null
     chains.push({ buffers: descs.map(([addr, len, f]) => ({ addr, len, writable: f === F_WRITE })), table })
     if (table !== null) {
-      if (descs.length !== w.indirect) throw new Error(`workload ${w.name}: ${descs.length} descriptors, expected ${w.indirect}`)
+      if (descs.length !== w.indirect)
+        throw new Error(`workload ${w.name}: ${descs.length} descriptors, expected ${w.indirect}`)
       descs.forEach(([a, l, f], i) => {
         const last = i === descs.length - 1
         writeDesc(memory, table + 16 * i, a, l, f | (last ? 0 : F_NEXT), last ? 0 : i + 1)
       })
       writeDesc(memory, layout.descTable + 16 * head, table, 16 * w.indirect, F_INDIRECT, 0)
     } else {
-      if (descs.length !== w.stride) throw new Error(`workload ${w.name}: ${descs.length} descriptors, stride ${w.stride}`)
+      if (descs.length !== w.stride)
+        throw new Error(`workload ${w.name}: ${descs.length} descriptors, stride ${w.stride}`)
       descs.forEach(([a, l, f], i) => {
         const last = i === descs.length - 1
         writeDesc(memory, layout.descTable + 16 * (head + i), a, l, f | (last ? 0 : F_NEXT), last ? 0 : head + i + 1)
@@ -172,7 +182,9 @@ export function verifyData(memory: GuestMemory, area: Area, fill: number, path: 
     const bytes = memory.slice(addr, len)
     for (let i = 0; i < len; i++) {
       if (bytes[i] !== fill) {
-        throw new Error(`${path}: byte ${i} of the writable buffer at 0x${addr.toString(16)} is ${bytes[i]}, expected ${fill}`)
+        throw new Error(
+          `${path}: byte ${i} of the writable buffer at 0x${addr.toString(16)} is ${bytes[i]}, expected ${fill}`,
+        )
       }
     }
   }

@@ -29,6 +29,16 @@ const tsOnly = process.argv.includes('--ts-only')
 if (!tsOnly) {
   run('bash', [path.join('scripts', 'fetch-crates.sh')])
   const cargoArgs = process.env.VIRTIO_QUEUE_CRATES === 'crates-io' ? [] : ['--locked']
-  run(bin('napi'), ['build', '--platform', '--release', '--manifest-path', 'crate/Cargo.toml', '--output-dir', '.', '--no-js', ...(cargoArgs.length ? ['--', ...cargoArgs] : [])])
+  run(bin('napi'), [
+    'build',
+    '--platform',
+    '--release',
+    '--manifest-path',
+    'crate/Cargo.toml',
+    '--output-dir',
+    '.',
+    '--no-js',
+    ...(cargoArgs.length ? ['--', ...cargoArgs] : []),
+  ])
 }
 run(bin('tsc'), ['-p', 'tsconfig.json'])

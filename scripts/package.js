@@ -50,7 +50,12 @@ const readJson = (file) => JSON.parse(fs.readFileSync(file, 'utf8'))
 
 function run(cmd, args, opts = {}) {
   say(`${cmd} ${args.join(' ')}${opts.cwd && opts.cwd !== root ? ` (in ${path.relative(root, opts.cwd)})` : ''}`)
-  const r = spawnSync(cmd, args, { cwd: root, encoding: 'utf8', stdio: opts.capture ? ['ignore', 'pipe', 'inherit'] : 'inherit', ...opts })
+  const r = spawnSync(cmd, args, {
+    cwd: root,
+    encoding: 'utf8',
+    stdio: opts.capture ? ['ignore', 'pipe', 'inherit'] : 'inherit',
+    ...opts,
+  })
   if (r.error) die(`could not run ${cmd}: ${r.error.message}`)
   if (r.status !== 0 && !opts.allowFail) die(`${cmd} ${args.join(' ')} failed (exit ${r.status})`)
   return r
@@ -66,7 +71,14 @@ function parseArgs(argv) {
     else if (a === '--no-build') opts.build = false
     else if (a === '--sync-versions') opts.syncVersions = true
     else if (a === '-h' || a === '--help') {
-      console.log(fs.readFileSync(__filename, 'utf8').split('\n').slice(1, 18).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'))
+      console.log(
+        fs
+          .readFileSync(__filename, 'utf8')
+          .split('\n')
+          .slice(1, 18)
+          .map((l) => l.replace(/^\/\/ ?/, ''))
+          .join('\n'),
+      )
       process.exit(0)
     } else die(`unknown argument ${a}`)
   }
@@ -80,7 +92,7 @@ function hostPlatform() {
 }
 
 function checkVersions(pkg) {
-  const declared = (pkg.napi && pkg.napi.targets) || []
+  const declared = pkg.napi?.targets || []
   const problems = []
   const platforms = []
   for (const triple of declared) {
@@ -98,13 +110,15 @@ function checkVersions(pkg) {
     }
     const sub = readJson(path.join(dir, 'package.json'))
     if (sub.name !== name) problems.push(`npm/${platform}/package.json is named ${sub.name}, not ${name}`)
-    if (sub.version !== pkg.version) problems.push(`npm/${platform}/package.json has version ${sub.version}, package.json ${pkg.version}`)
+    if (sub.version !== pkg.version)
+      problems.push(`npm/${platform}/package.json has version ${sub.version}, package.json ${pkg.version}`)
     if (sub.main !== `virtio-queue.${platform}.node`) problems.push(`npm/${platform}/package.json main is ${sub.main}`)
-    const dep = pkg.optionalDependencies && pkg.optionalDependencies[name]
+    const dep = pkg.optionalDependencies?.[name]
     if (dep !== pkg.version) problems.push(`optionalDependencies.${name} is ${dep}, not ${pkg.version}`)
   }
   for (const name of Object.keys(pkg.optionalDependencies || {})) {
-    if (!platforms.some((p) => `virtio-queue-${p}` === name)) problems.push(`optionalDependencies has ${name}, which no napi target builds`)
+    if (!platforms.some((p) => `virtio-queue-${p}` === name))
+      problems.push(`optionalDependencies has ${name}, which no napi target builds`)
   }
   if (problems.length) die(`the packages disagree:\n  ${problems.join('\n  ')}`)
   return platforms
@@ -170,7 +184,8 @@ function build(opts) {
  */
 function notices() {
   const script = path.join('scripts', 'third-party-notices.js')
-  const debian = process.env.VIRTIO_QUEUE_CRATES !== 'crates-io' && fs.existsSync(path.join(root, '.crates', 'registry'))
+  const debian =
+    process.env.VIRTIO_QUEUE_CRATES !== 'crates-io' && fs.existsSync(path.join(root, '.crates', 'registry'))
   const r = run(process.execPath, debian ? [script] : [script, '--check'], { allowFail: true })
   if (r.status === 0) return
   if (!fs.existsSync(path.join(root, 'THIRD_PARTY_NOTICES.md'))) die('THIRD_PARTY_NOTICES.md is missing')
@@ -187,7 +202,9 @@ function stage(platform, hostName) {
     say(`copied ${binary} into npm/${platform}/`)
   }
   if (!fs.existsSync(path.join(dir, binary))) {
-    die(`npm/${platform}/${binary} is missing: build it on that platform (napi build --platform --release --target ...) and put it there`)
+    die(
+      `npm/${platform}/${binary} is missing: build it on that platform (napi build --platform --release --target ...) and put it there`,
+    )
   }
   for (const f of LICENSE_FILES) fs.copyFileSync(path.join(root, f), path.join(dir, f))
 }
@@ -217,7 +234,12 @@ function stageMain(out) {
 function pack(dir, out, extra) {
   const r = run('npm', ['pack', dir, '--pack-destination', out, '--json', ...extra], { capture: true })
   const info = JSON.parse(r.stdout)[0]
-  return { file: path.join(out, info.filename), files: info.files.map((f) => f.path), size: info.size, unpacked: info.unpackedSize }
+  return {
+    file: path.join(out, info.filename),
+    files: info.files.map((f) => f.path),
+    size: info.size,
+    unpacked: info.unpackedSize,
+  }
 }
 
 function checkContents(label, files, { must, mustNot }) {
@@ -238,7 +260,11 @@ function main() {
   let chosen
   if (!opts.platforms) chosen = [host]
   else if (opts.platforms === 'all') chosen = declared
-  else chosen = opts.platforms.split(',').map((s) => s.trim()).filter(Boolean)
+  else
+    chosen = opts.platforms
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean)
   for (const p of chosen) if (!declared.includes(p)) die(`${p} is not a declared platform (${declared.join(', ')})`)
 
   notices()
@@ -250,11 +276,38 @@ function main() {
 
   fs.mkdirSync(opts.out, { recursive: true })
   const results = []
-  const forbidden = [/^crate\//, /^\.crates\//, /^target\//, /^src\//, /^__test__\//, /^scripts\//, /^npm\//, /\.node$/, /^Cargo\./, /^\.cargo\//, /\.tgz$/]
+  const forbidden = [
+    /^crate\//,
+    /^\.crates\//,
+    /^target\//,
+    /^src\//,
+    /^__test__\//,
+    /^scripts\//,
+    /^npm\//,
+    /\.node$/,
+    /^Cargo\./,
+    /^\.cargo\//,
+    /\.tgz$/,
+  ]
   const main = pack(stageMain(opts.out), opts.out, ['--ignore-scripts'])
   fs.rmSync(path.join(opts.out, '.stage'), { recursive: true, force: true })
   checkContents(path.basename(main.file), main.files, {
-    must: ['package.json', 'README.md', 'CHANGELOG.md', 'index.js', 'index.mjs', 'index.d.ts', 'index.d.mts', 'driver.js', 'driver.mjs', 'driver.d.ts', 'driver.d.mts', 'lib/index.js', 'lib/binding.js', ...LICENSE_FILES],
+    must: [
+      'package.json',
+      'README.md',
+      'CHANGELOG.md',
+      'index.js',
+      'index.mjs',
+      'index.d.ts',
+      'index.d.mts',
+      'driver.js',
+      'driver.mjs',
+      'driver.d.ts',
+      'driver.d.mts',
+      'lib/index.js',
+      'lib/binding.js',
+      ...LICENSE_FILES,
+    ],
     mustNot: forbidden,
   })
   results.push(main)
@@ -267,9 +320,12 @@ function main() {
     results.push(r)
   }
   // Installing the main package must run nothing: no install scripts.
-  for (const s of ['preinstall', 'install', 'postinstall']) if (pkg.scripts && pkg.scripts[s]) die(`package.json has a ${s} script: installing the tarball would run it`)
+  for (const s of ['preinstall', 'install', 'postinstall'])
+    if (pkg.scripts?.[s]) die(`package.json has a ${s} script: installing the tarball would run it`)
   for (const r of results) {
-    console.log(`${path.relative(root, r.file)}  ${r.files.length} files, ${(r.size / 1024).toFixed(1)} KiB (${(r.unpacked / 1024).toFixed(1)} KiB unpacked)`)
+    console.log(
+      `${path.relative(root, r.file)}  ${r.files.length} files, ${(r.size / 1024).toFixed(1)} KiB (${(r.unpacked / 1024).toFixed(1)} KiB unpacked)`,
+    )
   }
 }
 

@@ -24,7 +24,9 @@ const path = require('node:path')
 
 if (typeof global.gc !== 'function') {
   // Re-run with --expose-gc so heap figures are taken after a full collection.
-  const r = spawnSync(process.execPath, ['--expose-gc', ...process.execArgv, __filename, ...process.argv.slice(2)], { stdio: 'inherit' })
+  const r = spawnSync(process.execPath, ['--expose-gc', ...process.execArgv, __filename, ...process.argv.slice(2)], {
+    stdio: 'inherit',
+  })
   process.exit(r.status ?? 1)
 }
 
@@ -63,7 +65,10 @@ function serve(n, how) {
     const a = DATA + 256 * (i % 128)
     payload.writeUInt32LE(i, 0)
     memory.write(a, payload)
-    driver.addChain([{ addr: a, len: 64 }, { addr: a + 128, len: 64, writable: true }])
+    driver.addChain([
+      { addr: a, len: 64 },
+      { addr: a + 128, len: 64, writable: true },
+    ])
   }
   if (how === 0) {
     for (let c = guard.popDescriptorChain(); c; c = guard.popDescriptorChain()) {
@@ -178,8 +183,12 @@ async function main() {
   show(end, '  (end)')
   const heap = end.heap - baseline.heap
   const rss = end.rss - baseline.rss
-  console.log(`soak: ${ops} operations in ${end.secs.toFixed(1)} s (${(ops / end.secs / 1000).toFixed(0)}k/s), ${errors} errors caught, checksum ${checksum}`)
-  console.log(`soak: after warm-up heapUsed ${baseline.heap.toFixed(1)} -> ${end.heap.toFixed(1)} MiB (${heap >= 0 ? '+' : ''}${heap.toFixed(1)}), RSS ${baseline.rss.toFixed(1)} -> ${end.rss.toFixed(1)} MiB (${rss >= 0 ? '+' : ''}${rss.toFixed(1)})`)
+  console.log(
+    `soak: ${ops} operations in ${end.secs.toFixed(1)} s (${(ops / end.secs / 1000).toFixed(0)}k/s), ${errors} errors caught, checksum ${checksum}`,
+  )
+  console.log(
+    `soak: after warm-up heapUsed ${baseline.heap.toFixed(1)} -> ${end.heap.toFixed(1)} MiB (${heap >= 0 ? '+' : ''}${heap.toFixed(1)}), RSS ${baseline.rss.toFixed(1)} -> ${end.rss.toFixed(1)} MiB (${rss >= 0 ? '+' : ''}${rss.toFixed(1)})`,
+  )
   if (heap > HEAP_MIB || rss > RSS_MIB) {
     console.log(`soak: FAILED: growth beyond the bounds (heap +${HEAP_MIB} MiB, RSS +${RSS_MIB} MiB)`)
     process.exitCode = 1

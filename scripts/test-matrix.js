@@ -33,13 +33,25 @@ function parseArgs(argv) {
   for (let i = 0; i < own.length; i++) {
     const a = own[i]
     if (a === '--majors' || a.startsWith('--majors=')) {
-      const list = a === '--majors' ? (own[++i] ?? die('--majors needs a list, e.g. --majors 20,22')) : a.slice('--majors='.length)
-      majors = list.split(',').map((s) => s.trim()).filter(Boolean).map((s) => {
-        if (!/^\d+$/.test(s)) die(`not a Node major: ${s}`)
-        return Number(s)
-      })
+      const list =
+        a === '--majors' ? (own[++i] ?? die('--majors needs a list, e.g. --majors 20,22')) : a.slice('--majors='.length)
+      majors = list
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+        .map((s) => {
+          if (!/^\d+$/.test(s)) die(`not a Node major: ${s}`)
+          return Number(s)
+        })
     } else if (a === '-h' || a === '--help') {
-      console.log(fs.readFileSync(__filename, 'utf8').split('\n').slice(1, 14).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'))
+      console.log(
+        fs
+          .readFileSync(__filename, 'utf8')
+          .split('\n')
+          .slice(1, 14)
+          .map((l) => l.replace(/^\/\/ ?/, ''))
+          .join('\n'),
+      )
       process.exit(0)
     } else die(`unknown argument ${a}`)
   }
@@ -71,11 +83,18 @@ function nodeBinDir(major) {
   if (!installed || Number(installed.split('.')[0]) !== major || !fs.existsSync(path.join(binDir, exe))) {
     console.error(`test-matrix: npm install --prefix ${path.relative(root, prefix)} ${pkgName}@${major}`)
     fs.mkdirSync(prefix, { recursive: true })
-    const r = spawnSync('npm', ['install', '--prefix', prefix, '--no-audit', '--no-fund', '--loglevel=error', `${pkgName}@${major}`], {
-      cwd: root,
-      stdio: ['ignore', 'inherit', 'inherit'],
-    })
-    if (r.error || r.status !== 0) return { error: `npm install ${pkgName}@${major} failed${r.error ? `: ${r.error.message}` : ` (exit ${r.status})`}` }
+    const r = spawnSync(
+      'npm',
+      ['install', '--prefix', prefix, '--no-audit', '--no-fund', '--loglevel=error', `${pkgName}@${major}`],
+      {
+        cwd: root,
+        stdio: ['ignore', 'inherit', 'inherit'],
+      },
+    )
+    if (r.error || r.status !== 0)
+      return {
+        error: `npm install ${pkgName}@${major} failed${r.error ? `: ${r.error.message}` : ` (exit ${r.status})`}`,
+      }
     if (!fs.existsSync(path.join(binDir, exe))) return { error: `${pkgName}@${major} has no bin/${exe}` }
   }
   return { dir: binDir, source: `${pkgName}@${major}` }
@@ -86,10 +105,14 @@ function envWithPath(dir) {
   return { ...process.env, [key]: `${dir}${path.delimiter}${process.env[key] || ''}` }
 }
 
-function runAva(major, env, avaArgs, logFile) {
+function runAva(_major, env, avaArgs, logFile) {
   return new Promise((resolve) => {
     const log = fs.createWriteStream(logFile)
-    const child = spawn('npx', ['--no-install', 'ava', ...avaArgs], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn('npx', ['--no-install', 'ava', ...avaArgs], {
+      cwd: root,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     let out = ''
     const onData = (stream) => (chunk) => {
       out += chunk
@@ -110,7 +133,7 @@ function runAva(major, env, avaArgs, logFile) {
 
 /** ava's closing lines: "12 tests passed", "1 test failed", "2 tests skipped", "1 known failure", ... */
 function parseAva(out) {
-  // eslint-disable-next-line no-control-regex
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: strips ANSI colour escapes
   const text = out.replace(/\x1b\[[0-9;]*m/g, '')
   const count = (re) => {
     let n = 0
@@ -121,7 +144,10 @@ function parseAva(out) {
   const ticks = (text.match(/^\s*✔(?! \[(?:skip|todo|expected fail)\])/gm) || []).length
   return {
     passed: Math.max(count(/^\s*(\d+) tests? passed/gm), ticks),
-    failed: count(/^\s*(\d+) tests? failed/gm) + count(/^\s*(\d+) uncaught exceptions?/gm) + count(/^\s*(\d+) unhandled rejections?/gm),
+    failed:
+      count(/^\s*(\d+) tests? failed/gm) +
+      count(/^\s*(\d+) uncaught exceptions?/gm) +
+      count(/^\s*(\d+) unhandled rejections?/gm),
     skipped: count(/^\s*(\d+) tests? skipped/gm) + count(/^\s*(\d+) tests? todo/gm),
     knownFailures: count(/^\s*(\d+) known failures?/gm),
   }
@@ -131,7 +157,11 @@ function table(rows) {
   const header = ['node', 'version', 'result', 'passed', 'failed', 'skipped', 'time']
   const all = [header, ...rows]
   const widths = header.map((_, i) => Math.max(...all.map((r) => String(r[i]).length)))
-  const line = (r) => r.map((c, i) => String(c).padEnd(widths[i])).join('  ').trimEnd()
+  const line = (r) =>
+    r
+      .map((c, i) => String(c).padEnd(widths[i]))
+      .join('  ')
+      .trimEnd()
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n')
 }
 
@@ -171,7 +201,15 @@ async function main() {
     passed += c.passed
     failed += c.failed
     const secs = ((Date.now() - started) / 1000).toFixed(1)
-    rows.push([major, version, ok ? 'ok' : c.passed === 0 && r.code === 0 ? 'NO TESTS' : 'FAIL', c.passed, c.failed, c.skipped, `${secs}s`])
+    rows.push([
+      major,
+      version,
+      ok ? 'ok' : c.passed === 0 && r.code === 0 ? 'NO TESTS' : 'FAIL',
+      c.passed,
+      c.failed,
+      c.skipped,
+      `${secs}s`,
+    ])
   }
   console.log(`\n${table(rows)}\n`)
   console.log(`matrix: ${passed} passed, ${failed} failed`)

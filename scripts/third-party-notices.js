@@ -52,7 +52,7 @@ function parseArgs(argv) {
   }
   if (opts.targets.length === 0) {
     const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'))
-    opts.targets = (pkg.napi && pkg.napi.targets) || ['x86_64-unknown-linux-gnu']
+    opts.targets = pkg.napi?.targets || ['x86_64-unknown-linux-gnu']
   }
   return opts
 }
@@ -63,7 +63,10 @@ function cargoMetadata(target, online) {
   const r = spawnSync('cargo', args, { cwd: root, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 })
   if (r.error) die(`could not run cargo: ${r.error.message}`, 3)
   if (r.status !== 0) {
-    die(`cargo ${args.join(' ')} failed:\n${r.stderr}\n(run \`bash scripts/fetch-crates.sh\` first, or pass --online with VIRTIO_QUEUE_CRATES=crates-io)`, 3)
+    die(
+      `cargo ${args.join(' ')} failed:\n${r.stderr}\n(run \`bash scripts/fetch-crates.sh\` first, or pass --online with VIRTIO_QUEUE_CRATES=crates-io)`,
+      3,
+    )
   }
   return JSON.parse(r.stdout)
 }
@@ -129,19 +132,32 @@ function debianCopyright(name, version) {
   } catch {
     return []
   }
-  const base = name.toLowerCase().replace(/_/g, '-').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+  const base = name
+    .toLowerCase()
+    .replace(/_/g, '-')
+    .replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
   const ver = version.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
   const re = new RegExp(`^(librust-${base}(-[0-9.]+)?-dev)_${ver}-[^_]+_[a-z0-9]+\\.deb$`)
   for (const f of files.sort()) {
     const m = re.exec(f)
     if (!m) continue
     const member = `./usr/share/doc/${m[1]}/copyright`
-    const r = spawnSync('sh', ['-c', 'dpkg-deb --fsys-tarfile "$1" | tar -xOf - "$2"', 'sh', path.join(debs, f), member], {
-      encoding: 'utf8',
-      maxBuffer: 16 * 1024 * 1024,
-    })
+    const r = spawnSync(
+      'sh',
+      ['-c', 'dpkg-deb --fsys-tarfile "$1" | tar -xOf - "$2"', 'sh', path.join(debs, f), member],
+      {
+        encoding: 'utf8',
+        maxBuffer: 16 * 1024 * 1024,
+      },
+    )
     if (r.status === 0 && r.stdout.trim()) {
-      return [{ title: `Debian copyright file (${m[1]})`, source: `the copyright file of the Debian package ${m[1]} (the crate ships no license file)`, text: r.stdout }]
+      return [
+        {
+          title: `Debian copyright file (${m[1]})`,
+          source: `the copyright file of the Debian package ${m[1]} (the crate ships no license file)`,
+          text: r.stdout,
+        },
+      ]
     }
   }
   return []
@@ -168,8 +184,10 @@ SOFTWARE.
 `
 
 function standardTexts(pkg) {
-  const ids = (pkg.license || '').split(/[\s()/]+|\bOR\b|\bAND\b|\bWITH\b/).filter((s) => /^[A-Za-z0-9.-]+$/.test(s) && !/^(OR|AND|WITH)$/.test(s))
-  const holders = pkg.authors && pkg.authors.length ? pkg.authors.join(', ') : `the ${pkg.name} authors`
+  const ids = (pkg.license || '')
+    .split(/[\s()/]+|\bOR\b|\bAND\b|\bWITH\b/)
+    .filter((s) => /^[A-Za-z0-9.-]+$/.test(s) && !/^(OR|AND|WITH)$/.test(s))
+  const holders = pkg.authors?.length ? pkg.authors.join(', ') : `the ${pkg.name} authors`
   const out = []
   for (const id of [...new Set(ids)]) {
     let text
@@ -180,7 +198,10 @@ function standardTexts(pkg) {
         .replace(/^Copyright .*\n/, `Copyright (c) ${holders}.\n`)
     } else if (id === 'MIT') text = `Copyright (c) ${holders}\n\n${MIT_TEXT}`
     else continue
-    const note = id === 'Apache-2.0' ? 'the crate ships no copy of it' : 'the crate ships no license file; copyright holders from its Cargo.toml authors'
+    const note =
+      id === 'Apache-2.0'
+        ? 'the crate ships no copy of it'
+        : 'the crate ships no license file; copyright holders from its Cargo.toml authors'
     out.push({ title: `${id} (standard text)`, source: `the standard ${id} text (${note})`, text })
   }
   return out
@@ -197,7 +218,7 @@ function render(crates, buildOnly, targets) {
   lines.push('# Third-party notices', '')
   lines.push(
     'The native addon of virtio-queue (`virtio-queue.<platform>.node`, in the platform packages',
-    '`virtio-queue-<platform>`) is compiled from this project\'s own Rust code (Apache-2.0 OR',
+    "`virtio-queue-<platform>`) is compiled from this project's own Rust code (Apache-2.0 OR",
     'BSD-3-Clause: see LICENSE-APACHE and LICENSE-BSD-3-Clause) and the Rust crates below,',
     'which are statically linked into it. They are the normal dependency closure of the',
     `\`${ROOT_CRATE}\` crate as \`cargo metadata\` resolves it from Cargo.lock, for the targets`,
@@ -216,7 +237,9 @@ function render(crates, buildOnly, targets) {
   if (buildOnly.length) {
     lines.push(
       'Used at build time only (procedural macros and their dependencies, which run inside the',
-      'compiler and are not part of the binary): ' + buildOnly.map((p) => `${p.name} ${p.version} (${p.license})`).join(', ') + '.',
+      'compiler and are not part of the binary): ' +
+        buildOnly.map((p) => `${p.name} ${p.version} (${p.license})`).join(', ') +
+        '.',
       '',
     )
   }
@@ -232,7 +255,7 @@ function render(crates, buildOnly, targets) {
     lines.push(`## ${p.name} ${p.version}`, '')
     lines.push(`- License: ${p.license || 'unknown'}`)
     if (p.repository) lines.push(`- Repository: ${p.repository}`)
-    if (p.authors && p.authors.length) lines.push(`- Authors: ${p.authors.join(', ')}`)
+    if (p.authors?.length) lines.push(`- Authors: ${p.authors.join(', ')}`)
     lines.push('')
     if (c.texts.length === 0) {
       lines.push('No license text found for this crate.', '')
@@ -303,7 +326,9 @@ function main() {
     const want = tableRows(text)
     const have = tableRows(current)
     if (!have || have.join('\n') !== want.join('\n')) {
-      die(`${rel} does not list the crates Cargo.lock compiles in:\n  listed: ${(have || []).join('\n          ')}\n  wanted: ${want.join('\n          ')}\nRun node scripts/third-party-notices.js after scripts/fetch-crates.sh.`)
+      die(
+        `${rel} does not list the crates Cargo.lock compiles in:\n  listed: ${(have || []).join('\n          ')}\n  wanted: ${want.join('\n          ')}\nRun node scripts/third-party-notices.js after scripts/fetch-crates.sh.`,
+      )
     }
     console.error(`third-party-notices: ${rel} lists the ${want.length} crates compiled in`)
     return

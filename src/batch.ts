@@ -79,27 +79,27 @@ export class ChainBatch {
 
   head(i: number): number {
     const w = this.words
-    if (!(typeof i === 'number' && (i >>> 0) === i && i < w[0]!)) throw badIndex('i', i, w[0]!, 'chains')
+    if (!(typeof i === 'number' && i >>> 0 === i && i < w[0]!)) throw badIndex('i', i, w[0]!, 'chains')
     return w[HEADER_WORDS + CHAIN_WORDS * i]!
   }
 
   /** Index (for addr/len/flags/next) of chain `i`'s first descriptor. */
   descriptorStart(i: number): number {
     const w = this.words
-    if (!(typeof i === 'number' && (i >>> 0) === i && i < w[0]!)) throw badIndex('i', i, w[0]!, 'chains')
+    if (!(typeof i === 'number' && i >>> 0 === i && i < w[0]!)) throw badIndex('i', i, w[0]!, 'chains')
     return w[HEADER_WORDS + CHAIN_WORDS * i + 1]!
   }
 
   descriptorCount(i: number): number {
     const w = this.words
-    if (!(typeof i === 'number' && (i >>> 0) === i && i < w[0]!)) throw badIndex('i', i, w[0]!, 'chains')
+    if (!(typeof i === 'number' && i >>> 0 === i && i < w[0]!)) throw badIndex('i', i, w[0]!, 'chains')
     return w[HEADER_WORDS + CHAIN_WORDS * i + 2]!
   }
 
   /** 0 for a complete chain, else the reason it was cut short (index into CHAIN_STOP_REASONS). */
   status(i: number): number {
     const w = this.words
-    if (!(typeof i === 'number' && (i >>> 0) === i && i < w[0]!)) throw badIndex('i', i, w[0]!, 'chains')
+    if (!(typeof i === 'number' && i >>> 0 === i && i < w[0]!)) throw badIndex('i', i, w[0]!, 'chains')
     return w[HEADER_WORDS + CHAIN_WORDS * i + 3]!
   }
 
@@ -110,7 +110,7 @@ export class ChainBatch {
    */
   readableBytes(i: number): number {
     const w = this.words
-    if (!(typeof i === 'number' && (i >>> 0) === i && i < w[0]!)) throw badIndex('i', i, w[0]!, 'chains')
+    if (!(typeof i === 'number' && i >>> 0 === i && i < w[0]!)) throw badIndex('i', i, w[0]!, 'chains')
     const t = w[HEADER_WORDS + CHAIN_WORDS * i + 4]!
     return t === UNKNOWN_TOTAL ? -1 : t
   }
@@ -118,7 +118,7 @@ export class ChainBatch {
   /** Total length of chain `i`'s device-writable buffers, or -1 as for {@link readableBytes}. */
   writableBytes(i: number): number {
     const w = this.words
-    if (!(typeof i === 'number' && (i >>> 0) === i && i < w[0]!)) throw badIndex('i', i, w[0]!, 'chains')
+    if (!(typeof i === 'number' && i >>> 0 === i && i < w[0]!)) throw badIndex('i', i, w[0]!, 'chains')
     const t = w[HEADER_WORDS + CHAIN_WORDS * i + 5]!
     return t === UNKNOWN_TOTAL ? -1 : t
   }
@@ -126,32 +126,32 @@ export class ChainBatch {
   /** Guest address of descriptor `j` (exact below 2^53; see Descriptor.addr). */
   addr(j: number): number {
     const w = this.words
-    if (!(typeof j === 'number' && (j >>> 0) === j && j < w[1]!)) throw badIndex('j', j, w[1]!, 'descriptors')
+    if (!(typeof j === 'number' && j >>> 0 === j && j < w[1]!)) throw badIndex('j', j, w[1]!, 'descriptors')
     const o = this.#base + DESC_WORDS * j
     return w[o + 1]! * TWO_32 + w[o]!
   }
 
   len(j: number): number {
     const w = this.words
-    if (!(typeof j === 'number' && (j >>> 0) === j && j < w[1]!)) throw badIndex('j', j, w[1]!, 'descriptors')
+    if (!(typeof j === 'number' && j >>> 0 === j && j < w[1]!)) throw badIndex('j', j, w[1]!, 'descriptors')
     return w[this.#base + DESC_WORDS * j + 2]!
   }
 
   flags(j: number): number {
     const w = this.words
-    if (!(typeof j === 'number' && (j >>> 0) === j && j < w[1]!)) throw badIndex('j', j, w[1]!, 'descriptors')
+    if (!(typeof j === 'number' && j >>> 0 === j && j < w[1]!)) throw badIndex('j', j, w[1]!, 'descriptors')
     return w[this.#base + DESC_WORDS * j + 3]! & 0xffff
   }
 
   next(j: number): number {
     const w = this.words
-    if (!(typeof j === 'number' && (j >>> 0) === j && j < w[1]!)) throw badIndex('j', j, w[1]!, 'descriptors')
+    if (!(typeof j === 'number' && j >>> 0 === j && j < w[1]!)) throw badIndex('j', j, w[1]!, 'descriptors')
     return w[this.#base + DESC_WORDS * j + 3]! >>> 16
   }
 
   isWriteOnly(j: number): boolean {
     const w = this.words
-    if (!(typeof j === 'number' && (j >>> 0) === j && j < w[1]!)) throw badIndex('j', j, w[1]!, 'descriptors')
+    if (!(typeof j === 'number' && j >>> 0 === j && j < w[1]!)) throw badIndex('j', j, w[1]!, 'descriptors')
     return (w[this.#base + DESC_WORDS * j + 3]! & 2) !== 0
   }
 
@@ -177,9 +177,16 @@ export class UsedBatch {
     // One test for the valid case; the errors are built elsewhere (pushError), which keeps
     // this method small enough to be inlined into a device loop.
     if (
-      !(typeof headIndex === 'number' && typeof len === 'number' &&
-        headIndex >= 0 && headIndex <= 0xffff && Number.isInteger(headIndex) &&
-        len >= 0 && len <= 0xffffffff && Number.isInteger(len))
+      !(
+        typeof headIndex === 'number' &&
+        typeof len === 'number' &&
+        headIndex >= 0 &&
+        headIndex <= 0xffff &&
+        Number.isInteger(headIndex) &&
+        len >= 0 &&
+        len <= 0xffffffff &&
+        Number.isInteger(len)
+      )
     ) {
       throw pushError(headIndex, len)
     }
@@ -204,14 +211,22 @@ export class UsedBatch {
 /** The error of UsedBatch.push for arguments that failed its test. */
 function pushError(headIndex: unknown, len: unknown): Error {
   if (typeof headIndex !== 'number' || typeof len !== 'number') {
-    return typeError(typeof headIndex !== 'number' ? 'headIndex' : 'len', 'of type number', typeof headIndex !== 'number' ? headIndex : len)
+    return typeError(
+      typeof headIndex !== 'number' ? 'headIndex' : 'len',
+      'of type number',
+      typeof headIndex !== 'number' ? headIndex : len,
+    )
   }
-  if (!(headIndex >= 0 && headIndex <= 0xffff && Number.isInteger(headIndex))) return rangeError('headIndex', `it must be an integer from 0 to 65535; received ${headIndex}`)
+  if (!(headIndex >= 0 && headIndex <= 0xffff && Number.isInteger(headIndex)))
+    return rangeError('headIndex', `it must be an integer from 0 to 65535; received ${headIndex}`)
   return rangeError('len', `it must be an integer from 0 to 4294967295; received ${len}`)
 }
 
 function badIndex(name: string, value: unknown, count: number, what: string): Error {
   if (typeof value !== 'number') return typeError(name, 'of type number', value)
-  const allowed = count === 0 ? `the last pop stored no ${what}` : `it must be an integer from 0 to ${count - 1} (the last pop stored ${count} ${what})`
+  const allowed =
+    count === 0
+      ? `the last pop stored no ${what}`
+      : `it must be an integer from 0 to ${count - 1} (the last pop stored ${count} ${what})`
   return rangeError(name, `${allowed}; received ${value}`)
 }

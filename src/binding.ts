@@ -90,7 +90,11 @@ export function candidates(
   const local = path.join(root, `${BINARY_NAME}.${name}.node`)
   return [
     { kind: 'local', target: local, label: `${local} (local build)` },
-    { kind: 'package', target: `${BINARY_NAME}-${name}`, label: `${BINARY_NAME}-${name} (optional dependency package)` },
+    {
+      kind: 'package',
+      target: `${BINARY_NAME}-${name}`,
+      label: `${BINARY_NAME}-${name} (optional dependency package)`,
+    },
   ]
 }
 
@@ -126,7 +130,10 @@ function tryLoad(candidate: Candidate, req: NodeJS.Require): { binding: unknown 
       resolved = req.resolve(candidate.target)
     } catch (err) {
       if (isModuleNotFound(err, candidate.target)) {
-        return { reason: 'not installed (npm installs it only on its own platform, and not with --omit=optional or --no-optional)' }
+        return {
+          reason:
+            'not installed (npm installs it only on its own platform, and not with --omit=optional or --no-optional)',
+        }
       }
       return { reason: errorMessage(err) }
     }
@@ -252,7 +259,8 @@ function libcFromReport(): Libc | null {
       if (typeof saved === 'boolean') report.excludeNetwork = saved
     }
     if (data.header?.glibcVersionRuntime) return 'glibc'
-    if (Array.isArray(data.sharedObjects) && data.sharedObjects.some((f) => /ld-musl-|libc\.musl-/.test(f))) return 'musl'
+    if (Array.isArray(data.sharedObjects) && data.sharedObjects.some((f) => /ld-musl-|libc\.musl-/.test(f)))
+      return 'musl'
   } catch {
     // no report: unknown
   }

@@ -5,7 +5,7 @@ import { UNKNOWN_TOTAL } from './batch'
 import { Descriptor, VRING_DESC_F_WRITE } from './descriptor'
 import { VirtioQueueError } from './errors'
 import { Reader, Writer } from './io'
-import { GuestMemory, Segments } from './memory'
+import { type GuestMemory, Segments } from './memory'
 import { BATCH_DESC_WORDS } from './native'
 
 import type { ChainStopReason } from '../index'

@@ -47,7 +47,7 @@ function describe(value: unknown): string {
   if (typeof value === 'function') return 'a function'
   if (typeof value === 'object') {
     const ctor = (value as object).constructor
-    return ctor && ctor.name ? `an instance of ${ctor.name}` : 'an object'
+    return ctor?.name ? `an instance of ${ctor.name}` : 'an object'
   }
   return `type ${typeof value}`
 }

@@ -5,8 +5,16 @@
 import { ChainBatch, descriptorBase, UsedBatch } from './batch'
 import { DescriptorChain } from './chain'
 import { typeError, VirtioQueueError } from './errors'
-import { GuestMemory } from './memory'
-import { BATCH_CHAIN_WORDS, BATCH_DESC_WORDS, BATCH_HEADER_WORDS, CALL_AREA, native, Order, QueueHandle } from './native'
+import type { GuestMemory } from './memory'
+import {
+  BATCH_CHAIN_WORDS,
+  BATCH_DESC_WORDS,
+  BATCH_HEADER_WORDS,
+  CALL_AREA,
+  native,
+  Order,
+  type QueueHandle,
+} from './native'
 
 /** Memory ordering for {@link QueueGuard.availIdx} / {@link QueueGuard.usedIdx}. */
 export type MemoryOrdering = 'relaxed' | 'acquire' | 'seqcst'
@@ -221,7 +229,10 @@ export class QueueGuard implements Disposable {
       limit = (native.availIdx(h, Order.Acquire) - this.nextAvail()) & 0xffff
       // The crate's iter() check, which the prefetched chains would otherwise skip.
       if (limit > native.size(h)) {
-        throw new VirtioQueueError('invalid available ring index (more descriptors to process than queue size)', 'InvalidAvailRingIndex')
+        throw new VirtioQueueError(
+          'invalid available ring index (more descriptors to process than queue size)',
+          'InvalidAvailRingIndex',
+        )
       }
     } else {
       this.#fill()
@@ -278,7 +289,8 @@ export class QueueGuard implements Disposable {
   }
 
   #live(): QueueHandle {
-    if (this.#released) throw new VirtioQueueError('this QueueGuard was released; call queue.lockWithMemory() again', 'GuardReleased')
+    if (this.#released)
+      throw new VirtioQueueError('this QueueGuard was released; call queue.lockWithMemory() again', 'GuardReleased')
     return this.#h
   }
 
@@ -306,7 +318,16 @@ export class QueueGuard implements Disposable {
   #take(): DescriptorChain {
     const w = this.#win!
     const c = BATCH_HEADER_WORDS + BATCH_CHAIN_WORDS * this.#taken++
-    return new DescriptorChain(this.#mem, w, w[c]!, PREFETCH_BASE + BATCH_DESC_WORDS * w[c + 1]!, w[c + 2]!, w[c + 3]!, w[c + 4]!, w[c + 5]!)
+    return new DescriptorChain(
+      this.#mem,
+      w,
+      w[c]!,
+      PREFETCH_BASE + BATCH_DESC_WORDS * w[c + 1]!,
+      w[c + 2]!,
+      w[c + 3]!,
+      w[c + 4]!,
+      w[c + 5]!,
+    )
   }
 
   #settle(): void {

@@ -202,7 +202,9 @@ export class Writer implements Cursor {
 }
 
 function pastEnd(op: string, n: number, left: number): RangeError {
-  const e = new RangeError(`cannot ${op} ${n} bytes: only ${left} ${op === 'read' ? 'readable' : 'writable'} bytes are left in the chain`)
+  const e = new RangeError(
+    `cannot ${op} ${n} bytes: only ${left} ${op === 'read' ? 'readable' : 'writable'} bytes are left in the chain`,
+  )
   ;(e as RangeError & { code: string }).code = 'ERR_OUT_OF_RANGE'
   return e
 }

@@ -3,9 +3,9 @@
 // Buffer from node:buffer, not the global: in Node the global is a getter, which the
 // JIT does not fold away (it cost ~10 ns per Buffer.allocUnsafe on the read path).
 import { Buffer } from 'node:buffer'
-import { GuestAddressLike, toAddress, toCount, toUint } from './address'
+import { type GuestAddressLike, toAddress, toCount, toUint } from './address'
 import { addressError, typeError, VirtioQueueError } from './errors'
-import { MemoryHandle, native } from './native'
+import { type MemoryHandle, native } from './native'
 
 /**
  * A Buffer over `length` bytes of `b` from `offset`, without a copy. Buffer.from on the
@@ -128,7 +128,9 @@ export class GuestMemory {
 
   private constructor(handle: MemoryHandle, regions: Region[]) {
     this.handle = handle
-    this.regions = Object.freeze(regions.map(({ guestAddress, size, buffer }) => Object.freeze({ guestAddress, size, buffer })))
+    this.regions = Object.freeze(
+      regions.map(({ guestAddress, size, buffer }) => Object.freeze({ guestAddress, size, buffer })),
+    )
     this.#sorted = [...regions].sort((a, b) => a.guestAddress - b.guestAddress)
     this.#first = this.#sorted[0]!
   }
@@ -138,7 +140,8 @@ export class GuestMemory {
     if (!Array.isArray(ranges)) throw typeError('ranges', 'an array of [guestAddress, size] pairs', ranges)
     const spec: Array<number | bigint> = []
     ranges.forEach((range, i) => {
-      if (!Array.isArray(range) || range.length !== 2) throw typeError(`ranges[${i}]`, 'a [guestAddress, size] pair', range)
+      if (!Array.isArray(range) || range.length !== 2)
+        throw typeError(`ranges[${i}]`, 'a [guestAddress, size] pair', range)
       spec.push(toAddress(range[0], `ranges[${i}][0]`), toAddress(range[1], `ranges[${i}][1]`))
     })
     const [handle, ...buffers] = native.memoryCreate(spec)
@@ -153,18 +156,24 @@ export class GuestMemory {
    * Each buffer must be 8-byte aligned in host memory and stays alive while this memory (or
    * a queue using it) does.
    */
-  static fromBuffers(list: ReadonlyArray<{ readonly guestAddress: GuestAddressLike; readonly buffer: RegionBacking }>): GuestMemory {
+  static fromBuffers(
+    list: ReadonlyArray<{ readonly guestAddress: GuestAddressLike; readonly buffer: RegionBacking }>,
+  ): GuestMemory {
     if (!Array.isArray(list)) throw typeError('regions', 'an array of { guestAddress, buffer } objects', list)
     const spec: Array<number | Uint8Array> = []
     const views: Buffer[] = []
     list.forEach((entry, i) => {
-      if (entry === null || typeof entry !== 'object') throw typeError(`regions[${i}]`, 'an object { guestAddress, buffer }', entry)
+      if (entry === null || typeof entry !== 'object')
+        throw typeError(`regions[${i}]`, 'an object { guestAddress, buffer }', entry)
       const bytes = toBytes(entry.buffer, `regions[${i}].buffer`)
       spec.push(toAddress(entry.guestAddress, `regions[${i}].guestAddress`), bytes)
       views.push(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength))
     })
     const [handle] = native.memoryCreate(spec)
-    return new GuestMemory(handle, views.map((b, i) => region(i, spec[2 * i] as number, b)))
+    return new GuestMemory(
+      handle,
+      views.map((b, i) => region(i, spec[2 * i] as number, b)),
+    )
   }
 
   /** Total size of all regions in bytes. */
@@ -379,13 +388,15 @@ export class GuestMemory {
   #at(addr: GuestAddressLike, len: number): [Region, number] {
     const a = typeof addr === 'number' && Number.isSafeInteger(addr) && addr >= 0 ? addr : toAddress(addr, 'addr')
     const hit = this.#within(a, len)
-    if (hit === null) throw addressError(a, len, this.#find(a) ? 'not within one guest memory region' : 'outside guest memory')
+    if (hit === null)
+      throw addressError(a, len, this.#find(a) ? 'not within one guest memory region' : 'outside guest memory')
     return [hit, a - hit.guestAddress]
   }
 
   #atomic(addr: GuestAddressLike, len: number): [Region, number] {
     const hit = this.#at(addr, len)
-    if (hit[1] % len !== 0) throw addressError(toAddress(addr, 'addr'), len, `not ${len}-byte aligned for an atomic access`)
+    if (hit[1] % len !== 0)
+      throw addressError(toAddress(addr, 'addr'), len, `not ${len}-byte aligned for an atomic access`)
     return hit
   }
 
@@ -417,7 +428,11 @@ export class GuestMemory {
   }
 
   /** Calls `f` for each region piece of `[addr, addr + length)`; throws unless all of it is mapped. */
-  #spans(addr: GuestAddressLike, length: number, f: (r: Region, offset: number, done: number, n: number) => void): void {
+  #spans(
+    addr: GuestAddressLike,
+    length: number,
+    f: (r: Region, offset: number, done: number, n: number) => void,
+  ): void {
     const start = toAddress(addr, 'addr')
     const pieces: Array<[Region, number, number, number]> = []
     let done = 0
@@ -439,7 +454,8 @@ export class GuestMemory {
 function region(index: number, guestAddress: number, buffer: Buffer): Region {
   const size = buffer.length
   const shared = buffer.buffer instanceof SharedArrayBuffer
-  const u16 = shared && buffer.byteOffset % 2 === 0 ? new Uint16Array(buffer.buffer, buffer.byteOffset, size >> 1) : null
+  const u16 =
+    shared && buffer.byteOffset % 2 === 0 ? new Uint16Array(buffer.buffer, buffer.byteOffset, size >> 1) : null
   return {
     index,
     guestAddress,
@@ -455,7 +471,10 @@ function region(index: number, guestAddress: number, buffer: Buffer): Region {
 function toBytes(b: unknown, name: string): Uint8Array {
   if (b instanceof ArrayBuffer) {
     if ((b as ArrayBuffer & { resizable?: boolean }).resizable) {
-      throw new VirtioQueueError(`${name}: resizable ArrayBuffers cannot back guest memory (they can shrink)`, 'InvalidRegion')
+      throw new VirtioQueueError(
+        `${name}: resizable ArrayBuffers cannot back guest memory (they can shrink)`,
+        'InvalidRegion',
+      )
     }
     // Empty or detached (a view of a detached buffer cannot be made): the native side
     // rejects an empty region with InvalidRegion.
@@ -465,10 +484,15 @@ function toBytes(b: unknown, name: string): Uint8Array {
   if (ArrayBuffer.isView(b)) {
     const ab = b.buffer as ArrayBuffer & { resizable?: boolean }
     if (ab.resizable) {
-      throw new VirtioQueueError(`${name}: views of resizable ArrayBuffers cannot back guest memory (they can shrink)`, 'InvalidRegion')
+      throw new VirtioQueueError(
+        `${name}: views of resizable ArrayBuffers cannot back guest memory (they can shrink)`,
+        'InvalidRegion',
+      )
     }
     if (b.byteLength === 0) return new Uint8Array(0)
-    return b instanceof Uint8Array && b.constructor === Uint8Array ? b : new Uint8Array(b.buffer, b.byteOffset, b.byteLength)
+    return b instanceof Uint8Array && b.constructor === Uint8Array
+      ? b
+      : new Uint8Array(b.buffer, b.byteOffset, b.byteLength)
   }
   throw typeError(name, 'a Buffer, TypedArray, DataView, ArrayBuffer or SharedArrayBuffer', b)
 }

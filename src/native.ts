@@ -57,7 +57,14 @@ export interface NativeBinding {
   addUsedBatch(queue: QueueHandle, pairs: Uint32Array, count: number): void
   /** Benchmark only (bench/): native device rounds + recycling driver; see crate/src/bench.rs for `io`. */
   benchNative(memory: MemoryHandle, queue: QueueHandle, io: Uint32Array): number
-  constants(): [pageSize: number, addressLimit: number, headerWords: number, chainWords: number, descWords: number, stateWords: number]
+  constants(): [
+    pageSize: number,
+    addressLimit: number,
+    headerWords: number,
+    chainWords: number,
+    descWords: number,
+    stateWords: number,
+  ]
   forcePanicForTesting(): never
 }
 

@@ -1,9 +1,9 @@
 // Queue: a virtio split queue (the crate's `Queue`) over guest memory.
 import { typeError, VirtioQueueError } from './errors'
-import { GuardOwner, QueueGuard } from './guard'
+import { type GuardOwner, QueueGuard } from './guard'
 import { GuestMemory } from './memory'
-import { native, QueueAnchor, QueueHandle, STATE_WORDS } from './native'
-import { decodeState, encodeState, QueueState } from './state'
+import { native, type QueueAnchor, type QueueHandle, STATE_WORDS } from './native'
+import { decodeState, encodeState, type QueueState } from './state'
 
 export class Queue {
   /** The guest memory the queue's rings and buffers live in. */

@@ -32,7 +32,8 @@ export function encodeState(state: QueueState): Uint32Array {
   const u16 = (name: keyof QueueState, i: number) => {
     const v = state[name]
     if (typeof v !== 'number') throw typeError(`state.${name}`, 'of type number', v)
-    if (!Number.isInteger(v) || v < 0 || v > 0xffff) throw rangeError(`state.${name}`, `it must be an integer from 0 to 65535; received ${v}`)
+    if (!Number.isInteger(v) || v < 0 || v > 0xffff)
+      throw rangeError(`state.${name}`, `it must be an integer from 0 to 65535; received ${v}`)
     w[i] = v
   }
   const bool = (name: keyof QueueState, i: number) => {
@@ -46,7 +47,11 @@ export function encodeState(state: QueueState): Uint32Array {
     if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) big = BigInt(v)
     else if (typeof v === 'string' && /^(0|[1-9][0-9]*|0x[0-9a-fA-F]+)$/.test(v)) big = BigInt(v)
     else if (typeof v === 'bigint' && v >= 0n) big = v
-    else throw new VirtioQueueError(`state.${name} must be a non-negative integer address (number or decimal string); received ${String(v)}`, 'InvalidState')
+    else
+      throw new VirtioQueueError(
+        `state.${name} must be a non-negative integer address (number or decimal string); received ${String(v)}`,
+        'InvalidState',
+      )
     if (big > 0xffffffffffffffffn) throw new VirtioQueueError(`state.${name} does not fit in 64 bits`, 'InvalidState')
     w[i] = Number(big & 0xffffffffn)
     w[i + 1] = Number(big >> 32n)

@@ -20,7 +20,11 @@ export class FakeMemory implements DriverMemory {
   private readonly u16: Uint16Array | undefined
   private readonly opts: FakeMemoryOptions
 
-  constructor(readonly base: number, readonly size: number, opts: FakeMemoryOptions = {}) {
+  constructor(
+    readonly base: number,
+    readonly size: number,
+    opts: FakeMemoryOptions = {},
+  ) {
     const buf = opts.shared ? new SharedArrayBuffer(size) : new ArrayBuffer(size)
     this.bytes = new Uint8Array(buf)
     this.dv = new DataView(buf)
@@ -35,16 +39,36 @@ export class FakeMemory implements DriverMemory {
     return addr - this.base
   }
 
-  readU8(addr: number): number { return this.dv.getUint8(this.off(addr, 1)) }
-  writeU8(addr: number, v: number): void { this.dv.setUint8(this.off(addr, 1), v) }
-  readU16(addr: number): number { return this.dv.getUint16(this.off(addr, 2), true) }
-  writeU16(addr: number, v: number): void { this.dv.setUint16(this.off(addr, 2), v, true) }
-  readU32(addr: number): number { return this.dv.getUint32(this.off(addr, 4), true) }
-  writeU32(addr: number, v: number): void { this.dv.setUint32(this.off(addr, 4), v, true) }
-  readU64(addr: number): bigint { return this.dv.getBigUint64(this.off(addr, 8), true) }
-  writeU64(addr: number, v: bigint | number): void { this.dv.setBigUint64(this.off(addr, 8), BigInt(v), true) }
-  read(addr: number, length: number): Buffer { return Buffer.from(this.bytes.slice(this.off(addr, length), addr - this.base + length)) }
-  write(addr: number, src: Uint8Array): void { this.bytes.set(src, this.off(addr, src.length)) }
+  readU8(addr: number): number {
+    return this.dv.getUint8(this.off(addr, 1))
+  }
+  writeU8(addr: number, v: number): void {
+    this.dv.setUint8(this.off(addr, 1), v)
+  }
+  readU16(addr: number): number {
+    return this.dv.getUint16(this.off(addr, 2), true)
+  }
+  writeU16(addr: number, v: number): void {
+    this.dv.setUint16(this.off(addr, 2), v, true)
+  }
+  readU32(addr: number): number {
+    return this.dv.getUint32(this.off(addr, 4), true)
+  }
+  writeU32(addr: number, v: number): void {
+    this.dv.setUint32(this.off(addr, 4), v, true)
+  }
+  readU64(addr: number): bigint {
+    return this.dv.getBigUint64(this.off(addr, 8), true)
+  }
+  writeU64(addr: number, v: bigint | number): void {
+    this.dv.setBigUint64(this.off(addr, 8), BigInt(v), true)
+  }
+  read(addr: number, length: number): Buffer {
+    return Buffer.from(this.bytes.slice(this.off(addr, length), addr - this.base + length))
+  }
+  write(addr: number, src: Uint8Array): void {
+    this.bytes.set(src, this.off(addr, src.length))
+  }
 
   slice(addr: number, length: number): Buffer {
     if (this.opts.noSlice) throw new RangeError('slice() disabled (spans regions)')

@@ -48,7 +48,9 @@ export type PlaceSpec =
   | { k: 'top'; back: number }
   | { k: 'any'; a: bigint }
 
-export type QueuePlaceSpec = { k: 'packed'; r: number; off: number } | { k: 'free'; desc: PlaceSpec; avail: PlaceSpec; used: PlaceSpec }
+export type QueuePlaceSpec =
+  | { k: 'packed'; r: number; off: number }
+  | { k: 'free'; desc: PlaceSpec; avail: PlaceSpec; used: PlaceSpec }
 
 /** A buffer address: in a region (fitting its length when it can), at a region's end, past it, or absolute. */
 export type AddrSpec =
@@ -138,7 +140,10 @@ const placeArb: fc.Arbitrary<PlaceSpec> = fc.oneof(
 
 const queuePlaceArb: fc.Arbitrary<QueuePlaceSpec> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ k: fc.constant('packed' as const), r: regionIndex, off: u32 }) },
-  { weight: 2, arbitrary: fc.record({ k: fc.constant('free' as const), desc: placeArb, avail: placeArb, used: placeArb }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({ k: fc.constant('free' as const), desc: placeArb, avail: placeArb, used: placeArb }),
+  },
 )
 
 const addrArb: fc.Arbitrary<AddrSpec> = fc.oneof(
@@ -149,7 +154,10 @@ const addrArb: fc.Arbitrary<AddrSpec> = fc.oneof(
     weight: 1,
     arbitrary: fc.record({
       k: fc.constant('abs' as const),
-      a: fc.oneof(fc.constantFrom(0n, 2n ** 53n - 8n, 2n ** 53n, 2n ** 63n, U64_MAX - 15n, U64_MAX), fc.bigInt(0n, U64_MAX)),
+      a: fc.oneof(
+        fc.constantFrom(0n, 2n ** 53n - 8n, 2n ** 53n, 2n ** 63n, U64_MAX - 15n, U64_MAX),
+        fc.bigInt(0n, U64_MAX),
+      ),
     }),
   },
 )
@@ -173,7 +181,13 @@ const nextArb: fc.Arbitrary<NextSpec> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ k: fc.constant('raw' as const), v: u16 }) },
 )
 
-const plainArb: fc.Arbitrary<DescSpec> = fc.record({ k: fc.constant('plain' as const), addr: addrArb, len: lenArb, flags: flagsArb, next: nextArb })
+const plainArb: fc.Arbitrary<DescSpec> = fc.record({
+  k: fc.constant('plain' as const),
+  addr: addrArb,
+  len: lenArb,
+  flags: flagsArb,
+  next: nextArb,
+})
 const indirectArb: fc.Arbitrary<DescSpec> = fc.record({
   k: fc.constant('indirect' as const),
   table: fc.nat(3),
@@ -181,7 +195,10 @@ const indirectArb: fc.Arbitrary<DescSpec> = fc.record({
   flags: fc.constantFrom(0, NEXT, WRITE),
   next: nextArb,
 })
-const rawArb: fc.Arbitrary<DescSpec> = fc.record({ k: fc.constant('raw' as const), bytes: fc.uint8Array({ minLength: 16, maxLength: 16 }) })
+const rawArb: fc.Arbitrary<DescSpec> = fc.record({
+  k: fc.constant('raw' as const),
+  bytes: fc.uint8Array({ minLength: 16, maxLength: 16 }),
+})
 
 const descArb: fc.Arbitrary<DescSpec> = fc.oneof(
   { weight: 8, arbitrary: plainArb },
@@ -223,11 +240,21 @@ export const deviceArb: fc.Arbitrary<DeviceSpec> = fc.record({
     fc.oneof(
       fc.constant({ k: 'pop' as const }),
       fc.record({ k: fc.constant('iter' as const), brk: fc.integer({ min: 1, max: 8 }) }),
-      fc.record({ k: fc.constant('batch' as const), chains: fc.integer({ min: 1, max: 8 }), descs: fc.integer({ min: 1, max: 16 }) }),
+      fc.record({
+        k: fc.constant('batch' as const),
+        chains: fc.integer({ min: 1, max: 8 }),
+        descs: fc.integer({ min: 1, max: 16 }),
+      }),
     ),
     { minLength: 1, maxLength: 6 },
   ),
   io: fc.array(fc.constantFrom<IoStep>('rw', 'rw', 'buffers', 'none'), { minLength: 1, maxLength: 6 }),
-  notify: fc.array(fc.constantFrom<NotifyStep>('enable', 'disable', 'needs', 'none', 'none'), { minLength: 1, maxLength: 6 }),
-  usedLens: fc.array(fc.oneof({ weight: 4, arbitrary: fc.constant(true as const) }, { weight: 1, arbitrary: u32 }), { minLength: 1, maxLength: 4 }),
+  notify: fc.array(fc.constantFrom<NotifyStep>('enable', 'disable', 'needs', 'none', 'none'), {
+    minLength: 1,
+    maxLength: 6,
+  }),
+  usedLens: fc.array(fc.oneof({ weight: 4, arbitrary: fc.constant(true as const) }, { weight: 1, arbitrary: u32 }), {
+    minLength: 1,
+    maxLength: 4,
+  }),
 })

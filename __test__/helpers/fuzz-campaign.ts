@@ -11,7 +11,7 @@ import { deviceArb, guestArb } from './fuzz-arb'
 import { guestStats, runGuestCase } from './fuzz-guest'
 import { opsArb, runOpsCase } from './fuzz-ops'
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: the campaigns' properties have different argument types
 const properties: Record<string, () => fc.IProperty<any>> = {
   guest: () => fc.property(guestArb, deviceArb, (g, d) => runGuestCase(g, d)),
   ops: () => fc.property(opsArb, (o) => runOpsCase(o)),
@@ -35,7 +35,9 @@ for (const name of names) {
     const secs = ((Date.now() - start) / 1000).toFixed(0)
     if (details.failed) {
       failed = true
-      console.log(`[${name}] FAILED after ${done} cases (${secs} s): seed ${details.seed} path ${details.counterexamplePath}`)
+      console.log(
+        `[${name}] FAILED after ${done} cases (${secs} s): seed ${details.seed} path ${details.counterexamplePath}`,
+      )
       console.log(`counterexample: ${fc.stringify(details.counterexample)}`)
       console.log(String(details.errorInstance))
     } else {

@@ -6,8 +6,24 @@ import { ChainBatch, Queue, type DescriptorChain, type QueueGuard } from '../..'
 import type { AddrSpec, DescSpec, DeviceSpec, GuestSpec, LayoutSpec, PlaceSpec, TableSpec } from './fuzz-arb'
 import { CanaryMemory, fillFrom, type Range, type RegionSpec } from './fuzz-mem'
 import {
-  attempt, batchView, bufferBytes, buffersMapped, chainView, compareChain, modelAddUsed, modelDisableNotification, modelEnableNotification,
-  modelNeedsNotification, modelPops, sameOutcome, U64_MAX, usedRingRange, WRITE, type Outcome, type QueueModel, type RefChain,
+  attempt,
+  batchView,
+  bufferBytes,
+  buffersMapped,
+  chainView,
+  compareChain,
+  modelAddUsed,
+  modelDisableNotification,
+  modelEnableNotification,
+  modelNeedsNotification,
+  modelPops,
+  sameOutcome,
+  U64_MAX,
+  usedRingRange,
+  WRITE,
+  type Outcome,
+  type QueueModel,
+  type RefChain,
   type RefDesc,
 } from './fuzz-ref'
 
@@ -87,7 +103,13 @@ interface Table {
   len: number
 }
 
-function descBytes(d: DescSpec, i: number, count: number, tables: readonly Table[], regs: readonly RegionSpec[]): Uint8Array {
+function descBytes(
+  d: DescSpec,
+  i: number,
+  count: number,
+  tables: readonly Table[],
+  regs: readonly RegionSpec[],
+): Uint8Array {
   if (d.k === 'raw') return d.bytes
   const next = d.next.k === 'succ' ? i + 1 : d.next.k === 'mod' ? d.next.v % Math.max(1, count) : d.next.v
   if (d.k === 'plain') return encode(addrOf(d.addr, d.len, regs), d.len, d.flags, next)
@@ -97,9 +119,14 @@ function descBytes(d: DescSpec, i: number, count: number, tables: readonly Table
 }
 
 function writeTables(m: CanaryMemory, specs: readonly TableSpec[], regs: readonly RegionSpec[]): Table[] {
-  const tables = specs.map((t) => ({ addr: addrOf(t.at, 16 * t.entries.length, regs), len: t.huge ? 0xffff0 : 16 * t.entries.length }))
+  const tables = specs.map((t) => ({
+    addr: addrOf(t.at, 16 * t.entries.length, regs),
+    len: t.huge ? 0xffff0 : 16 * t.entries.length,
+  }))
   specs.forEach((t, ti) => {
-    t.entries.forEach((e, i) => m.write(tables[ti]!.addr + 16n * BigInt(i), descBytes(e, i, t.entries.length, tables, regs)))
+    t.entries.forEach((e, i) =>
+      m.write(tables[ti]!.addr + 16n * BigInt(i), descBytes(e, i, t.entries.length, tables, regs)),
+    )
   })
   return tables
 }
@@ -151,8 +178,15 @@ export function buildGuest(spec: GuestSpec) {
   guard.setNextUsed(spec.nextUsed)
   guard.setReady(spec.ready)
   const model: QueueModel = {
-    size, ready: spec.ready, descTable: desc, availRing: avail, usedRing: used,
-    nextAvail: spec.nextAvail, nextUsed: spec.nextUsed, eventIdx: spec.eventIdx, numAdded: 0,
+    size,
+    ready: spec.ready,
+    descTable: desc,
+    availRing: avail,
+    usedRing: used,
+    nextAvail: spec.nextAvail,
+    nextUsed: spec.nextUsed,
+    eventIdx: spec.eventIdx,
+    numAdded: 0,
   }
   return { m, queue, guard, model }
 }
@@ -179,9 +213,13 @@ function popAll(m: CanaryMemory, g: QueueGuard, q: QueueModel, dev: DeviceSpec):
         count(`pop error ${got.ok ? '' : got.code}`)
         break
       }
-      if (got.value !== want.value.length) throw new Error(`${ctx}: popped ${got.value} chains, the model says ${want.value.length}`)
+      if (got.value !== want.value.length)
+        throw new Error(`${ctx}: popped ${got.value} chains, the model says ${want.value.length}`)
       // ChainBatch.addr() is a number: exact below 2^53, rounded above.
-      const rounded = (ref: RefChain) => ({ ...ref, descs: ref.descs.map((d) => ({ ...d, addr: BigInt(Number(d.addr)) })) })
+      const rounded = (ref: RefChain) => ({
+        ...ref,
+        descs: ref.descs.map((d) => ({ ...d, addr: BigInt(Number(d.addr)) })),
+      })
       want.value.forEach((ref, i) => compareChain(`${ctx} chain ${i}`, batchView(b, i), rounded(ref), q.size))
       popped.push(...want.value.map((ref) => ({ ref, chain: null })))
     } else {
@@ -199,7 +237,8 @@ function popAll(m: CanaryMemory, g: QueueGuard, q: QueueModel, dev: DeviceSpec):
         count(`pop error ${got.ok ? '' : got.code}`)
         break
       }
-      if (got.value.length !== want.value.length) throw new Error(`${ctx}: ${got.value.length} chains, the model says ${want.value.length}`)
+      if (got.value.length !== want.value.length)
+        throw new Error(`${ctx}: ${got.value.length} chains, the model says ${want.value.length}`)
       want.value.forEach((ref, i) => compareChain(`${ctx} chain ${i}`, chainView(got.value[i]!), ref, q.size))
       popped.push(...want.value.map((ref, i) => ({ ref, chain: got.value[i]! })))
     }
@@ -220,12 +259,14 @@ function chainIo(m: CanaryMemory, p: Popped, io: string, allowed: Range[]): numb
   const ctx = `chain ${p.ref.head} ${io}`
   const readable = p.ref.descs.filter((d) => !(d.flags & WRITE))
   const writable = p.ref.descs.filter((d) => d.flags & WRITE)
-  const expect = (ds: RefDesc[]): Outcome<unknown> => (buffersMapped(m, ds) ? { ok: true, value: 0 } : { ok: false, code: 'InvalidChain' })
+  const expect = (ds: RefDesc[]): Outcome<unknown> =>
+    buffersMapped(m, ds) ? { ok: true, value: 0 } : { ok: false, code: 'InvalidChain' }
   if (io === 'buffers') {
     const got = attempt(ctx, () => c.buffers())
     sameOutcome(ctx, got, expect(p.ref.descs))
     if (got.ok && sum(p.ref.descs) <= IO_CAP) {
-      if (!Buffer.concat(got.value).equals(bufferBytes(m, p.ref.descs, IO_CAP))) throw new Error(`${ctx}: buffers() differ from guest memory`)
+      if (!Buffer.concat(got.value).equals(bufferBytes(m, p.ref.descs, IO_CAP)))
+        throw new Error(`${ctx}: buffers() differ from guest memory`)
     }
     return 0
   }
@@ -233,9 +274,11 @@ function chainIo(m: CanaryMemory, p: Popped, io: string, allowed: Range[]): numb
   sameOutcome(`${ctx} reader`, reader, expect(readable))
   count(`reader ${reader.ok ? 'ok' : reader.code}`)
   if (reader.ok) {
-    if (reader.value.availableBytes() !== sum(readable)) throw new Error(`${ctx}: reader has ${reader.value.availableBytes()} bytes, buffers ${sum(readable)}`)
+    if (reader.value.availableBytes() !== sum(readable))
+      throw new Error(`${ctx}: reader has ${reader.value.availableBytes()} bytes, buffers ${sum(readable)}`)
     const n = Math.min(IO_CAP, sum(readable))
-    if (!reader.value.read(n).equals(bufferBytes(m, readable, n))) throw new Error(`${ctx}: reader data differs from guest memory`)
+    if (!reader.value.read(n).equals(bufferBytes(m, readable, n)))
+      throw new Error(`${ctx}: reader data differs from guest memory`)
   }
   const writer = attempt(ctx, () => c.writer())
   sameOutcome(`${ctx} writer`, writer, expect(writable))
@@ -249,18 +292,41 @@ function chainIo(m: CanaryMemory, p: Popped, io: string, allowed: Range[]): numb
 
 function notify(m: CanaryMemory, g: QueueGuard, q: QueueModel, step: string): void {
   const ctx = `${step}Notification`
-  if (step === 'enable') sameValue(ctx, attempt(ctx, () => g.enableNotification()), modelEnableNotification(m, q))
-  else if (step === 'disable') sameOutcome(ctx, attempt(ctx, () => g.disableNotification()), modelDisableNotification(m, q))
-  else if (step === 'needs') sameValue(ctx, attempt(ctx, () => g.needsNotification()), modelNeedsNotification(m, q))
+  if (step === 'enable')
+    sameValue(
+      ctx,
+      attempt(ctx, () => g.enableNotification()),
+      modelEnableNotification(m, q),
+    )
+  else if (step === 'disable')
+    sameOutcome(
+      ctx,
+      attempt(ctx, () => g.disableNotification()),
+      modelDisableNotification(m, q),
+    )
+  else if (step === 'needs')
+    sameValue(
+      ctx,
+      attempt(ctx, () => g.needsNotification()),
+      modelNeedsNotification(m, q),
+    )
 }
 
 function sameValue<T>(ctx: string, got: Outcome<T>, want: Outcome<T>): void {
   sameOutcome(ctx, got, want)
-  if (got.ok && want.ok && got.value !== want.value) throw new Error(`${ctx}: returned ${got.value}, the model says ${want.value}`)
+  if (got.ok && want.ok && got.value !== want.value)
+    throw new Error(`${ctx}: returned ${got.value}, the model says ${want.value}`)
 }
 
 /** Phase 2: I/O on each chain, notifications, addUsed; checks each used element written. */
-function complete(m: CanaryMemory, g: QueueGuard, q: QueueModel, dev: DeviceSpec, popped: Popped[], allowed: Range[]): void {
+function complete(
+  m: CanaryMemory,
+  g: QueueGuard,
+  q: QueueModel,
+  dev: DeviceSpec,
+  popped: Popped[],
+  allowed: Range[],
+): void {
   popped.forEach((p, i) => {
     const written = p.chain ? chainIo(m, p, dev.io[i % dev.io.length]!, allowed) : 0
     notify(m, g, q, dev.notify[i % dev.notify.length]!)
@@ -268,17 +334,24 @@ function complete(m: CanaryMemory, g: QueueGuard, q: QueueModel, dev: DeviceSpec
     const len = l === true ? written : l
     const want = modelAddUsed(m, q, p.ref.head)
     const ctx = `addUsed(${p.ref.head}, ${len})`
-    sameOutcome(ctx, attempt(ctx, () => g.addUsed(p.ref.head, len)), want)
+    sameOutcome(
+      ctx,
+      attempt(ctx, () => g.addUsed(p.ref.head, len)),
+      want,
+    )
     count(`addUsed ${want.ok ? 'ok' : want.code}`)
     if (want.ok) {
       const id = m.readU32(want.value)
       const got = m.readU32(want.value + 4n)
       const idx = m.readU16(q.usedRing + 2n)
       if (id !== p.ref.head || got !== len || idx !== q.nextUsed) {
-        throw new Error(`${ctx}: used ring has id ${id} len ${got} idx ${idx}, the model says ${p.ref.head} ${len} ${q.nextUsed}`)
+        throw new Error(
+          `${ctx}: used ring has id ${id} len ${got} idx ${idx}, the model says ${p.ref.head} ${len} ${q.nextUsed}`,
+        )
       }
     }
-    if (g.nextUsed() !== q.nextUsed) throw new Error(`${ctx}: nextUsed() is ${g.nextUsed()}, the model says ${q.nextUsed}`)
+    if (g.nextUsed() !== q.nextUsed)
+      throw new Error(`${ctx}: nextUsed() is ${g.nextUsed()}, the model says ${q.nextUsed}`)
   })
 }
 

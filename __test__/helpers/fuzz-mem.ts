@@ -54,7 +54,9 @@ export class CanaryMemory {
     })
     this.regions = regions
     this.sorted = [...regions].sort((a, b) => (a.gpa < b.gpa ? -1 : 1))
-    this.mem = GuestMemory.fromBuffers(specs.map((s, i) => ({ guestAddress: s.guestAddress, buffer: regions[i]!.view })))
+    this.mem = GuestMemory.fromBuffers(
+      specs.map((s, i) => ({ guestAddress: s.guestAddress, buffer: regions[i]!.view })),
+    )
   }
 
   /** The region holding guest address `a`, if any. */

@@ -59,30 +59,90 @@ const opArb: fc.Arbitrary<OpSpec> = fc.oneof(
     weight: 8,
     arbitrary: fc.record({
       k: fc.constant('publish' as const),
-      n: fc.oneof({ weight: 30, arbitrary: fc.integer({ min: 1, max: 8 }) }, { weight: 1, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: u16 }),
+      n: fc.oneof(
+        { weight: 30, arbitrary: fc.integer({ min: 1, max: 8 }) },
+        { weight: 1, arbitrary: fc.constant(0) },
+        { weight: 1, arbitrary: u16 },
+      ),
     }),
   },
   { weight: 5, arbitrary: fc.constant({ k: 'pop' as const }) },
-  { weight: 2, arbitrary: fc.record({ k: fc.constant('iter' as const), brk: fc.integer({ min: 1, max: 8 }), back: fc.boolean() }) },
-  { weight: 2, arbitrary: fc.record({ k: fc.constant('batch' as const), chains: fc.integer({ min: 1, max: 8 }), descs: fc.integer({ min: 1, max: 12 }) }) },
-  { weight: 4, arbitrary: fc.record({ k: fc.constant('addUsed' as const), pick, len, bad: fc.oneof({ weight: 8, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({ k: fc.constant('iter' as const), brk: fc.integer({ min: 1, max: 8 }), back: fc.boolean() }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      k: fc.constant('batch' as const),
+      chains: fc.integer({ min: 1, max: 8 }),
+      descs: fc.integer({ min: 1, max: 12 }),
+    }),
+  },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      k: fc.constant('addUsed' as const),
+      pick,
+      len,
+      bad: fc.oneof({ weight: 8, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
+    }),
+  },
   {
     weight: 2,
     arbitrary: fc.record({
       k: fc.constant('addUsedBatch' as const),
-      entries: fc.array(fc.record({ pick, len, bad: fc.oneof({ weight: 8, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }) }), { maxLength: 6 }),
+      entries: fc.array(
+        fc.record({
+          pick,
+          len,
+          bad: fc.oneof({ weight: 8, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
+        }),
+        { maxLength: 6 },
+      ),
     }),
   },
-  { weight: 2, arbitrary: fc.record({ k: fc.constant('setNextAvail' as const), v: u16, rel: fc.oneof({ weight: 3, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      k: fc.constant('setNextAvail' as const),
+      v: u16,
+      rel: fc.oneof({ weight: 3, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('setNextUsed' as const), v: u16 }) },
   { weight: 1, arbitrary: fc.constant({ k: 'prev' as const }) },
   { weight: 1, arbitrary: fc.constant({ k: 'reset' as const }) },
   { weight: 3, arbitrary: fc.record({ k: fc.constant('configure' as const), sizeShift: fc.nat(2) }) },
-  { weight: 1, arbitrary: fc.record({ k: fc.constant('setSize' as const), v: fc.oneof(fc.constantFrom(0, 1, 2, 3, 4, 8, 16, 24, 32, 64, 128), u16) }) },
-  { weight: 1, arbitrary: fc.record({ k: fc.constant('setReady' as const), b: fc.oneof({ weight: 3, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      k: fc.constant('setSize' as const),
+      v: fc.oneof(fc.constantFrom(0, 1, 2, 3, 4, 8, 16, 24, 32, 64, 128), u16),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      k: fc.constant('setReady' as const),
+      b: fc.oneof({ weight: 3, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('setEventIdx' as const), b: fc.boolean() }) },
-  { weight: 2, arbitrary: fc.record({ k: fc.constant('notify' as const), which: fc.constantFrom('enable' as const, 'disable' as const, 'needs' as const) }) },
-  { weight: 1, arbitrary: fc.record({ k: fc.constant('idx' as const), order: fc.constantFrom('relaxed' as const, 'acquire' as const, 'seqcst' as const) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      k: fc.constant('notify' as const),
+      which: fc.constantFrom('enable' as const, 'disable' as const, 'needs' as const),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      k: fc.constant('idx' as const),
+      order: fc.constantFrom('relaxed' as const, 'acquire' as const, 'seqcst' as const),
+    }),
+  },
   { weight: 1, arbitrary: fc.constant({ k: 'snapshot' as const }) },
   { weight: 1, arbitrary: fc.constant({ k: 'relock' as const }) },
   { weight: 1, arbitrary: fc.constant({ k: 'isValid' as const }) },
@@ -101,10 +161,16 @@ const opArb: fc.Arbitrary<OpSpec> = fc.oneof(
 )
 
 const chainArb: fc.Arbitrary<ChainSpec> = fc.record({
-  bufs: fc.array(fc.record({ len: fc.oneof({ weight: 4, arbitrary: fc.nat(300) }, { weight: 1, arbitrary: fc.constant(0) }), write: fc.boolean() }), {
-    minLength: 1,
-    maxLength: 5,
-  }),
+  bufs: fc.array(
+    fc.record({
+      len: fc.oneof({ weight: 4, arbitrary: fc.nat(300) }, { weight: 1, arbitrary: fc.constant(0) }),
+      write: fc.boolean(),
+    }),
+    {
+      minLength: 1,
+      maxLength: 5,
+    },
+  ),
   indirect: fc.oneof({ weight: 3, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
 })
 
@@ -113,7 +179,13 @@ export const opsArb: fc.Arbitrary<OpsSpec> = fc.record({
   split: fc.boolean(),
   shared: fc.boolean(),
   chains: fc.array(chainArb, { minLength: 1, maxLength: 24 }),
-  heads: fc.array(fc.oneof({ weight: 12, arbitrary: fc.nat(999) }, { weight: 1, arbitrary: fc.integer({ min: 1000, max: 1000 + 0xffff }) }), { minLength: 1, maxLength: 16 }),
+  heads: fc.array(
+    fc.oneof(
+      { weight: 12, arbitrary: fc.nat(999) },
+      { weight: 1, arbitrary: fc.integer({ min: 1000, max: 1000 + 0xffff }) },
+    ),
+    { minLength: 1, maxLength: 16 },
+  ),
   stride: fc.nat(0x7fff).map((n) => 2 * n + 1),
   rot: u16,
   initial: fc.nat(64),

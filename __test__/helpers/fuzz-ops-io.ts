@@ -28,7 +28,8 @@ export function io(r: Rig, op: Extract<OpSpec, { k: 'io' }>): void {
     const data = new Uint8Array(n).map((_, i) => (i + pos + n) & 0xff)
     if (!op.write && op.into) {
       const k = (stream as ReturnType<DescriptorChain['reader']>).readInto(data)
-      if (k !== Math.min(n, total - pos) || !Buffer.from(data.subarray(0, k)).equals(bytes!.subarray(pos, pos + k))) throw new Error(`${ctx}: readInto`)
+      if (k !== Math.min(n, total - pos) || !Buffer.from(data.subarray(0, k)).equals(bytes!.subarray(pos, pos + k)))
+        throw new Error(`${ctx}: readInto`)
       pos += k
       continue
     }
@@ -37,21 +38,33 @@ export function io(r: Rig, op: Extract<OpSpec, { k: 'io' }>): void {
     sameOutcome(ctx, got, n > total - pos ? fail('ERR_OUT_OF_RANGE') : ok(0))
     if (!got.ok) continue
     if (op.write) written.push(data)
-    else if (!Buffer.from(got.value as Buffer).equals(bytes!.subarray(pos, pos + n))) throw new Error(`${ctx}: data differs at ${pos}`)
+    else if (!Buffer.from(got.value as Buffer).equals(bytes!.subarray(pos, pos + n)))
+      throw new Error(`${ctx}: data differs at ${pos}`)
     pos += n
   }
   const done = 'write' in stream ? stream.bytesWritten() : stream.bytesRead()
-  if (done !== pos || stream.availableBytes() !== total - pos) throw new Error(`${ctx}: position ${done}/${stream.availableBytes()}, expected ${pos}/${total - pos}`)
-  if (op.write && !Buffer.from(bufferBytes(r.m, descs, pos)).equals(Buffer.concat(written))) throw new Error(`${ctx}: guest memory differs from what was written`)
+  if (done !== pos || stream.availableBytes() !== total - pos)
+    throw new Error(`${ctx}: position ${done}/${stream.availableBytes()}, expected ${pos}/${total - pos}`)
+  if (op.write && !Buffer.from(bufferBytes(r.m, descs, pos)).equals(Buffer.concat(written)))
+    throw new Error(`${ctx}: guest memory differs from what was written`)
 }
 
 export function views(r: Rig, pick: number): void {
   if (r.held.length === 0) return
   const { chain, ref } = r.held[pick % r.held.length]!
   const check = (name: string, got: Buffer[], ds: RefDesc[]) => {
-    if (!Buffer.concat(got).equals(bufferBytes(r.m, ds, Infinity))) throw new Error(`${name}() of chain ${ref.head} differs from guest memory`)
+    if (!Buffer.concat(got).equals(bufferBytes(r.m, ds, Infinity)))
+      throw new Error(`${name}() of chain ${ref.head} differs from guest memory`)
   }
   check('buffers', chain.buffers(), ref.descs)
-  check('readableBuffers', chain.readableBuffers(), ref.descs.filter((d) => !(d.flags & WRITE)))
-  check('writableBuffers', chain.writableBuffers(), ref.descs.filter((d) => d.flags & WRITE))
+  check(
+    'readableBuffers',
+    chain.readableBuffers(),
+    ref.descs.filter((d) => !(d.flags & WRITE)),
+  )
+  check(
+    'writableBuffers',
+    chain.writableBuffers(),
+    ref.descs.filter((d) => d.flags & WRITE),
+  )
 }

@@ -7,9 +7,25 @@ import { CanaryMemory, type Range } from './fuzz-mem'
 import { opsArb, type OpSpec, type OpsSpec } from './fuzz-ops-arb'
 import { count, io, opsStats, views } from './fuzz-ops-io'
 import {
-  attempt, batchView, bufferBytes, chainView, compareChain, INDIRECT, modelAddUsed, modelAvailIdx, modelDisableNotification,
-  modelEnableNotification, modelNeedsNotification, modelPops, NEXT, referenceWalk, sameOutcome, U64_MAX, WRITE, type Outcome, type QueueModel,
-  type RefChain, type RefDesc,
+  attempt,
+  batchView,
+  chainView,
+  compareChain,
+  INDIRECT,
+  modelAddUsed,
+  modelAvailIdx,
+  modelDisableNotification,
+  modelEnableNotification,
+  modelNeedsNotification,
+  modelPops,
+  NEXT,
+  referenceWalk,
+  sameOutcome,
+  U64_MAX,
+  WRITE,
+  type Outcome,
+  type QueueModel,
+  type RefChain,
 } from './fuzz-ref'
 
 export { opsArb, opsStats }
@@ -89,11 +105,24 @@ function build(spec: OpsSpec): Rig {
   }
   for (let i = 0; i < maxSize; i++) {
     const h = spec.heads[i % spec.heads.length]!
-    m.writeU16(BigInt(avail + 4 + 2 * i), h >= 1000 ? h - 1000 : heads.length > 0 ? heads[h % heads.length]! : h % maxSize)
+    m.writeU16(
+      BigInt(avail + 4 + 2 * i),
+      h >= 1000 ? h - 1000 : heads.length > 0 ? heads[h % heads.length]! : h % maxSize,
+    )
   }
   const queue = new Queue(m.mem, maxSize)
   const g = queue.lockWithMemory()
-  const q: QueueModel = { size: maxSize, ready: false, descTable: 0n, availRing: 0n, usedRing: 0n, nextAvail: 0, nextUsed: 0, eventIdx: false, numAdded: 0 }
+  const q: QueueModel = {
+    size: maxSize,
+    ready: false,
+    descTable: 0n,
+    availRing: 0n,
+    usedRing: 0n,
+    nextAvail: 0,
+    nextUsed: 0,
+    eventIdx: false,
+    numAdded: 0,
+  }
   const availIdx = Math.min(spec.initial, maxSize)
   m.writeU16(BigInt(avail + 2), availIdx)
   const rig: Rig = { m, q, maxSize, desc, avail, used, availIdx, queue, g, held: [], allowed }
@@ -116,7 +145,8 @@ const fail = (code: string): Outcome<never> => ({ ok: false, code })
 
 function expectValue<T>(ctx: string, got: Outcome<T>, want: Outcome<T>): void {
   sameOutcome(ctx, got, want)
-  if (got.ok && want.ok && got.value !== want.value) throw new Error(`${ctx}: returned ${String(got.value)}, the model says ${String(want.value)}`)
+  if (got.ok && want.ok && got.value !== want.value)
+    throw new Error(`${ctx}: returned ${String(got.value)}, the model says ${String(want.value)}`)
 }
 
 function hold(r: Rig, chains: DescriptorChain[], refs: RefChain[]): void {
@@ -134,7 +164,8 @@ function pops(r: Rig, op: Extract<OpSpec, { k: 'pop' | 'iter' | 'batch' }>): voi
     sameOutcome(ctx, got, want)
     count(`${ctx} ${got.ok ? (got.value > 0 ? 'chains' : 'none') : got.code}`)
     if (!got.ok || !want.ok) return
-    if (got.value !== want.value.length) throw new Error(`${ctx}: ${got.value} chains, the model says ${want.value.length}`)
+    if (got.value !== want.value.length)
+      throw new Error(`${ctx}: ${got.value} chains, the model says ${want.value.length}`)
     want.value.forEach((ref, i) => compareChain(`${ctx} ${i}`, batchView(b, i), ref, q.size))
     return
   }
@@ -160,7 +191,12 @@ function pops(r: Rig, op: Extract<OpSpec, { k: 'pop' | 'iter' | 'batch' }>): voi
     }
     return out
   })
-  if (op.k === 'pop' && got.ok && got.value.length === 1 && (want.ok ? want.value.length === 0 : want.code === 'InvalidAvailRingIndex')) {
+  if (
+    op.k === 'pop' &&
+    got.ok &&
+    got.value.length === 1 &&
+    (want.ok ? want.value.length === 0 : want.code === 'InvalidAvailRingIndex')
+  ) {
     // popDescriptorChain hands out chains read ahead in the last batch, when the avail
     // idx allowed them, even if the driver has since moved the idx back or too far: the
     // device had popped them already. Accept the chain in the next avail slot.
@@ -170,7 +206,8 @@ function pops(r: Rig, op: Extract<OpSpec, { k: 'pop' | 'iter' | 'batch' }>): voi
   sameOutcome(ctx, got, want)
   count(`${ctx} ${got.ok ? (got.value.length > 0 ? 'chains' : 'none') : got.code}`)
   if (!got.ok || !want.ok) return
-  if (got.value.length !== want.value.length) throw new Error(`${ctx}: ${got.value.length} chains, the model says ${want.value.length}`)
+  if (got.value.length !== want.value.length)
+    throw new Error(`${ctx}: ${got.value.length} chains, the model says ${want.value.length}`)
   want.value.forEach((ref, i) => compareChain(`${ctx} ${i}`, chainView(got.value[i]!), ref, q.size))
   hold(r, got.value, want.value)
 }
@@ -192,7 +229,10 @@ function checkUsed(r: Rig, ctx: string, writes: Map<bigint, [number, number]>): 
   for (const [at, [head, len]] of writes) {
     const id = r.m.readU32(at)
     const got = r.m.readU32(at + 4n)
-    if (id !== head || got !== len) throw new Error(`${ctx}: used element at 0x${at.toString(16)} is (${id}, ${got}), the model says (${head}, ${len})`)
+    if (id !== head || got !== len)
+      throw new Error(
+        `${ctx}: used element at 0x${at.toString(16)} is (${id}, ${got}), the model says (${head}, ${len})`,
+      )
   }
 }
 
@@ -212,15 +252,24 @@ function addUsed(r: Rig, op: Extract<OpSpec, { k: 'addUsed' | 'addUsedBatch' }>)
   const ctx = `${op.k}(${heads.join(',')})`
   count(`${op.k} ${want.ok ? 'ok' : want.code}`)
   if (op.k === 'addUsed') {
-    sameOutcome(ctx, attempt(ctx, () => r.g.addUsed(heads[0]!, op.len)), want)
+    sameOutcome(
+      ctx,
+      attempt(ctx, () => r.g.addUsed(heads[0]!, op.len)),
+      want,
+    )
   } else {
     const batch = new UsedBatch(1)
     entries.forEach((e, i) => batch.push(heads[i]!, e.len))
-    sameOutcome(ctx, attempt(ctx, () => r.g.addUsedBatch(batch)), want)
+    sameOutcome(
+      ctx,
+      attempt(ctx, () => r.g.addUsedBatch(batch)),
+      want,
+    )
     if (batch.count !== 0) throw new Error(`${ctx}: the UsedBatch was not cleared`)
   }
   checkUsed(r, ctx, writes)
-  if (writes.size > 0 && r.m.readU16(r.q.usedRing + 2n) !== r.q.nextUsed) throw new Error(`${ctx}: used idx differs from the model`)
+  if (writes.size > 0 && r.m.readU16(r.q.usedRing + 2n) !== r.q.nextUsed)
+    throw new Error(`${ctx}: used idx differs from the model`)
 }
 
 function inRange(m: CanaryMemory, a: bigint): boolean {
@@ -231,10 +280,18 @@ function snapshot(r: Rig): void {
   const s = r.queue.state()
   const q = r.q
   const want = {
-    maxSize: r.maxSize, nextAvail: q.nextAvail, nextUsed: q.nextUsed, eventIdxEnabled: q.eventIdx, size: q.size, ready: q.ready,
-    descTable: Number(q.descTable), availRing: Number(q.availRing), usedRing: Number(q.usedRing),
+    maxSize: r.maxSize,
+    nextAvail: q.nextAvail,
+    nextUsed: q.nextUsed,
+    eventIdxEnabled: q.eventIdx,
+    size: q.size,
+    ready: q.ready,
+    descTable: Number(q.descTable),
+    availRing: Number(q.availRing),
+    usedRing: Number(q.usedRing),
   }
-  if (JSON.stringify(s) !== JSON.stringify(want)) throw new Error(`state() is ${JSON.stringify(s)}, the model says ${JSON.stringify(want)}`)
+  if (JSON.stringify(s) !== JSON.stringify(want))
+    throw new Error(`state() is ${JSON.stringify(s)}, the model says ${JSON.stringify(want)}`)
   r.g.release()
   r.queue = Queue.fromState(r.m.mem, JSON.parse(JSON.stringify(s)))
   r.g = r.queue.lockWithMemory()
@@ -245,7 +302,11 @@ function relock(r: Rig): void {
   const locked = attempt('lock while locked', () => r.queue.lockWithMemory())
   sameOutcome('lock while locked', locked, fail('QueueLocked'))
   r.g.release()
-  sameOutcome('released guard', attempt('released guard', () => r.g.nextAvail()), fail('GuardReleased'))
+  sameOutcome(
+    'released guard',
+    attempt('released guard', () => r.g.nextAvail()),
+    fail('GuardReleased'),
+  )
   if (!r.g.released) throw new Error('released is false after release()')
   r.g = r.queue.lockWithMemory()
 }
@@ -285,13 +346,27 @@ function step(r: Rig, op: OpSpec): void {
       return
     case 'reset':
       r.g.reset()
-      Object.assign(q, { size: r.maxSize, ready: false, descTable: 0n, availRing: 0n, usedRing: 0n, nextAvail: 0, nextUsed: 0, eventIdx: false, numAdded: 0 })
+      Object.assign(q, {
+        size: r.maxSize,
+        ready: false,
+        descTable: 0n,
+        availRing: 0n,
+        usedRing: 0n,
+        nextAvail: 0,
+        nextUsed: 0,
+        eventIdx: false,
+        numAdded: 0,
+      })
       return
     case 'configure':
       return configure(r, op.sizeShift)
     case 'setSize': {
       const valid = op.v > 0 && op.v <= r.maxSize && (op.v & (op.v - 1)) === 0
-      sameOutcome('setSize', attempt('setSize', () => r.g.setSize(op.v)), valid ? ok(0) : fail('InvalidSize'))
+      sameOutcome(
+        'setSize',
+        attempt('setSize', () => r.g.setSize(op.v)),
+        valid ? ok(0) : fail('InvalidSize'),
+      )
       if (valid) q.size = op.v
       return
     }
@@ -305,19 +380,46 @@ function step(r: Rig, op: OpSpec): void {
       return
     case 'notify': {
       const ctx = `${op.which}Notification`
-      if (op.which === 'enable') return expectValue(ctx, attempt(ctx, () => r.g.enableNotification()), modelEnableNotification(m, q))
-      if (op.which === 'disable') return sameOutcome(ctx, attempt(ctx, () => r.g.disableNotification()), modelDisableNotification(m, q))
-      return expectValue(ctx, attempt(ctx, () => r.g.needsNotification()), modelNeedsNotification(m, q))
+      if (op.which === 'enable')
+        return expectValue(
+          ctx,
+          attempt(ctx, () => r.g.enableNotification()),
+          modelEnableNotification(m, q),
+        )
+      if (op.which === 'disable')
+        return sameOutcome(
+          ctx,
+          attempt(ctx, () => r.g.disableNotification()),
+          modelDisableNotification(m, q),
+        )
+      return expectValue(
+        ctx,
+        attempt(ctx, () => r.g.needsNotification()),
+        modelNeedsNotification(m, q),
+      )
     }
     case 'idx': {
-      expectValue('availIdx', attempt('availIdx', () => r.g.availIdx(op.order)), modelAvailIdx(m, q))
+      expectValue(
+        'availIdx',
+        attempt('availIdx', () => r.g.availIdx(op.order)),
+        modelAvailIdx(m, q),
+      )
       const at = q.usedRing + 2n
-      const used = at > U64_MAX ? fail('AddressOverflow') : m.inOneRegion(at, 2) ? ok(m.readU16(at)!) : fail('GuestMemory')
-      return expectValue('usedIdx', attempt('usedIdx', () => r.g.usedIdx(op.order)), used)
+      const used =
+        at > U64_MAX ? fail('AddressOverflow') : m.inOneRegion(at, 2) ? ok(m.readU16(at)!) : fail('GuestMemory')
+      return expectValue(
+        'usedIdx',
+        attempt('usedIdx', () => r.g.usedIdx(op.order)),
+        used,
+      )
     }
     case 'isValid': {
       const s = BigInt(q.size)
-      const valid = q.ready && inRange(m, q.descTable + 16n * s) && inRange(m, q.availRing + 6n + 2n * s) && inRange(m, q.usedRing + 6n + 8n * s)
+      const valid =
+        q.ready &&
+        inRange(m, q.descTable + 16n * s) &&
+        inRange(m, q.availRing + 6n + 2n * s) &&
+        inRange(m, q.usedRing + 6n + 8n * s)
       return expectValue('isValid', ok(r.g.isValid()), ok(valid))
     }
     case 'snapshot':
@@ -345,7 +447,10 @@ export function runOpsCase(spec: OpsSpec): void {
       const g = r.g
       const got = [g.nextAvail(), g.nextUsed(), g.size(), g.ready(), g.eventIdxEnabled()]
       const want = [r.q.nextAvail, r.q.nextUsed, r.q.size, r.q.ready, r.q.eventIdx]
-      if (got.join() !== want.join()) throw new Error(`after step ${i} ${JSON.stringify(op)}: [nextAvail, nextUsed, size, ready, eventIdx] = [${got}], the model says [${want}]`)
+      if (got.join() !== want.join())
+        throw new Error(
+          `after step ${i} ${JSON.stringify(op)}: [nextAvail, nextUsed, size, ready, eventIdx] = [${got}], the model says [${want}]`,
+        )
       if (op.k !== 'publish' && op.k !== 'usedEvent') {
         const changed = r.m.changedOutside(before, r.allowed)
         if (changed) throw new Error(`step ${i} ${JSON.stringify(op)}: ${changed}`)

@@ -3,7 +3,13 @@
 // notification calls write. Written from the virtio 1.2 spec (2.7) and the
 // rules virtio-queue 0.14 documents, reading guest memory through
 // CanaryMemory's raw accessors rather than the package.
-import { CHAIN_STOP_REASONS, VirtioQueueError, type ChainBatch, type ChainStopReason, type DescriptorChain } from '../..'
+import {
+  CHAIN_STOP_REASONS,
+  VirtioQueueError,
+  type ChainBatch,
+  type ChainStopReason,
+  type DescriptorChain,
+} from '../..'
 import type { CanaryMemory, Range } from './fuzz-mem'
 
 export const NEXT = 1
@@ -53,7 +59,12 @@ export function referenceWalk(m: CanaryMemory, descTable: bigint, size: number, 
     const raw = m.read(at, 16)
     if (!raw) return end('GuestMemory')
     const dv = new DataView(raw.buffer)
-    const d: RefDesc = { addr: dv.getBigUint64(0, true), len: dv.getUint32(8, true), flags: dv.getUint16(12, true), next: dv.getUint16(14, true) }
+    const d: RefDesc = {
+      addr: dv.getBigUint64(0, true),
+      len: dv.getUint32(8, true),
+      flags: dv.getUint16(12, true),
+      next: dv.getUint16(14, true),
+    }
     if (d.flags & INDIRECT) {
       if (indirect) return end('InvalidIndirectDescriptor')
       if (d.len % 16 !== 0 || d.len / 16 > 0xffff) return end('InvalidIndirectDescriptorTable')
@@ -177,7 +188,9 @@ export function checkErrorClass(e: unknown, context: string): asserts e is Error
   if (e instanceof VirtioQueueError || e instanceof RangeError || e instanceof TypeError) {
     if (typeof (e as { code?: unknown }).code === 'string') return
   }
-  throw new Error(`${context}: unexpected ${e instanceof Error ? `${e.name} (code ${String((e as { code?: unknown }).code)}): ${e.message}` : String(e)}`)
+  throw new Error(
+    `${context}: unexpected ${e instanceof Error ? `${e.name} (code ${String((e as { code?: unknown }).code)}): ${e.message}` : String(e)}`,
+  )
 }
 
 /** Runs `f`, returning its outcome; errors must be package errors. */
@@ -199,15 +212,23 @@ export function sameOutcome<T>(context: string, got: Outcome<T>, want: Outcome<u
 }
 
 /** Compares a popped chain's descriptors and stop reason with the reference walk. */
-export function compareChain(context: string, got: { head: number; stop: ChainStopReason | null; descs: RefDesc[] }, want: RefChain, size: number): void {
+export function compareChain(
+  context: string,
+  got: { head: number; stop: ChainStopReason | null; descs: RefDesc[] },
+  want: RefChain,
+  size: number,
+): void {
   const fmt = (d: RefDesc) => `${d.addr.toString(16)}/${d.len}/${d.flags}/${d.next}`
   if (got.head !== want.head) throw new Error(`${context}: head ${got.head}, the model says ${want.head}`)
-  if (got.stop !== want.stop) throw new Error(`${context} (head ${want.head}): stopReason ${got.stop}, the model says ${want.stop}`)
+  if (got.stop !== want.stop)
+    throw new Error(`${context} (head ${want.head}): stopReason ${got.stop}, the model says ${want.stop}`)
   const a = got.descs.map(fmt).join(' ')
   const b = want.descs.map(fmt).join(' ')
   if (a !== b) throw new Error(`${context} (head ${want.head}): descriptors [${a}], the model says [${b}]`)
   if (got.descs.length > size + want.indirectLen) {
-    throw new Error(`${context}: ${got.descs.length} descriptors, more than queue size ${size} + indirect ${want.indirectLen}`)
+    throw new Error(
+      `${context}: ${got.descs.length} descriptors, more than queue size ${size} + indirect ${want.indirectLen}`,
+    )
   }
 }
 

@@ -31,7 +31,12 @@ export function offer(rig: SmallRig, n: number, first = 0): number[] {
   for (let i = first; i < first + n; i++) {
     const a = dataAddr(i)
     rig.memory.write(a, new Uint8Array(16).fill(i & 0xff))
-    heads.push(rig.driver.addChain([{ addr: a, len: 16 }, { addr: a + 64, len: 64, writable: true }]))
+    heads.push(
+      rig.driver.addChain([
+        { addr: a, len: 16 },
+        { addr: a + 64, len: 64, writable: true },
+      ]),
+    )
   }
   return heads
 }

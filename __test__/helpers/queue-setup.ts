@@ -2,8 +2,14 @@
 // QueueGuard, and a SplitQueueDriver playing the guest on the same rings.
 import type { ThrowsExpectation } from 'ava'
 
-import { GuestMemory, Queue, QueueGuard, VirtioQueueError, type VirtioQueueErrorCode } from '../..'
-import { GuestAllocator, setUpDeviceQueue, SplitQueueDriver, splitQueueLayout, type SplitQueueLayout } from '../../driver'
+import { GuestMemory, Queue, type QueueGuard, VirtioQueueError, type VirtioQueueErrorCode } from '../..'
+import {
+  GuestAllocator,
+  setUpDeviceQueue,
+  SplitQueueDriver,
+  splitQueueLayout,
+  type SplitQueueLayout,
+} from '../../driver'
 
 /** Guest memory of the default rig: one region [0, MEM_SIZE). */
 export const MEM_SIZE = 0x100000
@@ -90,12 +96,12 @@ export function vqError(code: VirtioQueueErrorCode, message?: RegExp): ThrowsExp
 
 /** Expectation for an argument TypeError naming `name`. */
 export function argTypeError(name: string): ThrowsExpectation<TypeError> {
-  return { instanceOf: TypeError, code: 'ERR_INVALID_ARG_TYPE', message: new RegExp(`"${escape(name)}"`) }
+  return { instanceOf: TypeError, code: 'ERR_INVALID_ARG_TYPE', message: new RegExp(`"${escapeRegExp(name)}"`) }
 }
 
 /** Expectation for an argument RangeError naming `name`. */
 export function argRangeError(name: string): ThrowsExpectation<RangeError> {
-  return { instanceOf: RangeError, code: 'ERR_OUT_OF_RANGE', message: new RegExp(`"${escape(name)}"`) }
+  return { instanceOf: RangeError, code: 'ERR_OUT_OF_RANGE', message: new RegExp(`"${escapeRegExp(name)}"`) }
 }
 
 /** Expectation for a guest address outside guest memory (RangeError `InvalidGuestAddress`). */
@@ -103,6 +109,6 @@ export function badAddress(addr: number): ThrowsExpectation<RangeError> {
   return { instanceOf: RangeError, code: 'InvalidGuestAddress', message: new RegExp(`0x${addr.toString(16)}\\b`) }
 }
 
-function escape(s: string): string {
+function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 }

@@ -5,7 +5,7 @@ import * as impl from '../../src/index'
 
 export const exportsMatchTypings: typeof api = impl
 
-type Equal<A, B> = (<X>() => X extends A ? 1 : 2) extends (<X>() => X extends B ? 1 : 2) ? true : false
+type Equal<A, B> = (<X>() => X extends A ? 1 : 2) extends <X>() => X extends B ? 1 : 2 ? true : false
 type Assert<T extends true> = T
 /** The public members of a src/ class that index.d.ts does not declare, minus the named internals. */
 type Undeclared<Impl, Decl, Internal extends PropertyKey = never> = Exclude<keyof Impl, keyof Decl | Internal>
@@ -14,7 +14,12 @@ type Undeclared<Impl, Decl, Internal extends PropertyKey = never> = Exclude<keyo
 export type ValueKeys = Assert<Equal<keyof typeof impl, keyof typeof api>>
 // No public member left undeclared: a new method must be typed and documented, and the
 // `@internal` members each class keeps for the others are listed here by name.
-export type M1 = Assert<Equal<Undeclared<impl.GuestMemory, api.GuestMemory, 'handle' | 'covers' | 'resolve' | 'view' | 'checkAttached'>, never>>
+export type M1 = Assert<
+  Equal<
+    Undeclared<impl.GuestMemory, api.GuestMemory, 'handle' | 'covers' | 'resolve' | 'view' | 'checkAttached'>,
+    never
+  >
+>
 export type M2 = Assert<Equal<Undeclared<impl.Queue, api.Queue, 'handle'>, never>>
 export type M3 = Assert<Equal<Undeclared<impl.QueueGuard, api.QueueGuard, 'settle'>, never>>
 export type M4 = Assert<Equal<Undeclared<impl.AvailIter, api.AvailIter>, never>>

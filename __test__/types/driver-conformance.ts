@@ -7,7 +7,7 @@ import * as impl from '../../src/driver/index'
 /** Every runtime export of src/driver is assignable to its declaration. */
 export const check: typeof decl = impl
 
-type Equal<A, B> = (<X>() => X extends A ? 1 : 2) extends (<X>() => X extends B ? 1 : 2) ? true : false
+type Equal<A, B> = (<X>() => X extends A ? 1 : 2) extends <X>() => X extends B ? 1 : 2 ? true : false
 type Assert<T extends true> = T
 type NoExtra<K> = [K] extends [never] ? true : false
 

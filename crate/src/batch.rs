@@ -17,8 +17,8 @@
 
 use std::ops::Deref;
 
-use virtio_queue::{Descriptor, DescriptorChain, Queue, QueueOwnedT, QueueT};
 use virtio_bindings::bindings::virtio_ring::VRING_DESC_F_WRITE;
+use virtio_queue::{Descriptor, DescriptorChain, Queue, QueueOwnedT, QueueT};
 use vm_memory::{GuestAddress, GuestMemory};
 
 use crate::chain_status::{diagnose, ChainStatus};
@@ -37,10 +37,18 @@ pub fn desc_base(max_chains: usize) -> usize {
 }
 
 /// Pops up to `max_chains` chains from `queue` into `out`; returns the number popped.
-pub fn pop_chains(queue: &mut Queue, mem: &GuestMem, out: &mut [u32], max_chains: usize) -> Result<usize> {
+pub fn pop_chains(
+    queue: &mut Queue,
+    mem: &GuestMem,
+    out: &mut [u32],
+    max_chains: usize,
+) -> Result<usize> {
     let base = desc_base(max_chains);
     if max_chains == 0 || out.len() < base + DESC_WORDS {
-        return Err(Error::range("out", format!("a batch of {max_chains} chains needs more than {base} words")));
+        return Err(Error::range(
+            "out",
+            format!("a batch of {max_chains} chains needs more than {base} words"),
+        ));
     }
     let capacity = (out.len() - base) / DESC_WORDS;
     out[..HEADER_WORDS].fill(0);
@@ -49,7 +57,9 @@ pub fn pop_chains(queue: &mut Queue, mem: &GuestMem, out: &mut [u32], max_chains
     // The crate's own checks (ready, avail idx sane) run first, then the
     // avail idx this batch works up to is recorded for the caller.
     let _ = queue.iter(mem)?;
-    out[3] = queue.avail_idx(mem, std::sync::atomic::Ordering::Acquire)?.0 as u32;
+    out[3] = queue
+        .avail_idx(mem, std::sync::atomic::Ordering::Acquire)?
+        .0 as u32;
     let mut iter = queue.iter(mem)?;
     let mut chains = 0;
     let mut descs = 0;
@@ -73,7 +83,10 @@ pub fn pop_chains(queue: &mut Queue, mem: &GuestMem, out: &mut [u32], max_chains
                 out[c + 1] = first as u32;
                 out[c + 2] = (descs - first) as u32;
                 out[c + 3] = status as u32;
-                let (readable, writable) = totals(mem, &out[base + first * DESC_WORDS..base + descs * DESC_WORDS]);
+                let (readable, writable) = totals(
+                    mem,
+                    &out[base + first * DESC_WORDS..base + descs * DESC_WORDS],
+                );
                 out[c + 4] = readable;
                 out[c + 5] = writable;
                 chains += 1;
@@ -94,7 +107,13 @@ pub fn pop_chains(queue: &mut Queue, mem: &GuestMem, out: &mut [u32], max_chains
 }
 
 /// Stores the chain's descriptors; `Ok(complete)`, or `Err(total needed)` when they do not fit.
-fn store_chain<M>(chain: DescriptorChain<M>, out: &mut [u32], base: usize, capacity: usize, descs: &mut usize) -> std::result::Result<bool, usize>
+fn store_chain<M>(
+    chain: DescriptorChain<M>,
+    out: &mut [u32],
+    base: usize,
+    capacity: usize,
+    descs: &mut usize,
+) -> std::result::Result<bool, usize>
 where
     M: Deref,
     M::Target: GuestMemory,
@@ -133,23 +152,52 @@ fn totals(mem: &GuestMem, words: &[u32]) -> (u32, u32) {
         }
         let dir = (d[3] as u16 & VRING_DESC_F_WRITE as u16 != 0) as usize;
         let addr = (d[1] as u64) << 32 | d[0] as u64;
-        let in_memory = mem.region_range(addr, len).is_some() || mem.check_range(GuestAddress(addr), len as usize);
-        sums[dir] = if in_memory { sums[dir].saturating_add(len) } else { u64::MAX };
+        let in_memory = mem.region_range(addr, len).is_some()
+            || mem.check_range(GuestAddress(addr), len as usize);
+        sums[dir] = if in_memory {
+            sums[dir].saturating_add(len)
+        } else {
+            u64::MAX
+        };
     }
-    let clamp = |s: u64| if s < UNKNOWN_TOTAL as u64 { s as u32 } else { UNKNOWN_TOTAL };
+    let clamp = |s: u64| {
+        if s < UNKNOWN_TOTAL as u64 {
+            s as u32
+        } else {
+            UNKNOWN_TOTAL
+        }
+    };
     (clamp(sums[0]), clamp(sums[1]))
 }
 
 /// Adds `count` used entries given as `(head, len)` pairs in `pairs`; stops at
 /// the first error, after the entries before it were added.
-pub fn add_used(queue: &mut Queue, mem: &GuestMem, pairs: &[u32], count: usize) -> std::result::Result<(), (usize, Error)> {
+pub fn add_used(
+    queue: &mut Queue,
+    mem: &GuestMem,
+    pairs: &[u32],
+    count: usize,
+) -> std::result::Result<(), (usize, Error)> {
     if pairs.len() / 2 < count {
-        return Err((0, Error::range("count", format!("{count} entries need {} words, the array has {}", count * 2, pairs.len()))));
+        return Err((
+            0,
+            Error::range(
+                "count",
+                format!(
+                    "{count} entries need {} words, the array has {}",
+                    count * 2,
+                    pairs.len()
+                ),
+            ),
+        ));
     }
     for i in 0..count {
         let head = pairs[2 * i];
-        let head = u16::try_from(head).map_err(|_| (i, Error::Queue(virtio_queue::Error::InvalidDescriptorIndex)))?;
-        queue.add_used(mem, head, pairs[2 * i + 1]).map_err(|e| (i, Error::Queue(e)))?;
+        let head = u16::try_from(head)
+            .map_err(|_| (i, Error::Queue(virtio_queue::Error::InvalidDescriptorIndex)))?;
+        queue
+            .add_used(mem, head, pairs[2 * i + 1])
+            .map_err(|e| (i, Error::Queue(e)))?;
     }
     Ok(())
 }
@@ -188,9 +236,11 @@ mod tests {
 
     fn publish(mem: &GuestMem, heads: &[u16]) {
         for (i, h) in heads.iter().enumerate() {
-            mem.write_obj(*h, GuestAddress(AVAIL + 4 + 2 * i as u64)).unwrap();
+            mem.write_obj(*h, GuestAddress(AVAIL + 4 + 2 * i as u64))
+                .unwrap();
         }
-        mem.write_obj(heads.len() as u16, GuestAddress(AVAIL + 2)).unwrap();
+        mem.write_obj(heads.len() as u16, GuestAddress(AVAIL + 2))
+            .unwrap();
     }
 
     #[test]
@@ -204,10 +254,17 @@ mod tests {
         let mut out = vec![0u32; desc_base(8) + 4 * 64];
         assert_eq!(pop_chains(&mut q, &mem, &mut out, 8).unwrap(), 3);
         assert_eq!(&out[..4], &[3, 1 + 2 + 16, 0, 3]);
-        let chain = |i: usize| &out[HEADER_WORDS + CHAIN_WORDS * i..HEADER_WORDS + CHAIN_WORDS * (i + 1)];
+        let chain =
+            |i: usize| &out[HEADER_WORDS + CHAIN_WORDS * i..HEADER_WORDS + CHAIN_WORDS * (i + 1)];
         assert_eq!(chain(0), &[0, 0, 2, ChainStatus::Complete as u32, 16, 512]);
-        assert_eq!(chain(1), &[2, 2, 1, ChainStatus::InvalidDescriptorIndex as u32, 8, 0]);
-        assert_eq!(chain(2), &[3, 3, 16, ChainStatus::InvalidChain as u32, 16 * 8, 0]);
+        assert_eq!(
+            chain(1),
+            &[2, 2, 1, ChainStatus::InvalidDescriptorIndex as u32, 8, 0]
+        );
+        assert_eq!(
+            chain(2),
+            &[3, 3, 16, ChainStatus::InvalidChain as u32, 16 * 8, 0]
+        );
         let d = desc_base(8) + DESC_WORDS; // second descriptor of the first chain
         assert_eq!(&out[d..d + 4], &[0x9000, 0, 512, 2]);
         assert_eq!(q.next_avail(), 3);
@@ -224,7 +281,9 @@ mod tests {
         publish(&mem, &[0, 3]);
         let mut out = vec![0u32; desc_base(2) + 8 * DESC_WORDS];
         assert_eq!(pop_chains(&mut q, &mem, &mut out, 2).unwrap(), 2);
-        let totals = |i: usize| &out[HEADER_WORDS + CHAIN_WORDS * i + 4..HEADER_WORDS + CHAIN_WORDS * (i + 1)];
+        let totals = |i: usize| {
+            &out[HEADER_WORDS + CHAIN_WORDS * i + 4..HEADER_WORDS + CHAIN_WORDS * (i + 1)]
+        };
         assert_eq!(totals(0), &[UNKNOWN_TOTAL, 100]);
         assert_eq!(totals(1), &[16, UNKNOWN_TOTAL]);
     }
@@ -234,7 +293,15 @@ mod tests {
         let (mem, mut q) = setup(16);
         desc(&mem, DESC, 0, 0x4000, 48, 4, 0); // indirect table of 3
         for i in 0..3u16 {
-            desc(&mem, 0x4000, i as u64, 0x8000 + i as u64, 1, if i < 2 { 1 } else { 2 }, i + 1);
+            desc(
+                &mem,
+                0x4000,
+                i as u64,
+                0x8000 + i as u64,
+                1,
+                if i < 2 { 1 } else { 2 },
+                i + 1,
+            );
         }
         desc(&mem, DESC, 1, 0x5000, 40, 4, 0); // length not a multiple of 16
         desc(&mem, DESC, 2, 0x6000, 16, 4, 0); // table holding an indirect descriptor
@@ -250,7 +317,10 @@ mod tests {
         let status = |i: usize| out[HEADER_WORDS + CHAIN_WORDS * i + 3];
         assert_eq!(out[HEADER_WORDS + 2], 3);
         assert_eq!(status(0), ChainStatus::Complete as u32);
-        assert_eq!(status(1), ChainStatus::InvalidIndirectDescriptorTable as u32);
+        assert_eq!(
+            status(1),
+            ChainStatus::InvalidIndirectDescriptorTable as u32
+        );
         assert_eq!(status(2), ChainStatus::InvalidIndirectDescriptor as u32);
     }
 
@@ -259,14 +329,20 @@ mod tests {
         let (mem, mut q) = setup(16);
         let mut out = vec![0u32; desc_base(1) + 4];
         q.set_ready(false);
-        assert!(matches!(pop_chains(&mut q, &mem, &mut out, 1), Err(Error::Queue(virtio_queue::Error::QueueNotReady))));
+        assert!(matches!(
+            pop_chains(&mut q, &mem, &mut out, 1),
+            Err(Error::Queue(virtio_queue::Error::QueueNotReady))
+        ));
         q.set_ready(true);
         mem.write_obj(17u16, GuestAddress(AVAIL + 2)).unwrap();
         assert!(matches!(
             pop_chains(&mut q, &mem, &mut out, 1),
             Err(Error::Queue(virtio_queue::Error::InvalidAvailRingIndex))
         ));
-        assert!(matches!(pop_chains(&mut q, &mem, &mut out[..4], 1), Err(Error::ArgRange { .. })));
+        assert!(matches!(
+            pop_chains(&mut q, &mem, &mut out[..4], 1),
+            Err(Error::ArgRange { .. })
+        ));
         let pairs = [1, 100, 2, 200, 16, 300];
         match add_used(&mut q, &mem, &pairs, 3) {
             Err((2, Error::Queue(virtio_queue::Error::InvalidDescriptorIndex))) => {}
@@ -274,6 +350,9 @@ mod tests {
         }
         assert_eq!(q.next_used(), 2);
         assert_eq!(mem.read_obj::<u16>(GuestAddress(USED + 2)).unwrap(), 2);
-        assert_eq!(mem.read_obj::<u32>(GuestAddress(USED + 4 + 8 + 4)).unwrap(), 200);
+        assert_eq!(
+            mem.read_obj::<u32>(GuestAddress(USED + 4 + 8 + 4)).unwrap(),
+            200
+        );
     }
 }

@@ -108,7 +108,10 @@ fn device_round(queue: &mut Queue, mem: &GuestMem, pattern: &[u8], s: &mut Stats
         }
         s.rechecks += 1;
         if s.rechecks > MAX_RECHECKS {
-            return Err(Error::range("queue", "enable_notification keeps reporting chains that cannot be popped"));
+            return Err(Error::range(
+                "queue",
+                "enable_notification keeps reporting chains that cannot be popped",
+            ));
         }
     }
 }
@@ -134,18 +137,22 @@ fn driver_refill(queue: &Queue, mem: &GuestMem, p: &Params, s: &mut Stats) -> Re
         if len != p.expect_len || id % p.stride != 0 || id >= p.stride * p.in_flight {
             s.bad += 1;
         }
-        mem.write_obj(id as u16, at(avail, 4 + 2 * (a & mask) as u64)).map_err(gm)?;
+        mem.write_obj(id as u16, at(avail, 4 + 2 * (a & mask) as u64))
+            .map_err(gm)?;
         a = a.wrapping_add(1);
         u = u.wrapping_add(1);
     }
     mem.store(a, at(avail, 2), Ordering::Release).map_err(gm)?;
     if queue.event_idx_enabled() {
-        mem.store(u, at(avail, 4 + 2 * size as u64), Ordering::Release).map_err(gm)?;
+        mem.store(u, at(avail, 4 + 2 * size as u64), Ordering::Release)
+            .map_err(gm)?;
     }
     // The spec's full barrier between publishing and reading the device's suppression state.
     fence(Ordering::SeqCst);
     let kick = if queue.event_idx_enabled() {
-        let avail_event: u16 = mem.load(at(used, 4 + 8 * size as u64), Ordering::Relaxed).map_err(gm)?;
+        let avail_event: u16 = mem
+            .load(at(used, 4 + 8 * size as u64), Ordering::Relaxed)
+            .map_err(gm)?;
         a.wrapping_sub(avail_event).wrapping_sub(1) < a.wrapping_sub(old)
     } else {
         let flags: u16 = mem.load(at(used, 0), Ordering::Relaxed).map_err(gm)?;
@@ -160,7 +167,10 @@ fn driver_refill(queue: &Queue, mem: &GuestMem, p: &Params, s: &mut Stats) -> Re
 /// Runs `p.rounds` rounds of device work and driver refill on `queue`.
 pub fn run(queue: &mut Queue, mem: &GuestMem, p: &Params) -> Result<Stats> {
     if p.stride == 0 || p.in_flight == 0 || p.in_flight > queue.size() as u32 {
-        return Err(Error::range("io", "stride and chains in flight must be at least 1, in flight at most the queue size"));
+        return Err(Error::range(
+            "io",
+            "stride and chains in flight must be at least 1, in flight at most the queue size",
+        ));
     }
     let pattern = vec![p.fill; PATTERN_BYTES];
     let mut s = Stats::default();
@@ -180,14 +190,23 @@ pub fn bench_native(ctx: &Ctx) -> Result<napi_value> {
     let memory = Rc::clone(&ctx.external::<MemoryHandle>(0, "memory")?.0);
     let_queue!(q = queue_at(ctx, 1)?);
     if !Rc::ptr_eq(&memory, &q.memory) {
-        return Err(Error::range("queue", "the queue works on another guest memory"));
+        return Err(Error::range(
+            "queue",
+            "the queue works on another guest memory",
+        ));
     }
     // SAFETY: `io` is the only typed-array argument, taken once.
     let io = unsafe { ctx.u32_slice(2, "io")? };
     if io.len() < IO_WORDS {
         return Err(Error::range("io", format!("expected {IO_WORDS} words")));
     }
-    let p = Params { rounds: io[0], fill: io[1] as u8, expect_len: io[2], stride: io[3], in_flight: io[4] };
+    let p = Params {
+        rounds: io[0],
+        fill: io[1] as u8,
+        expect_len: io[2],
+        stride: io[3],
+        in_flight: io[4],
+    };
     let s = run(&mut q.queue, memory.get()?, &p)?;
     io[8..14].copy_from_slice(&[s.chains, s.check, s.interrupts, s.kicks, s.bad, s.rechecks]);
     ctx.number(s.chains as f64)
@@ -209,7 +228,10 @@ mod tests {
     fn memory() -> GuestMem {
         let a = Arc::new(NativeAlloc::new(0x100000).unwrap());
         // SAFETY: the region owns the allocation through the Arc.
-        GuestMem::new(vec![unsafe { HostRegion::new(GuestAddress(0), a.as_ptr(), 0x100000, Some(a)) }]).unwrap()
+        GuestMem::new(vec![unsafe {
+            HostRegion::new(GuestAddress(0), a.as_ptr(), 0x100000, Some(a))
+        }])
+        .unwrap()
     }
 
     fn desc(mem: &GuestMem, i: u64, addr: u64, len: u32, flags: u16, next: u16) {
@@ -228,7 +250,8 @@ mod tests {
             mem.write_obj(k as u8 + 1, GuestAddress(hdr)).unwrap();
             desc(&mem, 2 * k, hdr, 16, 1, 2 * k as u16 + 1);
             desc(&mem, 2 * k + 1, hdr + 512, 512, 2, 0);
-            mem.write_obj(2 * k as u16, GuestAddress(AVAIL + 4 + 2 * k)).unwrap();
+            mem.write_obj(2 * k as u16, GuestAddress(AVAIL + 4 + 2 * k))
+                .unwrap();
         }
         mem.write_obj(128u16, GuestAddress(AVAIL + 2)).unwrap();
         let mut q = Queue::new(SIZE).unwrap();
@@ -244,14 +267,24 @@ mod tests {
     fn rounds_recycle_every_chain() {
         for event_idx in [false, true] {
             let (mem, mut q) = blk(event_idx);
-            let p = Params { rounds: 1000, fill: 0x5a, expect_len: 512, stride: 2, in_flight: 128 };
+            let p = Params {
+                rounds: 1000,
+                fill: 0x5a,
+                expect_len: 512,
+                stride: 2,
+                in_flight: 128,
+            };
             let s = run(&mut q, &mem, &p).unwrap();
             // 128000 chains wrap the u16 ring indices.
             assert_eq!(s.chains, 128_000);
             assert_eq!(s.check, 1000 * (1..=128).sum::<u32>());
-            assert_eq!((s.interrupts, s.kicks, s.bad, s.rechecks), (1000, 1000, 0, 0));
+            assert_eq!(
+                (s.interrupts, s.kicks, s.bad, s.rechecks),
+                (1000, 1000, 0, 0)
+            );
             let mut data = [0u8; 512];
-            mem.read_slice(&mut data, GuestAddress(DATA + 1024 * 77 + 512)).unwrap();
+            mem.read_slice(&mut data, GuestAddress(DATA + 1024 * 77 + 512))
+                .unwrap();
             assert!(data.iter().all(|&b| b == 0x5a));
             assert_eq!(q.next_used(), (128_000u32 % 65536) as u16);
             // Everything in flight is available again.
@@ -262,7 +295,13 @@ mod tests {
     #[test]
     fn unexpected_lengths_are_counted() {
         let (mem, mut q) = blk(false);
-        let p = Params { rounds: 2, fill: 1, expect_len: 511, stride: 2, in_flight: 128 };
+        let p = Params {
+            rounds: 2,
+            fill: 1,
+            expect_len: 511,
+            stride: 2,
+            in_flight: 128,
+        };
         assert_eq!(run(&mut q, &mem, &p).unwrap().bad, 256);
         let p = Params { in_flight: 0, ..p };
         assert!(run(&mut q, &mem, &p).is_err());

@@ -57,6 +57,12 @@ pub fn of(ctx: &Ctx) -> Result<&'static CallArea> {
 pub fn expose(ctx: &Ctx) -> Result<napi_value> {
     let area = shared(ctx)?;
     // SAFETY: the block lives as long as the Rc the ArrayBuffer holds.
-    let ab = unsafe { ctx.external_arraybuffer(area.0.get() as *mut u8, SLOTS * std::mem::size_of::<f64>(), Rc::clone(area))? };
+    let ab = unsafe {
+        ctx.external_arraybuffer(
+            area.0.get() as *mut u8,
+            SLOTS * std::mem::size_of::<f64>(),
+            Rc::clone(area),
+        )?
+    };
     Ok(ab.unwrap_or_else(|| ctx.undefined()))
 }

@@ -38,7 +38,12 @@ pub enum ChainStatus {
 
 /// Walks the chain starting at `head` with the rules of virtio-queue 0.14's
 /// `DescriptorChain::next` and reports where it stops.
-pub fn diagnose(mem: &GuestMem, desc_table: GuestAddress, queue_size: u16, head: u16) -> ChainStatus {
+pub fn diagnose(
+    mem: &GuestMem,
+    desc_table: GuestAddress,
+    queue_size: u16,
+    head: u16,
+) -> ChainStatus {
     let mut table = desc_table;
     let mut table_size = queue_size;
     let mut next = head;
@@ -52,7 +57,10 @@ pub fn diagnose(mem: &GuestMem, desc_table: GuestAddress, queue_size: u16, head:
         if next >= table_size {
             return ChainStatus::InvalidDescriptorIndex;
         }
-        let Some(addr) = table.0.checked_add(next as u64 * size_of::<Descriptor>() as u64) else {
+        let Some(addr) = table
+            .0
+            .checked_add(next as u64 * size_of::<Descriptor>() as u64)
+        else {
             return ChainStatus::AddressOverflow;
         };
         let Ok(desc) = mem.read_obj::<Descriptor>(GuestAddress(addr)) else {
@@ -62,7 +70,9 @@ pub fn diagnose(mem: &GuestMem, desc_table: GuestAddress, queue_size: u16, head:
             if indirect {
                 return ChainStatus::InvalidIndirectDescriptor;
             }
-            if desc.len() & (VRING_DESC_ALIGN_SIZE - 1) != 0 || desc.len() / VRING_DESC_ALIGN_SIZE > u16::MAX as u32 {
+            if desc.len() & (VRING_DESC_ALIGN_SIZE - 1) != 0
+                || desc.len() / VRING_DESC_ALIGN_SIZE > u16::MAX as u32
+            {
                 return ChainStatus::InvalidIndirectDescriptorTable;
             }
             table = desc.addr();

@@ -6,13 +6,19 @@ use std::fmt;
 #[derive(Debug)]
 pub enum Error {
     /// An argument has the wrong JavaScript type (thrown as `TypeError`).
-    ArgType { name: &'static str, expected: &'static str },
+    ArgType {
+        name: &'static str,
+        expected: &'static str,
+    },
     /// An argument has the right type but an unusable value (thrown as `RangeError`).
     ArgRange { name: &'static str, reason: String },
     /// The virtio-queue crate reported an error; the code is the variant's name.
     Queue(virtio_queue::Error),
     /// Entry `index` of a batch failed; the entries before it took effect.
-    BatchEntry { index: usize, source: virtio_queue::Error },
+    BatchEntry {
+        index: usize,
+        source: virtio_queue::Error,
+    },
     /// A guest memory access failed.
     Memory(vm_memory::GuestMemoryError),
     /// A guest memory layout was rejected (overlap, empty region, misalignment...).
@@ -37,7 +43,10 @@ pub enum ErrorKind {
 
 impl Error {
     pub fn range(name: &'static str, reason: impl Into<String>) -> Self {
-        Error::ArgRange { name, reason: reason.into() }
+        Error::ArgRange {
+            name,
+            reason: reason.into(),
+        }
     }
 
     pub fn kind(&self) -> ErrorKind {
@@ -94,10 +103,15 @@ impl fmt::Display for Error {
             Error::ArgType { name, expected } => {
                 write!(f, "The \"{name}\" argument must be {expected}")
             }
-            Error::ArgRange { name, reason } => write!(f, "The \"{name}\" argument is out of range: {reason}"),
+            Error::ArgRange { name, reason } => {
+                write!(f, "The \"{name}\" argument is out of range: {reason}")
+            }
             Error::Queue(e) => write!(f, "{e}"),
             Error::BatchEntry { index, source } => {
-                write!(f, "used entry {index} of the batch: {source} (the entries before it were added)")
+                write!(
+                    f,
+                    "used entry {index} of the batch: {source} (the entries before it were added)"
+                )
             }
             Error::Memory(e) => write!(f, "guest memory access failed: {e}"),
             Error::InvalidRegion(msg) => write!(f, "{msg}"),
@@ -106,7 +120,10 @@ impl fmt::Display for Error {
                 "the ArrayBuffer backing guest memory region {region} was detached (transferred); \
                  the memory is no longer usable"
             ),
-            Error::Panic(msg) => write!(f, "internal error (Rust panic caught at the Node-API boundary): {msg}"),
+            Error::Panic(msg) => write!(
+                f,
+                "internal error (Rust panic caught at the Node-API boundary): {msg}"
+            ),
             Error::Napi(status) => write!(f, "a Node-API call failed with status {status}"),
         }
     }
@@ -130,10 +147,25 @@ mod tests {
 
     #[test]
     fn codes_name_the_crate_variants() {
-        assert_eq!(Error::from(virtio_queue::Error::InvalidSize).code(), "InvalidSize");
-        assert_eq!(Error::from(virtio_queue::Error::QueueNotReady).code(), "QueueNotReady");
+        assert_eq!(
+            Error::from(virtio_queue::Error::InvalidSize).code(),
+            "InvalidSize"
+        );
+        assert_eq!(
+            Error::from(virtio_queue::Error::QueueNotReady).code(),
+            "QueueNotReady"
+        );
         assert_eq!(Error::range("size", "too big").kind(), ErrorKind::Range);
-        assert_eq!(Error::ArgType { name: "x", expected: "a number" }.kind(), ErrorKind::Type);
-        assert!(Error::Detached { region: 2 }.to_string().contains("region 2"));
+        assert_eq!(
+            Error::ArgType {
+                name: "x",
+                expected: "a number"
+            }
+            .kind(),
+            ErrorKind::Type
+        );
+        assert!(Error::Detached { region: 2 }
+            .to_string()
+            .contains("region 2"));
     }
 }

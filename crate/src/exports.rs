@@ -46,7 +46,10 @@ const FUNCTIONS: &[(&str, Body)] = &[
 /// `init(VirtioQueueError)`: the class errors are thrown as in this environment.
 fn init(ctx: &Ctx) -> Result<napi_value> {
     if ctx.type_of(ctx.arg(0))? != NAPI_FUNCTION {
-        return Err(Error::ArgType { name: "errorClass", expected: "a class" });
+        return Err(Error::ArgType {
+            name: "errorClass",
+            expected: "a class",
+        });
     }
     instance::set_error_class(ctx.env, ctx.arg(0))?;
     Ok(ctx.undefined())
@@ -62,7 +65,10 @@ fn constants(ctx: &Ctx) -> Result<napi_value> {
         crate::batch::DESC_WORDS as f64,
         queue_js::STATE_WORDS as f64,
     ];
-    let items = values.iter().map(|v| ctx.number(*v)).collect::<Result<Vec<_>>>()?;
+    let items = values
+        .iter()
+        .map(|v| ctx.number(*v))
+        .collect::<Result<Vec<_>>>()?;
     ctx.array(&items)
 }
 

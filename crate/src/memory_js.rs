@@ -35,7 +35,9 @@ impl Memory {
         for b in self.js.iter().filter(|b| b.detachable) {
             let mut detached = false;
             // SAFETY: the reference holds an ArrayBuffer (checked at creation).
-            check(unsafe { napi_is_detached_arraybuffer(self.env, b.buffer.value()?, &mut detached) })?;
+            check(unsafe {
+                napi_is_detached_arraybuffer(self.env, b.buffer.value()?, &mut detached)
+            })?;
             if detached {
                 return Err(Error::Detached { region: b.index });
             }
@@ -54,7 +56,10 @@ impl Memory {
 pub struct MemoryHandle(pub Rc<Memory>);
 
 impl Tagged for MemoryHandle {
-    const TAG: napi_type_tag = napi_type_tag { lower: 0x7669_7274_696f_2d71, upper: 0x6d65_6d6f_7279_0001 };
+    const TAG: napi_type_tag = napi_type_tag {
+        lower: 0x7669_7274_696f_2d71,
+        upper: 0x6d65_6d6f_7279_0001,
+    };
     const EXPECTED: &'static str = "a guest memory handle";
 }
 
@@ -68,7 +73,10 @@ pub fn memory_create(ctx: &Ctx) -> Result<napi_value> {
     // SAFETY: plain Node-API call on an argument.
     check(unsafe { napi_is_array(ctx.env, spec, &mut is_array) })?;
     if !is_array {
-        return Err(Error::ArgType { name: "regions", expected: "an array" });
+        return Err(Error::ArgType {
+            name: "regions",
+            expected: "an array",
+        });
     }
     let mut len = 0u32;
     // SAFETY: `spec` is an array.
@@ -85,34 +93,50 @@ pub fn memory_create(ctx: &Ctx) -> Result<napi_value> {
         match ctx.type_of(backing)? {
             NAPI_NUMBER | NAPI_BIGINT => {
                 let size = ctx.u64_of(backing, "size")?;
-                let size = usize::try_from(size).map_err(|_| Error::range("size", "larger than this host can map"))?;
+                let size = usize::try_from(size)
+                    .map_err(|_| Error::range("size", "larger than this host can map"))?;
                 let alloc = Arc::new(NativeAlloc::new(size).map_err(|e| match e {
                     Error::InvalidRegion(msg) => Error::InvalidRegion(format!("region {i}: {msg}")),
                     e => e,
                 })?);
                 buffers.push(external_arraybuffer(ctx, &alloc)?);
                 // SAFETY: the region keeps the allocation alive through the Arc.
-                regions.push(unsafe { HostRegion::new(GuestAddress(addr), alloc.as_ptr(), size, Some(alloc)) });
+                regions.push(unsafe {
+                    HostRegion::new(GuestAddress(addr), alloc.as_ptr(), size, Some(alloc))
+                });
             }
             _ => {
                 let ta = ctx.typed_array_of(backing, "buffer", NAPI_UINT8_ARRAY)?;
                 if ta.byte_len == 0 || ta.data.is_null() {
-                    return Err(Error::InvalidRegion(format!("region {i} is empty (or its ArrayBuffer is detached)")));
+                    return Err(Error::InvalidRegion(format!(
+                        "region {i} is empty (or its ArrayBuffer is detached)"
+                    )));
                 }
                 let mut detached = false;
                 // SAFETY: `ta.buffer` is the typed array's buffer; for a
                 // SharedArrayBuffer the call fails, which means "cannot be detached".
                 let detachable =
-                    unsafe { napi_is_detached_arraybuffer(ctx.env, ta.buffer, &mut detached) } == NAPI_OK;
-                js.push(JsBacking { index: i, buffer: Ref::new(ctx.env, ta.buffer)?, detachable });
+                    unsafe { napi_is_detached_arraybuffer(ctx.env, ta.buffer, &mut detached) }
+                        == NAPI_OK;
+                js.push(JsBacking {
+                    index: i,
+                    buffer: Ref::new(ctx.env, ta.buffer)?,
+                    detachable,
+                });
                 buffers.push(ctx.undefined());
                 // SAFETY: the strong reference in `js` keeps the backing store
                 // alive; detachment is checked before every access (`Memory::get`).
-                regions.push(unsafe { HostRegion::new(GuestAddress(addr), ta.data, ta.byte_len, None) });
+                regions.push(unsafe {
+                    HostRegion::new(GuestAddress(addr), ta.data, ta.byte_len, None)
+                });
             }
         }
     }
-    let memory = Memory { mem: GuestMem::new(regions)?, js, env: ctx.env };
+    let memory = Memory {
+        mem: GuestMem::new(regions)?,
+        js,
+        env: ctx.env,
+    };
     let handle = ctx.new_external(MemoryHandle(Rc::new(memory)))?;
     let mut out = vec![handle];
     out.extend(buffers);
@@ -132,6 +156,9 @@ fn external_arraybuffer(ctx: &Ctx, alloc: &Arc<NativeAlloc>) -> Result<napi_valu
     // SAFETY: the allocation lives as long as the Arc the ArrayBuffer holds.
     let ab = unsafe { ctx.external_arraybuffer(alloc.as_ptr(), alloc.len(), Arc::clone(alloc))? };
     ab.ok_or_else(|| {
-        Error::InvalidRegion("this Node.js build does not allow external ArrayBuffers; use GuestMemory.fromBuffers".into())
+        Error::InvalidRegion(
+            "this Node.js build does not allow external ArrayBuffers; use GuestMemory.fromBuffers"
+                .into(),
+        )
     })
 }

@@ -42,7 +42,10 @@ const HANDLE_MAX: u64 = (1 << 53) - 1;
 fn lookup(ctx: &Ctx, handle: u64) -> Result<Rc<RefCell<QueueHandle>>> {
     instance::queues(ctx.env)
         .and_then(|table| table.borrow().get(handle))
-        .ok_or(Error::ArgType { name: "queue", expected: "a live queue handle" })
+        .ok_or(Error::ArgType {
+            name: "queue",
+            expected: "a live queue handle",
+        })
 }
 
 /// `let_queue!(q = held)` binds `q: &mut QueueHandle` to the queue `held` (an
@@ -65,10 +68,16 @@ pub(crate) use let_queue;
 /// `Queue`, frees the slot when collected.
 fn register(ctx: &Ctx, value: QueueHandle) -> Result<napi_value> {
     let table = instance::queues(ctx.env).ok_or(Error::Napi(NAPI_GENERIC_FAILURE))?;
-    let handle = table.borrow_mut().insert(value).ok_or_else(|| Error::range("queue", "too many live queues in this thread"))?;
+    let handle = table
+        .borrow_mut()
+        .insert(value)
+        .ok_or_else(|| Error::range("queue", "too many live queues in this thread"))?;
     // From here the anchor owns the slot: any early return drops it, freeing the slot
     // (new_external drops its value when it fails too).
-    let anchor = QueueAnchor { table: Rc::clone(table), handle };
+    let anchor = QueueAnchor {
+        table: Rc::clone(table),
+        handle,
+    };
     let number = ctx.number(handle as f64)?;
     let items = [number, ctx.new_external(anchor)?];
     ctx.array(&items)
@@ -85,13 +94,20 @@ impl Drop for QueueAnchor {
         // The queue itself drops after the table is released (or later, if a call holds it).
         // The table is only borrowed for a lookup inside a call, never while a finalizer can
         // run, so try_borrow_mut succeeds; were it to fail, the slot would just stay taken.
-        let removed = self.table.try_borrow_mut().ok().and_then(|mut t| t.remove(self.handle));
+        let removed = self
+            .table
+            .try_borrow_mut()
+            .ok()
+            .and_then(|mut t| t.remove(self.handle));
         drop(removed);
     }
 }
 
 impl Tagged for QueueAnchor {
-    const TAG: napi_type_tag = napi_type_tag { lower: 0x7669_7274_696f_2d71, upper: 0x7175_6575_6500_0002 };
+    const TAG: napi_type_tag = napi_type_tag {
+        lower: 0x7669_7274_696f_2d71,
+        upper: 0x7175_6575_6500_0002,
+    };
     const EXPECTED: &'static str = "a queue anchor";
 }
 
@@ -99,7 +115,8 @@ impl Tagged for QueueAnchor {
 pub fn queue_new(ctx: &Ctx) -> Result<napi_value> {
     let memory = Rc::clone(&ctx.external::<MemoryHandle>(0, "memory")?.0);
     // Any integer number is a size the crate judges: above u16 it is InvalidMaxSize, not an argument error.
-    let max_size = u16::try_from(ctx.uint(1, "maxSize", (1 << 53) - 1)?).map_err(|_| virtio_queue::Error::InvalidMaxSize)?;
+    let max_size = u16::try_from(ctx.uint(1, "maxSize", (1 << 53) - 1)?)
+        .map_err(|_| virtio_queue::Error::InvalidMaxSize)?;
     let queue = Queue::new(max_size)?;
     register(ctx, QueueHandle { queue, memory })
 }
@@ -110,10 +127,14 @@ pub fn queue_from_state(ctx: &Ctx) -> Result<napi_value> {
     // SAFETY: `state` is the only typed-array argument, taken once.
     let w = unsafe { ctx.u32_slice(1, "state")? };
     if w.len() < STATE_WORDS {
-        return Err(Error::range("state", format!("expected {STATE_WORDS} words")));
+        return Err(Error::range(
+            "state",
+            format!("expected {STATE_WORDS} words"),
+        ));
     }
     let u16_field = |i: usize, name: &'static str| {
-        u16::try_from(w[i]).map_err(|_| Error::range(name, format!("{} does not fit in 16 bits", w[i])))
+        u16::try_from(w[i])
+            .map_err(|_| Error::range(name, format!("{} does not fit in 16 bits", w[i])))
     };
     let addr = |i: usize| (w[i + 1] as u64) << 32 | w[i] as u64;
     let state = QueueState {
@@ -180,7 +201,8 @@ pub fn size(ctx: &Ctx) -> Result<napi_value> {
 pub fn set_size(ctx: &Ctx) -> Result<napi_value> {
     let_queue!(ctx, q);
     // As for maxSize: an integer above u16 is an InvalidSize, like any other size above maxSize.
-    let size = u16::try_from(ctx.uint(1, "size", (1 << 53) - 1)?).map_err(|_| virtio_queue::Error::InvalidSize)?;
+    let size = u16::try_from(ctx.uint(1, "size", (1 << 53) - 1)?)
+        .map_err(|_| virtio_queue::Error::InvalidSize)?;
     q.queue.try_set_size(size)?;
     Ok(ctx.undefined())
 }
@@ -342,7 +364,10 @@ pub fn add_used_batch(ctx: &Ctx) -> Result<napi_value> {
     let count = ctx.u32(2, "count")? as usize;
     let mem = q.memory.get()?;
     batch::add_used(&mut q.queue, mem, pairs, count).map_err(|(i, e)| match e {
-        Error::Queue(inner) => Error::BatchEntry { index: i, source: inner },
+        Error::Queue(inner) => Error::BatchEntry {
+            index: i,
+            source: inner,
+        },
         e => e,
     })?;
     Ok(ctx.undefined())

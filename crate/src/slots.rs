@@ -35,7 +35,10 @@ struct Entry<T> {
 
 impl<T> Default for Slots<T> {
     fn default() -> Self {
-        Slots { entries: Vec::new(), free: Vec::new() }
+        Slots {
+            entries: Vec::new(),
+            free: Vec::new(),
+        }
     }
 }
 
@@ -45,7 +48,10 @@ impl<T> Slots<T> {
         let index = match self.free.pop() {
             Some(i) => i,
             None if (self.entries.len() as u64) <= INDEX_MASK => {
-                self.entries.push(Entry { generation: 1, value: None });
+                self.entries.push(Entry {
+                    generation: 1,
+                    value: None,
+                });
                 self.entries.len() - 1
             }
             None => return None,

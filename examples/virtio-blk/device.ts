@@ -11,9 +11,19 @@ import { type DescriptorChain, type Queue, VirtioQueueError } from '../..'
 
 import type { BlockBackend } from './disk'
 import {
-  HEADER_SIZE, ID_BYTES, SECTOR_SIZE, type BlkStatus, decodeHeader, idBytes,
-  VIRTIO_BLK_S_IOERR, VIRTIO_BLK_S_OK, VIRTIO_BLK_S_UNSUPP,
-  VIRTIO_BLK_T_FLUSH, VIRTIO_BLK_T_GET_ID, VIRTIO_BLK_T_IN, VIRTIO_BLK_T_OUT,
+  HEADER_SIZE,
+  ID_BYTES,
+  SECTOR_SIZE,
+  type BlkStatus,
+  decodeHeader,
+  idBytes,
+  VIRTIO_BLK_S_IOERR,
+  VIRTIO_BLK_S_OK,
+  VIRTIO_BLK_S_UNSUPP,
+  VIRTIO_BLK_T_FLUSH,
+  VIRTIO_BLK_T_GET_ID,
+  VIRTIO_BLK_T_IN,
+  VIRTIO_BLK_T_OUT,
 } from './protocol'
 
 export interface BlkDeviceOptions {
@@ -62,9 +72,21 @@ export class BlkDevice {
   readonly queue: Queue
   readonly backend: BlockBackend
   readonly stats: BlkDeviceStats = {
-    wakeups: 0, requests: 0, reads: 0, writes: 0, flushes: 0, getIds: 0,
-    ok: 0, ioerr: 0, unsupp: 0, noStatus: 0, bytesRead: 0, bytesWritten: 0,
-    notifications: 0, notificationsSuppressed: 0, lastError: null,
+    wakeups: 0,
+    requests: 0,
+    reads: 0,
+    writes: 0,
+    flushes: 0,
+    getIds: 0,
+    ok: 0,
+    ioerr: 0,
+    unsupp: 0,
+    noStatus: 0,
+    bytesRead: 0,
+    bytesWritten: 0,
+    notifications: 0,
+    notificationsSuppressed: 0,
+    lastError: null,
   }
   /**
    * Set when the queue itself is broken (e.g. the driver published an avail idx more
@@ -151,7 +173,8 @@ export class BlkDevice {
 
   #serve(chain: DescriptorChain): Completion {
     const reader = chain.reader()
-    if (reader.availableBytes() < HEADER_SIZE) return this.#ioerr(`chain ${chain.headIndex}: header shorter than ${HEADER_SIZE} bytes`)
+    if (reader.availableBytes() < HEADER_SIZE)
+      return this.#ioerr(`chain ${chain.headIndex}: header shorter than ${HEADER_SIZE} bytes`)
     const { type, sector } = decodeHeader(reader.read(HEADER_SIZE))
     switch (type) {
       case VIRTIO_BLK_T_IN: {

@@ -60,7 +60,14 @@ export class DiskImage implements BlockBackend {
   #fd: number
   readonly #tempDir: string | null
 
-  private constructor(file: string, fd: number, sizeBytes: number, tempDir: string | null, temporary: boolean, hadContents = false) {
+  private constructor(
+    file: string,
+    fd: number,
+    sizeBytes: number,
+    tempDir: string | null,
+    temporary: boolean,
+    hadContents = false,
+  ) {
     this.path = file
     this.#fd = fd
     this.sizeBytes = sizeBytes
@@ -78,7 +85,8 @@ export class DiskImage implements BlockBackend {
    */
   static open(options: DiskOptions): DiskImage {
     const size = options.sizeBytes
-    if (!Number.isSafeInteger(size) || size < SECTOR_SIZE) throw new DiskError('BAD_SIZE', `disk size must be at least ${SECTOR_SIZE} bytes, got ${size}`)
+    if (!Number.isSafeInteger(size) || size < SECTOR_SIZE)
+      throw new DiskError('BAD_SIZE', `disk size must be at least ${SECTOR_SIZE} bytes, got ${size}`)
     if (options.path === undefined) {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'virtio-blk-demo-'))
       const file = path.join(dir, 'disk.img')
@@ -107,9 +115,13 @@ export class DiskImage implements BlockBackend {
       fs.ftruncateSync(fd, size)
       return new DiskImage(file, fd, size, null, false)
     }
-    if (!stat.isFile()) throw new DiskError('NOT_A_FILE', `${file} is not a regular file (block devices are not supported by this demo)`)
+    if (!stat.isFile())
+      throw new DiskError('NOT_A_FILE', `${file} is not a regular file (block devices are not supported by this demo)`)
     if (stat.size > 0 && options.force !== true) {
-      throw new DiskError('NOT_EMPTY', `${file} is not empty (${stat.size} bytes): the demo writes all over the disk; pass --force to use it anyway`)
+      throw new DiskError(
+        'NOT_EMPTY',
+        `${file} is not empty (${stat.size} bytes): the demo writes all over the disk; pass --force to use it anyway`,
+      )
     }
     const fd = fs.openSync(file, 'r+')
     if (stat.size === 0) fs.ftruncateSync(fd, size)

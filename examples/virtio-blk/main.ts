@@ -48,14 +48,22 @@ async function run(opts: DemoOptions, disk: DiskImage): Promise<number> {
   // What the disk holds now: zeros for a new image, else its current contents.
   const shadow = disk.hadContents ? disk.readRange(0, spanBytes) : Buffer.alloc(spanBytes)
   // Guest RAM: the rings plus room for `depth` requests of up to 64 KiB with headers and tables.
-  const memoryBytes = Math.max(16 * MiB, Math.ceil((opts.depth * 2 * MAX_REQUEST_SECTORS * SECTOR_SIZE) / MiB) * MiB + MiB)
+  const memoryBytes = Math.max(
+    16 * MiB,
+    Math.ceil((opts.depth * 2 * MAX_REQUEST_SECTORS * SECTOR_SIZE) / MiB) * MiB + MiB,
+  )
   const vm = createVm<BlkRequest>({ memoryBytes, queueSize: opts.queueSize, eventIdx: opts.eventIdx })
   const rng = new Rng(opts.seed)
   const kick = new EventFd()
   const irq = new EventFd()
   const device = new BlkDevice(vm.queue, { backend: disk, serial: SERIAL, signalUsedQueue: () => irq.signal() })
   const guest = new BlkGuest(vm, {
-    depth: opts.depth, total: opts.requests ?? Infinity, rng, shadow, capacitySectors: disk.sectors, serial: SERIAL,
+    depth: opts.depth,
+    total: opts.requests ?? Infinity,
+    rng,
+    shadow,
+    capacitySectors: disk.sectors,
+    serial: SERIAL,
     indirectChance: opts.indirectPercent / 100,
   })
   const sim = new Simulation(device, guest, { rng, kick, irq })
@@ -92,14 +100,25 @@ async function run(opts: DemoOptions, disk: DiskImage): Promise<number> {
   process.off('SIGTERM', onSignal)
 
   const config: RunConfig = {
-    requests: opts.requests, seconds: opts.seconds, queueSize: opts.queueSize, depth: opts.depth, eventIdx: opts.eventIdx,
-    indirectPercent: opts.indirectPercent, seed: opts.seed,
-    disk: disk.temporary ? 'temporary sparse file' : disk.path, diskBytes: disk.sizeBytes,
+    requests: opts.requests,
+    seconds: opts.seconds,
+    queueSize: opts.queueSize,
+    depth: opts.depth,
+    eventIdx: opts.eventIdx,
+    indirectPercent: opts.indirectPercent,
+    seed: opts.seed,
+    disk: disk.temporary ? 'temporary sparse file' : disk.path,
+    diskBytes: disk.sizeBytes,
   }
   const report = buildReport({
-    config, elapsedMs, device: device.stats, guest: guest.stats,
+    config,
+    elapsedMs,
+    device: device.stats,
+    guest: guest.stats,
     kicks: { sent: vm.driver.kicksSent, suppressed: vm.driver.kicksSuppressed },
-    interrupted, failure: sim.failure, errors: guest.errors,
+    interrupted,
+    failure: sim.failure,
+    errors: guest.errors,
   })
   if (opts.json) console.log(JSON.stringify(report, null, 2))
   else console.log(formatSummary(report))

@@ -71,7 +71,7 @@ const SPEC = {
 
 /** Parses the command line (without `node` and the script). @throws UsageError */
 export function parseOptions(argv: string[]): DemoOptions {
-  let parsed
+  let parsed: ReturnType<typeof parseArgs<{ args: string[]; options: typeof SPEC }>>
   try {
     parsed = parseArgs({ args: argv, options: SPEC })
   } catch (e) {
@@ -80,14 +80,17 @@ export function parseOptions(argv: string[]): DemoOptions {
   const values = parsed.values
   const int = (name: string, v: string, min: number, max: number): number => {
     const n = Number(v)
-    if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name} must be an integer in [${min}, ${max}], got ${v}`)
+    if (!Number.isInteger(n) || n < min || n > max)
+      throw new UsageError(`--${name} must be an integer in [${min}, ${max}], got ${v}`)
     return n
   }
-  if (values.requests !== undefined && values.seconds !== undefined) throw new UsageError('give --requests or --seconds, not both')
+  if (values.requests !== undefined && values.seconds !== undefined)
+    throw new UsageError('give --requests or --seconds, not both')
   const queueSize = int('queue-size', values['queue-size'], 1, 32768)
   if ((queueSize & (queueSize - 1)) !== 0) throw new UsageError(`--queue-size must be a power of two, got ${queueSize}`)
   const seconds = values.seconds === undefined ? null : Number(values.seconds)
-  if (seconds !== null && !(seconds > 0 && seconds <= 86400)) throw new UsageError(`--seconds must be a positive number, got ${values.seconds}`)
+  if (seconds !== null && !(seconds > 0 && seconds <= 86400))
+    throw new UsageError(`--seconds must be a positive number, got ${values.seconds}`)
   return {
     help: values.help,
     requests: seconds === null ? int('requests', values.requests ?? '30000', 1, Number.MAX_SAFE_INTEGER) : null,

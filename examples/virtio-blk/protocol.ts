@@ -65,9 +65,13 @@ export function idBytes(serial: string): Buffer {
 /** A status value's name for reports. */
 export function statusName(status: number): string {
   switch (status) {
-    case VIRTIO_BLK_S_OK: return 'OK'
-    case VIRTIO_BLK_S_IOERR: return 'IOERR'
-    case VIRTIO_BLK_S_UNSUPP: return 'UNSUPP'
-    default: return `0x${status.toString(16)}`
+    case VIRTIO_BLK_S_OK:
+      return 'OK'
+    case VIRTIO_BLK_S_IOERR:
+      return 'IOERR'
+    case VIRTIO_BLK_S_UNSUPP:
+      return 'UNSUPP'
+    default:
+      return `0x${status.toString(16)}`
   }
 }

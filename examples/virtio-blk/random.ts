@@ -59,7 +59,7 @@ export class Rng {
  * stale or torn sector shows up when it is read back.
  */
 export function fillPattern(buf: Buffer, seed: number): void {
-  let x = (seed | 0) || 0x6d2b79f5
+  let x = seed | 0 || 0x6d2b79f5
   const words = buf.length >>> 2
   if ((buf.byteOffset & 3) === 0 && words > 0) {
     const u32 = new Uint32Array(buf.buffer, buf.byteOffset, words)

@@ -49,8 +49,13 @@ export function buildReport(r: ReportInput): RunReport {
   const d = r.device
   const g = r.guest
   // Everything submitted came back, the device and the guest agree, and nothing was off.
-  const consistent = g.completed === g.submitted && d.requests === g.completed &&
-    d.ok === g.status.ok && d.ioerr === g.status.ioerr && d.unsupp === g.status.unsupp && d.noStatus === g.status.none
+  const consistent =
+    g.completed === g.submitted &&
+    d.requests === g.completed &&
+    d.ok === g.status.ok &&
+    d.ioerr === g.status.ioerr &&
+    d.unsupp === g.status.unsupp &&
+    d.noStatus === g.status.none
   const passed = r.failure === null && consistent && g.verifyErrors === 0 && g.unexpected === 0
   const errors = [...r.errors]
   if (!consistent) errors.push('device and guest counts disagree')
@@ -73,7 +78,10 @@ export function buildReport(r: ReportInput): RunReport {
     requestsByKind: g.byKind,
     indirectChains: g.indirect,
     verification: {
-      bytesVerified: g.bytesVerified, errors: g.verifyErrors, mismatchedBytes: g.mismatchedBytes, unexpectedCompletions: g.unexpected,
+      bytesVerified: g.bytesVerified,
+      errors: g.verifyErrors,
+      mismatchedBytes: g.mismatchedBytes,
+      unexpectedCompletions: g.unexpected,
     },
     interrupted: r.interrupted,
     failure: r.failure,
@@ -85,8 +93,10 @@ export function buildReport(r: ReportInput): RunReport {
 /** One line of progress. */
 export function progressLine(elapsedMs: number, device: BlkDeviceStats, target: string): string {
   const s = Math.max(elapsedMs, 1) / 1000
-  return `${(s).toFixed(1)}s  ${device.requests}${target} requests  ${Math.round(device.requests / s)} req/s  ` +
+  return (
+    `${(s).toFixed(1)}s  ${device.requests}${target} requests  ${Math.round(device.requests / s)} req/s  ` +
     `read ${(device.bytesRead / MiB / s).toFixed(1)} MiB/s  write ${(device.bytesWritten / MiB / s).toFixed(1)} MiB/s`
+  )
 }
 
 export function formatSummary(r: RunReport): string {

@@ -5,16 +5,29 @@ import { type DriverBuffer, DriverError, type UsedElement } from '../../driver'
 
 import { type Rng, fillPattern } from './random'
 import {
-  HEADER_SIZE, SECTOR_SIZE, encodeHeader, idBytes,
-  VIRTIO_BLK_S_IOERR, VIRTIO_BLK_S_OK, VIRTIO_BLK_S_UNSUPP,
-  VIRTIO_BLK_T_DISCARD, VIRTIO_BLK_T_FLUSH, VIRTIO_BLK_T_GET_ID, VIRTIO_BLK_T_IN, VIRTIO_BLK_T_OUT,
-  VIRTIO_BLK_T_WRITE_ZEROES, statusName,
+  HEADER_SIZE,
+  SECTOR_SIZE,
+  encodeHeader,
+  idBytes,
+  VIRTIO_BLK_S_IOERR,
+  VIRTIO_BLK_S_OK,
+  VIRTIO_BLK_S_UNSUPP,
+  VIRTIO_BLK_T_DISCARD,
+  VIRTIO_BLK_T_FLUSH,
+  VIRTIO_BLK_T_GET_ID,
+  VIRTIO_BLK_T_IN,
+  VIRTIO_BLK_T_OUT,
+  VIRTIO_BLK_T_WRITE_ZEROES,
+  statusName,
 } from './protocol'
 import type { Vm } from './vm'
 
 /** What the guest sends. The last four are deliberately wrong and must fail the right way. */
 export type RequestKind =
-  | 'read' | 'write' | 'flush' | 'getId'
+  | 'read'
+  | 'write'
+  | 'flush'
+  | 'getId'
   | 'unsupported' // unknown or unnegotiated type → UNSUPP
   | 'outOfRange' // past the end, u64-overflowing, or not whole sectors → IOERR
   | 'shortHeader' // an 8-byte header → IOERR
@@ -22,7 +35,14 @@ export type RequestKind =
 
 /** Relative frequencies of the request kinds. */
 export const DEFAULT_MIX: Readonly<Record<RequestKind, number>> = {
-  read: 470, write: 470, flush: 1, getId: 10, unsupported: 15, outOfRange: 15, shortHeader: 9, noStatus: 8,
+  read: 470,
+  write: 470,
+  flush: 1,
+  getId: 10,
+  unsupported: 15,
+  outOfRange: 15,
+  shortHeader: 9,
+  noStatus: 8,
 }
 
 /** Largest request: 128 sectors = 64 KiB. */
@@ -94,10 +114,19 @@ const MAX_ERROR_MESSAGES = 10
 
 export class BlkGuest {
   readonly stats: GuestStats = {
-    submitted: 0, completed: 0, indirect: 0, verifyErrors: 0, mismatchedBytes: 0, unexpected: 0,
+    submitted: 0,
+    completed: 0,
+    indirect: 0,
+    verifyErrors: 0,
+    mismatchedBytes: 0,
+    unexpected: 0,
     byKind: { read: 0, write: 0, flush: 0, getId: 0, unsupported: 0, outOfRange: 0, shortHeader: 0, noStatus: 0 },
     status: { ok: 0, ioerr: 0, unsupp: 0, none: 0 },
-    bytesVerified: 0, bytesWritten: 0, interrupts: 0, spuriousInterrupts: 0, stalls: 0,
+    bytesVerified: 0,
+    bytesWritten: 0,
+    interrupts: 0,
+    spuriousInterrupts: 0,
+    stalls: 0,
   }
   /** The first few failures, described. */
   readonly errors: string[] = []
@@ -175,8 +204,15 @@ export class BlkGuest {
     const rng = this.#o.rng
     const { allocator, driver } = this.#vm
     const req: BlkRequest = {
-      kind, structAddr: -1, segAddrs: [], segLens: [], diskOffset: 0, lockStart: 0, lockCount: 0,
-      expectStatus: VIRTIO_BLK_S_OK, expectLen: 1,
+      kind,
+      structAddr: -1,
+      segAddrs: [],
+      segLens: [],
+      diskOffset: 0,
+      lockStart: 0,
+      lockCount: 0,
+      expectStatus: VIRTIO_BLK_S_OK,
+      expectLen: 1,
     }
     let type = VIRTIO_BLK_T_IN
     let sector: bigint = 0n
@@ -220,8 +256,10 @@ export class BlkGuest {
         type = writable ? VIRTIO_BLK_T_IN : VIRTIO_BLK_T_OUT
         const variant = rng.int(0, 2)
         dataLen = rng.int(1, 8) * SECTOR_SIZE
-        if (variant === 0) sector = BigInt(Math.max(0, cap - rng.int(0, dataLen / SECTOR_SIZE - 1))) // runs past the end
-        else if (variant === 1) sector = 0xffffffffffffffffn - BigInt(rng.int(0, 3)) // sector + count overflows u64
+        if (variant === 0)
+          sector = BigInt(Math.max(0, cap - rng.int(0, dataLen / SECTOR_SIZE - 1))) // runs past the end
+        else if (variant === 1)
+          sector = 0xffffffffffffffffn - BigInt(rng.int(0, 3)) // sector + count overflows u64
         else dataLen -= rng.int(1, SECTOR_SIZE - 1) // in range, but not whole sectors
         req.expectStatus = VIRTIO_BLK_S_IOERR
         break
@@ -255,7 +293,8 @@ export class BlkGuest {
       else fillPattern(view, rng.u32())
     }
     const buffers: DriverBuffer[] = [{ addr: req.structAddr, len: headerLen }]
-    for (let i = 0; i < req.segAddrs.length; i++) buffers.push({ addr: req.segAddrs[i]!, len: req.segLens[i]!, writable })
+    for (let i = 0; i < req.segAddrs.length; i++)
+      buffers.push({ addr: req.segAddrs[i]!, len: req.segLens[i]!, writable })
     if (hasStatus) buffers.push({ addr: req.structAddr + STATUS_OFFSET, len: 1, writable: true })
     // Indirect sometimes, and whenever the ring has too few free descriptors for a direct chain.
     const indirect = buffers.length > 1 && (rng.chance(this.#o.indirectChance) || driver.freeCount < buffers.length)
@@ -325,8 +364,10 @@ export class BlkGuest {
     else if (status === -1) this.stats.status.none++
     if (status !== req.expectStatus || len !== req.expectLen) {
       this.stats.unexpected++
-      this.#error(`${req.kind}: status ${status < 0 ? 'none' : statusName(status)} used len ${len}, ` +
-        `expected ${req.expectStatus < 0 ? 'none' : statusName(req.expectStatus)} len ${req.expectLen}`)
+      this.#error(
+        `${req.kind}: status ${status < 0 ? 'none' : statusName(status)} used len ${len}, ` +
+          `expected ${req.expectStatus < 0 ? 'none' : statusName(req.expectStatus)} len ${req.expectLen}`,
+      )
     } else if (status === VIRTIO_BLK_S_OK) {
       if (req.kind === 'read') this.#verifyRead(req)
       else if (req.kind === 'write') this.#applyWrite(req)
@@ -352,7 +393,9 @@ export class BlkGuest {
     if (bad > 0) {
       this.stats.verifyErrors++
       this.stats.mismatchedBytes += bad
-      this.#error(`read of ${off - req.diskOffset} bytes at byte ${req.diskOffset}: ${bad} bytes differ from what was written`)
+      this.#error(
+        `read of ${off - req.diskOffset} bytes at byte ${req.diskOffset}: ${bad} bytes differ from what was written`,
+      )
     }
   }
 

@@ -36,13 +36,21 @@ export class GuestAllocator {
   }
 
   /** Bytes managed in total. */
-  get length(): number { return this.end - this.base }
+  get length(): number {
+    return this.end - this.base
+  }
   /** Bytes currently handed out (excluding alignment padding left in holes). */
-  get bytesAllocated(): number { return this.allocatedBytes }
+  get bytesAllocated(): number {
+    return this.allocatedBytes
+  }
   /** Bytes currently free (sum of all holes). */
-  get bytesFree(): number { return this.length - this.allocatedBytes }
+  get bytesFree(): number {
+    return this.length - this.allocatedBytes
+  }
   /** Number of live allocations. */
-  get allocationCount(): number { return this.live.size }
+  get allocationCount(): number {
+    return this.live.size
+  }
 
   /**
    * Allocates `size` bytes aligned to `align` (a power of two, default 8) from

@@ -73,7 +73,8 @@ export function validateBuffers(buffers: readonly DriverBuffer[]): number {
   let sawWritable = false
   for (let i = 0; i < n; i++) {
     const b = buffers[i]
-    if (b === null || typeof b !== 'object') throw new TypeError(`buffers[${i}] must be an object { addr, len, writable? }`)
+    if (b === null || typeof b !== 'object')
+      throw new TypeError(`buffers[${i}] must be an object { addr, len, writable? }`)
     const { addr, len } = b
     if (!(typeof addr === 'number' && Number.isSafeInteger(addr) && addr >= 0)) checkAddr(addr, `buffers[${i}].addr`)
     if (!(typeof len === 'number' && Number.isInteger(len) && len >= 0 && len <= U32_MAX)) {
@@ -81,8 +82,10 @@ export function validateBuffers(buffers: readonly DriverBuffer[]): number {
     }
     if (b.writable) sawWritable = true
     else if (sawWritable) {
-      throw new TypeError(`buffers[${i}] is device-readable but follows a device-writable buffer ` +
-        '(the spec requires all readable buffers before all writable ones)')
+      throw new TypeError(
+        `buffers[${i}] is device-readable but follows a device-writable buffer ` +
+          '(the spec requires all readable buffers before all writable ones)',
+      )
     }
   }
   return n

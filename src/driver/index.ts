@@ -7,14 +7,24 @@ export { DriverError } from './errors'
 export type { DriverErrorCode } from './errors'
 export type { DriverMemory } from './memory'
 export {
-  splitQueueLayout, descTableBytes, availRingBytes, usedRingBytes, alignUp,
+  splitQueueLayout,
+  descTableBytes,
+  availRingBytes,
+  usedRingBytes,
+  alignUp,
 } from './layout'
 export type { SplitQueueLayout, SplitQueueLayoutOptions } from './layout'
 export { GuestAllocator } from './allocator'
 export { SplitQueueDriver } from './split-queue-driver'
 export type {
-  AddChainOptions, DriverBuffer, IndirectTableAllocator, IndirectTablePlacement,
-  RawDescriptor, RawUsedElem, SplitQueueDriverOptions, UsedElement,
+  AddChainOptions,
+  DriverBuffer,
+  IndirectTableAllocator,
+  IndirectTablePlacement,
+  RawDescriptor,
+  RawUsedElem,
+  SplitQueueDriverOptions,
+  UsedElement,
 } from './types'
 export { setUpDeviceQueue } from './transport'
 export type { DeviceQueueSetup, QueueLayoutLike, SetUpDeviceQueueOptions } from './transport'

@@ -4,8 +4,19 @@ import type { DriverMemory } from '../../driver'
 export type { DriverMemory }
 
 const METHODS = [
-  'readU8', 'writeU8', 'readU16', 'writeU16', 'readU32', 'writeU32', 'readU64', 'writeU64',
-  'read', 'write', 'slice', 'loadU16', 'storeU16',
+  'readU8',
+  'writeU8',
+  'readU16',
+  'writeU16',
+  'readU32',
+  'writeU32',
+  'readU64',
+  'writeU64',
+  'read',
+  'write',
+  'slice',
+  'loadU16',
+  'storeU16',
 ] as const
 
 /** Throws a TypeError naming `memory` unless every DriverMemory method exists. */
@@ -40,10 +51,18 @@ export interface AreaAccess {
 
 class ViewAccess implements AreaAccess {
   constructor(private readonly dv: DataView) {}
-  u16(off: number): number { return this.dv.getUint16(off, true) }
-  setU16(off: number, v: number): void { this.dv.setUint16(off, v, true) }
-  u32(off: number): number { return this.dv.getUint32(off, true) }
-  setU32(off: number, v: number): void { this.dv.setUint32(off, v, true) }
+  u16(off: number): number {
+    return this.dv.getUint16(off, true)
+  }
+  setU16(off: number, v: number): void {
+    this.dv.setUint16(off, v, true)
+  }
+  u32(off: number): number {
+    return this.dv.getUint32(off, true)
+  }
+  setU32(off: number, v: number): void {
+    this.dv.setUint32(off, v, true)
+  }
   setU64(off: number, v: number): void {
     this.dv.setUint32(off, v >>> 0, true)
     this.dv.setUint32(off + 4, Math.floor(v / TWO_32), true)
@@ -51,12 +70,25 @@ class ViewAccess implements AreaAccess {
 }
 
 class CallAccess implements AreaAccess {
-  constructor(private readonly mem: DriverMemory, private readonly base: number) {}
-  u16(off: number): number { return this.mem.readU16(this.base + off) }
-  setU16(off: number, v: number): void { this.mem.writeU16(this.base + off, v) }
-  u32(off: number): number { return this.mem.readU32(this.base + off) }
-  setU32(off: number, v: number): void { this.mem.writeU32(this.base + off, v) }
-  setU64(off: number, v: number): void { this.mem.writeU64(this.base + off, v) }
+  constructor(
+    private readonly mem: DriverMemory,
+    private readonly base: number,
+  ) {}
+  u16(off: number): number {
+    return this.mem.readU16(this.base + off)
+  }
+  setU16(off: number, v: number): void {
+    this.mem.writeU16(this.base + off, v)
+  }
+  u32(off: number): number {
+    return this.mem.readU32(this.base + off)
+  }
+  setU32(off: number, v: number): void {
+    this.mem.writeU32(this.base + off, v)
+  }
+  setU64(off: number, v: number): void {
+    this.mem.writeU64(this.base + off, v)
+  }
 }
 
 /** Returns the fastest access object for `[addr, addr + length)`. */

@@ -37,7 +37,8 @@ export class RawQueueAccess {
 
   writeDescriptor(index: number, desc: RawDescriptor): void {
     checkInt(index, 'index', 0, this.size - 1)
-    if (desc === null || typeof desc !== 'object') throw new TypeError('desc must be an object { addr, len, flags, next }')
+    if (desc === null || typeof desc !== 'object')
+      throw new TypeError('desc must be an object { addr, len, flags, next }')
     const { addr } = desc
     if (typeof addr === 'bigint') {
       if (addr < 0n || addr > U64_MAX) throw new RangeError(`desc.addr must be in [0, 2^64 - 1], got ${addr}`)

@@ -4,7 +4,11 @@ import { availRingBytes, descTableBytes, usedRingBytes } from './layout'
 import { type AreaAccess, type DriverMemory, checkMemory, openArea } from './memory'
 import { RawQueueAccess } from './raw-access'
 import type {
-  AddChainOptions, DriverBuffer, IndirectTableAllocator, SplitQueueDriverOptions, UsedElement,
+  AddChainOptions,
+  DriverBuffer,
+  IndirectTableAllocator,
+  SplitQueueDriverOptions,
+  UsedElement,
 } from './types'
 
 const NEXT = C.VIRTQ_DESC_F_NEXT
@@ -73,9 +77,13 @@ export class SplitQueueDriver<T = unknown> extends RawQueueAccess {
     const { eventIdx = false, strictUsedLen = false, allocator } = options
     if (typeof eventIdx !== 'boolean') throw new TypeError('options.eventIdx must be a boolean')
     if (typeof strictUsedLen !== 'boolean') throw new TypeError('options.strictUsedLen must be a boolean')
-    if (allocator !== undefined &&
-        (typeof allocator !== 'object' || allocator === null ||
-         typeof allocator.alloc !== 'function' || typeof allocator.free !== 'function')) {
+    if (
+      allocator !== undefined &&
+      (typeof allocator !== 'object' ||
+        allocator === null ||
+        typeof allocator.alloc !== 'function' ||
+        typeof allocator.free !== 'function')
+    ) {
       throw new TypeError('options.allocator must have alloc(size, align) and free(addr) methods')
     }
     super(memory, size, descTable, availRing, usedRing)
@@ -101,15 +109,33 @@ export class SplitQueueDriver<T = unknown> extends RawQueueAccess {
   }
 
   // ---- shadow state ----
-  get availIdx(): number { return this.availShadow }
-  get publishedAvailIdx(): number { return this.publishedIdx }
-  get pendingCount(): number { return (this.availShadow - this.publishedIdx) & 0xffff }
-  get usedIdx(): number { return this.usedShadow }
-  get inFlight(): number { return this.inFlightCount }
-  get freeCount(): number { return this.numFree }
-  get kicksSent(): number { return this.sent }
-  get kicksSuppressed(): number { return this.suppressed }
-  get interruptsEnabled(): boolean { return this.irqEnabled }
+  get availIdx(): number {
+    return this.availShadow
+  }
+  get publishedAvailIdx(): number {
+    return this.publishedIdx
+  }
+  get pendingCount(): number {
+    return (this.availShadow - this.publishedIdx) & 0xffff
+  }
+  get usedIdx(): number {
+    return this.usedShadow
+  }
+  get inFlight(): number {
+    return this.inFlightCount
+  }
+  get freeCount(): number {
+    return this.numFree
+  }
+  get kicksSent(): number {
+    return this.sent
+  }
+  get kicksSuppressed(): number {
+    return this.suppressed
+  }
+  get interruptsEnabled(): boolean {
+    return this.irqEnabled
+  }
 
   reset(): void {
     const mem = this.memory
@@ -141,9 +167,10 @@ export class SplitQueueDriver<T = unknown> extends RawQueueAccess {
   addChain(buffers: readonly DriverBuffer[], options?: AddChainOptions<T>): number {
     const n = validateBuffers(buffers)
     const indirect = options?.indirect
-    const head = indirect === undefined || indirect === false
-      ? this.writeDirect(buffers, n)
-      : this.writeIndirect(buffers, n, indirect)
+    const head =
+      indirect === undefined || indirect === false
+        ? this.writeDirect(buffers, n)
+        : this.writeIndirect(buffers, n, indirect)
     let wbytes = 0
     for (let i = 0; i < n; i++) if (buffers[i].writable) wbytes += buffers[i].len
     this.writableBytes[head] = wbytes
@@ -171,8 +198,10 @@ export class SplitQueueDriver<T = unknown> extends RawQueueAccess {
   }
 
   private noSpace(n: number): DriverError {
-    return new DriverError('NO_SPACE',
-      `need ${n} free descriptor(s), ${this.numFree} of ${this.size} free (${this.inFlightCount} chains in flight)`)
+    return new DriverError(
+      'NO_SPACE',
+      `need ${n} free descriptor(s), ${this.numFree} of ${this.size} free (${this.inFlightCount} chains in flight)`,
+    )
   }
 
   private writeDirect(buffers: readonly DriverBuffer[], n: number): number {
@@ -192,9 +221,7 @@ export class SplitQueueDriver<T = unknown> extends RawQueueAccess {
     return head
   }
 
-  private writeIndirect(
-    buffers: readonly DriverBuffer[], n: number, where: true | { tableAddr: number },
-  ): number {
+  private writeIndirect(buffers: readonly DriverBuffer[], n: number, where: true | { tableAddr: number }): number {
     if (n > this.size) {
       throw new RangeError(`buffers: an indirect chain of ${n} descriptors exceeds the queue size ${this.size}`)
     }
@@ -305,8 +332,10 @@ export class SplitQueueDriver<T = unknown> extends RawQueueAccess {
       const ready = (idx - this.usedShadow) & 0xffff
       const outstanding = this.inFlightCount - this.pendingCount
       if (ready > outstanding) {
-        throw new DriverError('BAD_USED',
-          `used idx jumped from ${this.usedShadow} to ${idx} (${ready} entries) but only ${outstanding} chain(s) are outstanding`)
+        throw new DriverError(
+          'BAD_USED',
+          `used idx jumped from ${this.usedShadow} to ${idx} (${ready} entries) but only ${outstanding} chain(s) are outstanding`,
+        )
       }
       this.deviceUsed = idx
     }
@@ -314,12 +343,16 @@ export class SplitQueueDriver<T = unknown> extends RawQueueAccess {
     const id = this.used.u32(4 + 8 * slot)
     const len = this.used.u32(8 + 8 * slot)
     if (id >= this.size || this.state[id] !== PUBLISHED) {
-      throw new DriverError('BAD_USED',
-        `used ring slot ${slot} (used idx ${this.usedShadow}) names descriptor ${id}, which is not the head of an outstanding chain`)
+      throw new DriverError(
+        'BAD_USED',
+        `used ring slot ${slot} (used idx ${this.usedShadow}) names descriptor ${id}, which is not the head of an outstanding chain`,
+      )
     }
     if (this.strictUsedLen && len > this.writableBytes[id]) {
-      throw new DriverError('BAD_USED',
-        `used len ${len} for head ${id} exceeds the chain's ${this.writableBytes[id]} writable bytes`)
+      throw new DriverError(
+        'BAD_USED',
+        `used len ${len} for head ${id} exceeds the chain's ${this.writableBytes[id]} writable bytes`,
+      )
     }
     this.popHead = id
     this.popLen = len

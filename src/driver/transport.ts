@@ -7,7 +7,11 @@ export type { DeviceQueueSetup, QueueLayoutLike, SetUpDeviceQueueOptions }
 
 const TWO_32 = 2 ** 32
 
-export function setUpDeviceQueue(queue: DeviceQueueSetup, layout: QueueLayoutLike, options: SetUpDeviceQueueOptions = {}): void {
+export function setUpDeviceQueue(
+  queue: DeviceQueueSetup,
+  layout: QueueLayoutLike,
+  options: SetUpDeviceQueueOptions = {},
+): void {
   queue.setSize(layout.size)
   queue.setDescTableAddress(layout.descTable % TWO_32, Math.floor(layout.descTable / TWO_32))
   queue.setAvailRingAddress(layout.availRing % TWO_32, Math.floor(layout.availRing / TWO_32))

@@ -22,7 +22,9 @@ impl GuestMem {
     /// the caller's list.
     pub fn new(regions: Vec<HostRegion>) -> Result<Self> {
         if regions.is_empty() {
-            return Err(Error::InvalidRegion("guest memory needs at least one region".into()));
+            return Err(Error::InvalidRegion(
+                "guest memory needs at least one region".into(),
+            ));
         }
         let mut indexed: Vec<(usize, HostRegion)> = regions.into_iter().enumerate().collect();
         for (i, r) in &indexed {
@@ -66,7 +68,9 @@ impl GuestMem {
                 )));
             }
         }
-        Ok(GuestMem { regions: indexed.into_iter().map(|(_, r)| r).collect() })
+        Ok(GuestMem {
+            regions: indexed.into_iter().map(|(_, r)| r).collect(),
+        })
     }
 
     /// The regions, sorted by guest address.
@@ -119,11 +123,20 @@ mod tests {
     fn finds_regions_and_spans_gaps_correctly() {
         let m = GuestMem::new(vec![native(0x10000, 0x1000), native(0, 0x1000)]).unwrap();
         assert_eq!(m.num_regions(), 2);
-        assert_eq!(m.find_region(GuestAddress(0)).unwrap().start_addr(), GuestAddress(0));
-        assert_eq!(m.find_region(GuestAddress(0xfff)).unwrap().start_addr(), GuestAddress(0));
+        assert_eq!(
+            m.find_region(GuestAddress(0)).unwrap().start_addr(),
+            GuestAddress(0)
+        );
+        assert_eq!(
+            m.find_region(GuestAddress(0xfff)).unwrap().start_addr(),
+            GuestAddress(0)
+        );
         assert!(m.find_region(GuestAddress(0x1000)).is_none());
         assert!(m.find_region(GuestAddress(0xffff)).is_none());
-        assert_eq!(m.find_region(GuestAddress(0x10fff)).unwrap().start_addr(), GuestAddress(0x10000));
+        assert_eq!(
+            m.find_region(GuestAddress(0x10fff)).unwrap().start_addr(),
+            GuestAddress(0x10000)
+        );
         assert!(m.find_region(GuestAddress(0x11000)).is_none());
         assert!(m.find_region(GuestAddress(u64::MAX)).is_none());
         assert!(m.region_range(0xff8, 8).is_some());
@@ -157,7 +170,14 @@ mod tests {
         assert!(err(vec![native(u64::MAX - 7, 0x1000)]).contains("2^53"));
         let mut buf = [0u64; 4];
         // SAFETY: the buffer outlives the (failed) construction.
-        let misaligned = unsafe { HostRegion::new(GuestAddress(0), (buf.as_mut_ptr() as *mut u8).add(4), 8, None) };
+        let misaligned = unsafe {
+            HostRegion::new(
+                GuestAddress(0),
+                (buf.as_mut_ptr() as *mut u8).add(4),
+                8,
+                None,
+            )
+        };
         assert!(err(vec![misaligned]).contains("aligned in host memory"));
     }
 }

@@ -6,7 +6,11 @@ use std::alloc::{alloc_zeroed, dealloc, Layout};
 use crate::error::{Error, Result};
 
 /// The alignment of native regions: the host page size of the common platforms.
-pub const PAGE_SIZE: usize = if cfg!(all(target_os = "macos", target_arch = "aarch64")) { 16384 } else { 4096 };
+pub const PAGE_SIZE: usize = if cfg!(all(target_os = "macos", target_arch = "aarch64")) {
+    16384
+} else {
+    4096
+};
 
 /// A zero-filled, page-aligned allocation, freed when dropped.
 #[derive(Debug)]
@@ -24,14 +28,19 @@ impl NativeAlloc {
     /// Allocates `len` zeroed bytes aligned to `PAGE_SIZE`.
     pub fn new(len: usize) -> Result<Self> {
         if len == 0 {
-            return Err(Error::InvalidRegion("a guest memory region cannot be empty".into()));
+            return Err(Error::InvalidRegion(
+                "a guest memory region cannot be empty".into(),
+            ));
         }
-        let layout = Layout::from_size_align(len, PAGE_SIZE)
-            .map_err(|_| Error::InvalidRegion(format!("a region of {len} bytes cannot be allocated")))?;
+        let layout = Layout::from_size_align(len, PAGE_SIZE).map_err(|_| {
+            Error::InvalidRegion(format!("a region of {len} bytes cannot be allocated"))
+        })?;
         // SAFETY: the layout has a non-zero size.
         let ptr = unsafe { alloc_zeroed(layout) };
         if ptr.is_null() {
-            return Err(Error::InvalidRegion(format!("out of memory allocating a region of {len} bytes")));
+            return Err(Error::InvalidRegion(format!(
+                "out of memory allocating a region of {len} bytes"
+            )));
         }
         Ok(NativeAlloc { ptr, layout })
     }

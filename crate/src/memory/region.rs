@@ -13,7 +13,8 @@ use std::sync::Arc;
 use vm_memory::bitmap::BS;
 use vm_memory::guest_memory::{Error as GmError, Result as GmResult};
 use vm_memory::{
-    AtomicAccess, Bytes, GuestAddress, GuestMemoryRegion, GuestUsize, MemoryRegionAddress, VolatileSlice,
+    AtomicAccess, Bytes, GuestAddress, GuestMemoryRegion, GuestUsize, MemoryRegionAddress,
+    VolatileSlice,
 };
 
 use super::native::NativeAlloc;
@@ -48,8 +49,18 @@ impl HostRegion {
     /// for as long as the region (or anything derived from it) is used. The
     /// caller keeps the backing store alive: `owner` for native allocations,
     /// a Node-API reference for JavaScript buffers.
-    pub unsafe fn new(start: GuestAddress, host: *mut u8, len: usize, owner: Option<Arc<NativeAlloc>>) -> Self {
-        HostRegion { start, len, host, _owner: owner }
+    pub unsafe fn new(
+        start: GuestAddress,
+        host: *mut u8,
+        len: usize,
+        owner: Option<Arc<NativeAlloc>>,
+    ) -> Self {
+        HostRegion {
+            start,
+            len,
+            host,
+            _owner: owner,
+        }
     }
 
     /// The host address of the region's first byte.
@@ -68,7 +79,9 @@ impl Bytes<MemoryRegionAddress> for HostRegion {
     type E = GmError;
 
     fn write(&self, buf: &[u8], addr: MemoryRegionAddress) -> GmResult<usize> {
-        self.slice().write(buf, to_offset(addr)?).map_err(Into::into)
+        self.slice()
+            .write(buf, to_offset(addr)?)
+            .map_err(Into::into)
     }
 
     fn read(&self, buf: &mut [u8], addr: MemoryRegionAddress) -> GmResult<usize> {
@@ -76,39 +89,80 @@ impl Bytes<MemoryRegionAddress> for HostRegion {
     }
 
     fn write_slice(&self, buf: &[u8], addr: MemoryRegionAddress) -> GmResult<()> {
-        self.slice().write_slice(buf, to_offset(addr)?).map_err(Into::into)
+        self.slice()
+            .write_slice(buf, to_offset(addr)?)
+            .map_err(Into::into)
     }
 
     fn read_slice(&self, buf: &mut [u8], addr: MemoryRegionAddress) -> GmResult<()> {
-        self.slice().read_slice(buf, to_offset(addr)?).map_err(Into::into)
+        self.slice()
+            .read_slice(buf, to_offset(addr)?)
+            .map_err(Into::into)
     }
 
     #[allow(deprecated)]
-    fn read_from<F: Read>(&self, addr: MemoryRegionAddress, src: &mut F, count: usize) -> GmResult<usize> {
-        self.slice().read_from(to_offset(addr)?, src, count).map_err(Into::into)
+    fn read_from<F: Read>(
+        &self,
+        addr: MemoryRegionAddress,
+        src: &mut F,
+        count: usize,
+    ) -> GmResult<usize> {
+        self.slice()
+            .read_from(to_offset(addr)?, src, count)
+            .map_err(Into::into)
     }
 
     #[allow(deprecated)]
-    fn read_exact_from<F: Read>(&self, addr: MemoryRegionAddress, src: &mut F, count: usize) -> GmResult<()> {
-        self.slice().read_exact_from(to_offset(addr)?, src, count).map_err(Into::into)
+    fn read_exact_from<F: Read>(
+        &self,
+        addr: MemoryRegionAddress,
+        src: &mut F,
+        count: usize,
+    ) -> GmResult<()> {
+        self.slice()
+            .read_exact_from(to_offset(addr)?, src, count)
+            .map_err(Into::into)
     }
 
     #[allow(deprecated)]
-    fn write_to<F: Write>(&self, addr: MemoryRegionAddress, dst: &mut F, count: usize) -> GmResult<usize> {
-        self.slice().write_to(to_offset(addr)?, dst, count).map_err(Into::into)
+    fn write_to<F: Write>(
+        &self,
+        addr: MemoryRegionAddress,
+        dst: &mut F,
+        count: usize,
+    ) -> GmResult<usize> {
+        self.slice()
+            .write_to(to_offset(addr)?, dst, count)
+            .map_err(Into::into)
     }
 
     #[allow(deprecated)]
-    fn write_all_to<F: Write>(&self, addr: MemoryRegionAddress, dst: &mut F, count: usize) -> GmResult<()> {
-        self.slice().write_all_to(to_offset(addr)?, dst, count).map_err(Into::into)
+    fn write_all_to<F: Write>(
+        &self,
+        addr: MemoryRegionAddress,
+        dst: &mut F,
+        count: usize,
+    ) -> GmResult<()> {
+        self.slice()
+            .write_all_to(to_offset(addr)?, dst, count)
+            .map_err(Into::into)
     }
 
-    fn store<T: AtomicAccess>(&self, val: T, addr: MemoryRegionAddress, order: Ordering) -> GmResult<()> {
-        self.slice().store(val, to_offset(addr)?, order).map_err(Into::into)
+    fn store<T: AtomicAccess>(
+        &self,
+        val: T,
+        addr: MemoryRegionAddress,
+        order: Ordering,
+    ) -> GmResult<()> {
+        self.slice()
+            .store(val, to_offset(addr)?, order)
+            .map_err(Into::into)
     }
 
     fn load<T: AtomicAccess>(&self, addr: MemoryRegionAddress, order: Ordering) -> GmResult<T> {
-        self.slice().load(to_offset(addr)?, order).map_err(Into::into)
+        self.slice()
+            .load(to_offset(addr)?, order)
+            .map_err(Into::into)
     }
 }
 
@@ -138,8 +192,14 @@ impl GuestMemoryRegion for HostRegion {
             .map(|addr| self.host.wrapping_add(addr.0 as usize))
     }
 
-    fn get_slice(&self, offset: MemoryRegionAddress, count: usize) -> GmResult<VolatileSlice<'_, BS<'_, ()>>> {
-        self.slice().subslice(to_offset(offset)?, count).map_err(Into::into)
+    fn get_slice(
+        &self,
+        offset: MemoryRegionAddress,
+        count: usize,
+    ) -> GmResult<VolatileSlice<'_, BS<'_, ()>>> {
+        self.slice()
+            .subslice(to_offset(offset)?, count)
+            .map_err(Into::into)
     }
 }
 
@@ -149,7 +209,14 @@ mod tests {
 
     fn region(buf: &mut [u64], start: u64) -> HostRegion {
         // SAFETY: the buffer outlives the region in every test below.
-        unsafe { HostRegion::new(GuestAddress(start), buf.as_mut_ptr() as *mut u8, buf.len() * 8, None) }
+        unsafe {
+            HostRegion::new(
+                GuestAddress(start),
+                buf.as_mut_ptr() as *mut u8,
+                buf.len() * 8,
+                None,
+            )
+        }
     }
 
     #[test]
@@ -162,19 +229,32 @@ mod tests {
         let mut out = [0u8; 3];
         r.read_slice(&mut out, MemoryRegionAddress(61)).unwrap();
         assert_eq!(out, [1, 2, 3]);
-        assert!(r.write_slice(&[1, 2, 3, 4], MemoryRegionAddress(61)).is_err());
+        assert!(r
+            .write_slice(&[1, 2, 3, 4], MemoryRegionAddress(61))
+            .is_err());
         assert!(r.read_slice(&mut out, MemoryRegionAddress(64)).is_err());
-        assert!(r.read_slice(&mut out, MemoryRegionAddress(u64::MAX)).is_err());
+        assert!(r
+            .read_slice(&mut out, MemoryRegionAddress(u64::MAX))
+            .is_err());
     }
 
     #[test]
     fn atomics_respect_alignment() {
         let mut buf = [0u64; 2];
         let r = region(&mut buf, 0);
-        r.store(0xbeefu16, MemoryRegionAddress(2), Ordering::Release).unwrap();
-        assert_eq!(r.load::<u16>(MemoryRegionAddress(2), Ordering::Acquire).unwrap(), 0xbeef);
-        assert!(r.load::<u16>(MemoryRegionAddress(3), Ordering::Acquire).is_err());
-        assert!(r.load::<u16>(MemoryRegionAddress(15), Ordering::Acquire).is_err());
+        r.store(0xbeefu16, MemoryRegionAddress(2), Ordering::Release)
+            .unwrap();
+        assert_eq!(
+            r.load::<u16>(MemoryRegionAddress(2), Ordering::Acquire)
+                .unwrap(),
+            0xbeef
+        );
+        assert!(r
+            .load::<u16>(MemoryRegionAddress(3), Ordering::Acquire)
+            .is_err());
+        assert!(r
+            .load::<u16>(MemoryRegionAddress(15), Ordering::Acquire)
+            .is_err());
     }
 
     #[test]
@@ -182,7 +262,10 @@ mod tests {
         let mut buf = [0u64; 4];
         let r = region(&mut buf, 0x100);
         let base = r.host_ptr() as usize;
-        assert_eq!(r.get_host_address(MemoryRegionAddress(31)).unwrap() as usize, base + 31);
+        assert_eq!(
+            r.get_host_address(MemoryRegionAddress(31)).unwrap() as usize,
+            base + 31
+        );
         assert!(r.get_host_address(MemoryRegionAddress(32)).is_err());
         assert_eq!(r.get_slice(MemoryRegionAddress(8), 24).unwrap().len(), 24);
         assert!(r.get_slice(MemoryRegionAddress(8), 25).is_err());

@@ -43,7 +43,12 @@ pub fn check(status: napi_status) -> Result<()> {
 ///
 /// # Safety
 /// `env` and `exports` must be the values Node passed to module registration.
-pub unsafe fn export(env: napi_env, exports: napi_value, name: &'static str, body: Body) -> Result<()> {
+pub unsafe fn export(
+    env: napi_env,
+    exports: napi_value,
+    name: &'static str,
+    body: Body,
+) -> Result<()> {
     let mut f = null_mut();
     // SAFETY: the name is valid UTF-8 of the given length; `body` is a plain
     // function pointer, passed through `data` and read back in `trampoline`.
@@ -66,10 +71,23 @@ pub unsafe fn export(env: napi_env, exports: napi_value, name: &'static str, bod
 /// panic crosses into Node.
 unsafe extern "C" fn trampoline(env: napi_env, info: napi_callback_info) -> napi_value {
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        let mut ctx = Ctx { env, argv: [null_mut(); MAX_ARGS], argc: MAX_ARGS };
+        let mut ctx = Ctx {
+            env,
+            argv: [null_mut(); MAX_ARGS],
+            argc: MAX_ARGS,
+        };
         let mut data: *mut c_void = null_mut();
         // SAFETY: argv has room for `argc` values, as napi_get_cb_info requires.
-        check(unsafe { napi_get_cb_info(env, info, &mut ctx.argc, ctx.argv.as_mut_ptr(), null_mut(), &mut data) })?;
+        check(unsafe {
+            napi_get_cb_info(
+                env,
+                info,
+                &mut ctx.argc,
+                ctx.argv.as_mut_ptr(),
+                null_mut(),
+                &mut data,
+            )
+        })?;
         // SAFETY: `data` is the `Body` function pointer given to napi_create_function in `export`.
         let body: Body = unsafe { std::mem::transmute::<*mut c_void, Body>(data) };
         body(&ctx)
@@ -101,7 +119,9 @@ pub fn throw(env: napi_env, err: &Error) {
         if pending {
             return;
         }
-        let (Ok(code), Ok(msg)) = (string(env, err.code()), string(env, &err.to_string())) else { return };
+        let (Ok(code), Ok(msg)) = (string(env, err.code()), string(env, &err.to_string())) else {
+            return;
+        };
         let mut error = null_mut();
         let status = match err.kind() {
             ErrorKind::Type => napi_create_type_error(env, code, msg, &mut error),
@@ -132,7 +152,10 @@ pub fn uint_value(d: f64, name: &'static str, max: u64) -> Result<u64> {
     // it), and signed conversions are single instructions where `fract()` calls libm.
     // NaN converts to 0 and fails the test.
     if !(d >= 0.0 && d <= max as f64 && (d as i64) as f64 == d) {
-        return Err(Error::range(name, format!("it must be an integer from 0 to {max}; received {d}")));
+        return Err(Error::range(
+            name,
+            format!("it must be an integer from 0 to {max}; received {d}"),
+        ));
     }
     Ok(d as i64 as u64)
 }
@@ -147,7 +170,11 @@ pub struct TypedArray {
 impl Ctx {
     /// The `i`th argument (`undefined` when missing).
     pub fn arg(&self, i: usize) -> napi_value {
-        if i < self.argc.min(MAX_ARGS) { self.argv[i] } else { self.undefined() }
+        if i < self.argc.min(MAX_ARGS) {
+            self.argv[i]
+        } else {
+            self.undefined()
+        }
     }
 
     pub fn type_of(&self, v: napi_value) -> Result<napi_valuetype> {
@@ -174,7 +201,12 @@ impl Ctx {
         // so no napi_typeof is needed first (one Node-API call per argument, not two).
         match unsafe { napi_get_value_double(self.env, v, &mut d) } {
             NAPI_OK => {}
-            NAPI_NUMBER_EXPECTED => return Err(Error::ArgType { name, expected: "of type number" }),
+            NAPI_NUMBER_EXPECTED => {
+                return Err(Error::ArgType {
+                    name,
+                    expected: "of type number",
+                })
+            }
             status => return Err(Error::Napi(status)),
         }
         uint_value(d, name, max)
@@ -190,13 +222,20 @@ impl Ctx {
 
     /// An optional `u32`: `undefined` or `null` give `None`.
     pub fn opt_u32(&self, i: usize, name: &'static str) -> Result<Option<u32>> {
-        if self.is_nullish(i)? { Ok(None) } else { self.u32(i, name).map(Some) }
+        if self.is_nullish(i)? {
+            Ok(None)
+        } else {
+            self.u32(i, name).map(Some)
+        }
     }
 
     pub fn bool(&self, i: usize, name: &'static str) -> Result<bool> {
         let v = self.arg(i);
         if self.type_of(v)? != NAPI_BOOLEAN {
-            return Err(Error::ArgType { name, expected: "of type boolean" });
+            return Err(Error::ArgType {
+                name,
+                expected: "of type boolean",
+            });
         }
         let mut b = false;
         // SAFETY: `v` is a boolean.
@@ -218,21 +257,37 @@ impl Ctx {
                 // SAFETY: `v` is a bigint.
                 check(unsafe { napi_get_value_bigint_uint64(self.env, v, &mut x, &mut lossless) })?;
                 if !lossless {
-                    return Err(Error::range(name, "a bigint address must be from 0n to 2n ** 64n - 1n"));
+                    return Err(Error::range(
+                        name,
+                        "a bigint address must be from 0n to 2n ** 64n - 1n",
+                    ));
                 }
                 Ok(x)
             }
-            _ => Err(Error::ArgType { name, expected: "of type number or bigint" }),
+            _ => Err(Error::ArgType {
+                name,
+                expected: "of type number or bigint",
+            }),
         }
     }
 
     /// A typed array argument of the given kind.
-    pub fn typed_array(&self, i: usize, name: &'static str, kind: napi_typedarray_type) -> Result<TypedArray> {
+    pub fn typed_array(
+        &self,
+        i: usize,
+        name: &'static str,
+        kind: napi_typedarray_type,
+    ) -> Result<TypedArray> {
         self.typed_array_of(self.arg(i), name, kind)
     }
 
     /// A typed array of the given kind.
-    pub fn typed_array_of(&self, v: napi_value, name: &'static str, kind: napi_typedarray_type) -> Result<TypedArray> {
+    pub fn typed_array_of(
+        &self,
+        v: napi_value,
+        name: &'static str,
+        kind: napi_typedarray_type,
+    ) -> Result<TypedArray> {
         let expected = match kind {
             NAPI_UINT32_ARRAY => "a Uint32Array",
             _ => "a Uint8Array",
@@ -243,14 +298,29 @@ impl Ctx {
         if !is {
             return Err(Error::ArgType { name, expected });
         }
-        let (mut k, mut len, mut data, mut buffer, mut offset) = (0, 0usize, null_mut(), null_mut(), 0usize);
+        let (mut k, mut len, mut data, mut buffer, mut offset) =
+            (0, 0usize, null_mut(), null_mut(), 0usize);
         // SAFETY: `v` is a typed array.
-        check(unsafe { napi_get_typedarray_info(self.env, v, &mut k, &mut len, &mut data, &mut buffer, &mut offset) })?;
+        check(unsafe {
+            napi_get_typedarray_info(
+                self.env,
+                v,
+                &mut k,
+                &mut len,
+                &mut data,
+                &mut buffer,
+                &mut offset,
+            )
+        })?;
         if k != kind {
             return Err(Error::ArgType { name, expected });
         }
         let elem = if kind == NAPI_UINT32_ARRAY { 4 } else { 1 };
-        Ok(TypedArray { data: data as *mut u8, byte_len: len * elem, buffer })
+        Ok(TypedArray {
+            data: data as *mut u8,
+            byte_len: len * elem,
+            buffer,
+        })
     }
 
     /// The `u32` elements of a `Uint32Array` argument, valid for this call only:
@@ -289,7 +359,10 @@ impl Ctx {
             check(unsafe { napi_check_object_type_tag(self.env, v, &T::TAG, &mut ok) })?;
         }
         if !ok {
-            return Err(Error::ArgType { name, expected: T::EXPECTED });
+            return Err(Error::ArgType {
+                name,
+                expected: T::EXPECTED,
+            });
         }
         // SAFETY: the tag proves this external was created by `new_external::<T>`,
         // whose data is a `Box<T>` that lives until the external is collected, which
@@ -343,7 +416,12 @@ impl Ctx {
     ///
     /// # Safety
     /// `data` must stay valid for `len` bytes for as long as `owner` is alive.
-    pub unsafe fn external_arraybuffer<T: 'static>(&self, data: *mut u8, len: usize, owner: T) -> Result<Option<napi_value>> {
+    pub unsafe fn external_arraybuffer<T: 'static>(
+        &self,
+        data: *mut u8,
+        len: usize,
+        owner: T,
+    ) -> Result<Option<napi_value>> {
         unsafe extern "C" fn finalize<T>(_env: napi_env, _data: *mut c_void, hint: *mut c_void) {
             let _ = catch_unwind(AssertUnwindSafe(|| {
                 // SAFETY: `hint` is the Box<T> leaked in `external_arraybuffer`, finalized once.
@@ -354,7 +432,14 @@ impl Ctx {
         let mut ab = null_mut();
         // SAFETY: the memory stays valid until the finalizer drops `owner` (the caller's promise).
         let status = unsafe {
-            napi_create_external_arraybuffer(self.env, data as *mut c_void, len, Some(finalize::<T>), hint as *mut c_void, &mut ab)
+            napi_create_external_arraybuffer(
+                self.env,
+                data as *mut c_void,
+                len,
+                Some(finalize::<T>),
+                hint as *mut c_void,
+                &mut ab,
+            )
         };
         if status != NAPI_OK {
             // SAFETY: the ArrayBuffer was not created; `hint` is still ours.
@@ -376,7 +461,15 @@ impl Ctx {
         let raw = Box::into_raw(Box::new(value));
         let mut v = null_mut();
         // SAFETY: ownership of `raw` passes to the external, whose finalizer frees it.
-        let status = unsafe { napi_create_external(self.env, raw as *mut c_void, Some(finalize::<T>), null_mut(), &mut v) };
+        let status = unsafe {
+            napi_create_external(
+                self.env,
+                raw as *mut c_void,
+                Some(finalize::<T>),
+                null_mut(),
+                &mut v,
+            )
+        };
         if status != NAPI_OK {
             // SAFETY: the external was not created, so `raw` is still ours.
             drop(unsafe { Box::from_raw(raw) });

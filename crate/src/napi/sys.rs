@@ -54,8 +54,10 @@ pub const NAPI_UINT8_ARRAY: napi_typedarray_type = 1;
 pub const NAPI_UINT32_ARRAY: napi_typedarray_type = 6;
 pub const NAPI_FLOAT64_ARRAY: napi_typedarray_type = 8;
 
-pub type napi_callback = Option<unsafe extern "C" fn(env: napi_env, info: napi_callback_info) -> napi_value>;
-pub type napi_finalize = Option<unsafe extern "C" fn(env: napi_env, data: *mut c_void, hint: *mut c_void)>;
+pub type napi_callback =
+    Option<unsafe extern "C" fn(env: napi_env, info: napi_callback_info) -> napi_value>;
+pub type napi_finalize =
+    Option<unsafe extern "C" fn(env: napi_env, data: *mut c_void, hint: *mut c_void)>;
 
 #[repr(C)]
 pub struct napi_type_tag {
@@ -80,8 +82,13 @@ unsafe extern "C" {
         this_arg: *mut napi_value,
         data: *mut *mut c_void,
     ) -> napi_status;
-    pub fn napi_typeof(env: napi_env, value: napi_value, result: *mut napi_valuetype) -> napi_status;
-    pub fn napi_get_value_double(env: napi_env, value: napi_value, result: *mut f64) -> napi_status;
+    pub fn napi_typeof(
+        env: napi_env,
+        value: napi_value,
+        result: *mut napi_valuetype,
+    ) -> napi_status;
+    pub fn napi_get_value_double(env: napi_env, value: napi_value, result: *mut f64)
+        -> napi_status;
     pub fn napi_get_value_bool(env: napi_env, value: napi_value, result: *mut bool) -> napi_status;
     pub fn napi_get_value_bigint_uint64(
         env: napi_env,
@@ -102,7 +109,11 @@ unsafe extern "C" {
     pub fn napi_create_uint32(env: napi_env, value: u32, result: *mut napi_value) -> napi_status;
     pub fn napi_create_int32(env: napi_env, value: i32, result: *mut napi_value) -> napi_status;
     pub fn napi_create_double(env: napi_env, value: f64, result: *mut napi_value) -> napi_status;
-    pub fn napi_create_bigint_uint64(env: napi_env, value: u64, result: *mut napi_value) -> napi_status;
+    pub fn napi_create_bigint_uint64(
+        env: napi_env,
+        value: u64,
+        result: *mut napi_value,
+    ) -> napi_status;
     pub fn napi_create_string_utf8(
         env: napi_env,
         str: *const c_char,
@@ -110,10 +121,25 @@ unsafe extern "C" {
         result: *mut napi_value,
     ) -> napi_status;
     pub fn napi_create_object(env: napi_env, result: *mut napi_value) -> napi_status;
-    pub fn napi_create_array_with_length(env: napi_env, length: usize, result: *mut napi_value) -> napi_status;
-    pub fn napi_set_element(env: napi_env, object: napi_value, index: u32, value: napi_value) -> napi_status;
-    pub fn napi_get_element(env: napi_env, object: napi_value, index: u32, result: *mut napi_value) -> napi_status;
-    pub fn napi_get_array_length(env: napi_env, value: napi_value, result: *mut u32) -> napi_status;
+    pub fn napi_create_array_with_length(
+        env: napi_env,
+        length: usize,
+        result: *mut napi_value,
+    ) -> napi_status;
+    pub fn napi_set_element(
+        env: napi_env,
+        object: napi_value,
+        index: u32,
+        value: napi_value,
+    ) -> napi_status;
+    pub fn napi_get_element(
+        env: napi_env,
+        object: napi_value,
+        index: u32,
+        result: *mut napi_value,
+    ) -> napi_status;
+    pub fn napi_get_array_length(env: napi_env, value: napi_value, result: *mut u32)
+        -> napi_status;
     pub fn napi_is_array(env: napi_env, value: napi_value, result: *mut bool) -> napi_status;
     pub fn napi_set_named_property(
         env: napi_env,
@@ -136,11 +162,24 @@ unsafe extern "C" {
         argv: *const napi_value,
         result: *mut napi_value,
     ) -> napi_status;
-    pub fn napi_create_error(env: napi_env, code: napi_value, msg: napi_value, result: *mut napi_value) -> napi_status;
-    pub fn napi_create_type_error(env: napi_env, code: napi_value, msg: napi_value, result: *mut napi_value)
-        -> napi_status;
-    pub fn napi_create_range_error(env: napi_env, code: napi_value, msg: napi_value, result: *mut napi_value)
-        -> napi_status;
+    pub fn napi_create_error(
+        env: napi_env,
+        code: napi_value,
+        msg: napi_value,
+        result: *mut napi_value,
+    ) -> napi_status;
+    pub fn napi_create_type_error(
+        env: napi_env,
+        code: napi_value,
+        msg: napi_value,
+        result: *mut napi_value,
+    ) -> napi_status;
+    pub fn napi_create_range_error(
+        env: napi_env,
+        code: napi_value,
+        msg: napi_value,
+        result: *mut napi_value,
+    ) -> napi_status;
     pub fn napi_throw(env: napi_env, error: napi_value) -> napi_status;
     pub fn napi_is_exception_pending(env: napi_env, result: *mut bool) -> napi_status;
     pub fn napi_create_external(
@@ -150,8 +189,16 @@ unsafe extern "C" {
         finalize_hint: *mut c_void,
         result: *mut napi_value,
     ) -> napi_status;
-    pub fn napi_get_value_external(env: napi_env, value: napi_value, result: *mut *mut c_void) -> napi_status;
-    pub fn napi_type_tag_object(env: napi_env, value: napi_value, type_tag: *const napi_type_tag) -> napi_status;
+    pub fn napi_get_value_external(
+        env: napi_env,
+        value: napi_value,
+        result: *mut *mut c_void,
+    ) -> napi_status;
+    pub fn napi_type_tag_object(
+        env: napi_env,
+        value: napi_value,
+        type_tag: *const napi_type_tag,
+    ) -> napi_status;
     pub fn napi_check_object_type_tag(
         env: napi_env,
         value: napi_value,
@@ -165,7 +212,11 @@ unsafe extern "C" {
         result: *mut napi_ref,
     ) -> napi_status;
     pub fn napi_delete_reference(env: napi_env, reference: napi_ref) -> napi_status;
-    pub fn napi_get_reference_value(env: napi_env, reference: napi_ref, result: *mut napi_value) -> napi_status;
+    pub fn napi_get_reference_value(
+        env: napi_env,
+        reference: napi_ref,
+        result: *mut napi_value,
+    ) -> napi_status;
     pub fn napi_is_typedarray(env: napi_env, value: napi_value, result: *mut bool) -> napi_status;
     pub fn napi_get_typedarray_info(
         env: napi_env,
@@ -176,7 +227,11 @@ unsafe extern "C" {
         arraybuffer: *mut napi_value,
         byte_offset: *mut usize,
     ) -> napi_status;
-    pub fn napi_is_detached_arraybuffer(env: napi_env, value: napi_value, result: *mut bool) -> napi_status;
+    pub fn napi_is_detached_arraybuffer(
+        env: napi_env,
+        value: napi_value,
+        result: *mut bool,
+    ) -> napi_status;
     pub fn napi_create_external_arraybuffer(
         env: napi_env,
         external_data: *mut c_void,
@@ -185,7 +240,11 @@ unsafe extern "C" {
         finalize_hint: *mut c_void,
         result: *mut napi_value,
     ) -> napi_status;
-    pub fn napi_adjust_external_memory(env: napi_env, change_in_bytes: i64, adjusted_value: *mut i64) -> napi_status;
+    pub fn napi_adjust_external_memory(
+        env: napi_env,
+        change_in_bytes: i64,
+        adjusted_value: *mut i64,
+    ) -> napi_status;
     pub fn napi_set_instance_data(
         env: napi_env,
         data: *mut c_void,
@@ -193,5 +252,8 @@ unsafe extern "C" {
         finalize_hint: *mut c_void,
     ) -> napi_status;
     pub fn napi_get_instance_data(env: napi_env, data: *mut *mut c_void) -> napi_status;
-    pub fn napi_get_last_error_info(env: napi_env, result: *mut *const napi_extended_error_info) -> napi_status;
+    pub fn napi_get_last_error_info(
+        env: napi_env,
+        result: *mut *const napi_extended_error_info,
+    ) -> napi_status;
 }
