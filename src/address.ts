@@ -1,7 +1,7 @@
 // Guest addresses and sizes from JavaScript: numbers (safe integers) or bigints.
 import { rangeError, typeError } from './errors'
 
-/** A guest physical address or size: a non-negative safe integer or a bigint. */
+/** A guest physical address or size: a non-negative safe integer, or a bigint. */
 export type GuestAddressLike = number | bigint
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER)

@@ -22,38 +22,62 @@ export function descriptorBase(maxChains: number): number {
  * Reusable storage for chains popped by {@link QueueGuard.popChains}. Chain `i` (0 ≤ i <
  * `count`) has head {@link head}(i) and descriptors `descriptorStart(i)` ..
  * `descriptorStart(i) + descriptorCount(i) - 1`, read with {@link addr}, {@link len},
- * {@link flags} and {@link next}. A pop overwrites the previous contents.
+ * {@link flags} and {@link next}. Each pop overwrites the previous contents. An index
+ * outside the last pop (i ≥ count, j ≥ descriptorTotal, negative or fractional) throws a
+ * RangeError naming it (a TypeError when it is not a number).
  *
  * The accessors read {@link words}, whose layout is public, for loops that want no
  * call per field (see {@link HEADER_WORDS}).
+ *
+ * @example The batch path: one native call pops many chains, one adds their used entries
+ * ```ts
+ * import { ChainBatch, UsedBatch } from 'virtio-queue'
+ *
+ * const batch = new ChainBatch(128)
+ * const used = new UsedBatch(128)
+ * for (let n = guard.popChains(batch); n > 0; n = guard.popChains(batch)) {
+ *   for (let i = 0; i < n; i++) {
+ *     const first = batch.descriptorStart(i)
+ *     // The request header: the first descriptor's buffer.
+ *     const header = guard.memory.read(batch.addr(first), 16)
+ *     used.push(batch.head(i), serve(header, batch, first, batch.descriptorCount(i)))
+ *   }
+ *   guard.addUsedBatch(used)
+ * }
+ * ```
  */
 export class ChainBatch {
-  /** Words before the chain table: `[chains, descriptors, descriptors needed, avail idx seen]`. */
+  /**
+   * Words before the chain table (4): `[chains, descriptors, descriptors needed, avail idx
+   * seen]`; descriptors needed is non-zero only when the next chain did not fit.
+   */
   static readonly HEADER_WORDS: number = HEADER_WORDS
   /**
-   * Words per chain, from word `HEADER_WORDS + CHAIN_WORDS * i`: `[head, first descriptor,
+   * Words per chain (6), from word `HEADER_WORDS + CHAIN_WORDS * i`: `[head, first descriptor,
    * descriptor count, status, readable bytes, writable bytes]` (a byte total is 0xffffffff
    * where readableBytes()/writableBytes() give -1).
    */
   static readonly CHAIN_WORDS: number = CHAIN_WORDS
   /**
-   * Words per descriptor, from word `descriptorBase + DESC_WORDS * j`: `[addr low 32 bits,
+   * Words per descriptor (4), from word `descriptorBase + DESC_WORDS * j`: `[addr low 32 bits,
    * addr high 32 bits, len, flags | next << 16]`.
    */
   static readonly DESC_WORDS: number = DESC_WORDS
 
-  /** Most chains one pop stores. */
+  /** Most chains one pop stores (≤ 65535). */
   readonly maxChains: number
   /** Word index of descriptor 0 in {@link words}: `HEADER_WORDS + CHAIN_WORDS * maxChains`. */
   readonly descriptorBase: number
   /**
    * The batch's storage, written by each pop (layout: {@link HEADER_WORDS},
    * {@link CHAIN_WORDS}, {@link DESC_WORDS}). A pop may replace it with a larger array
-   * (a chain with more descriptors than it holds): read it after each popChains().
+   * (a chain with more descriptors than it holds): read it after each popChains(). Writing
+   * it changes nothing in the queue.
    */
   words: Uint32Array
   readonly #base: number
 
+  /** Room for `maxChains` chains (≤ 65535) and `maxDescriptors` descriptors (grown on demand). */
   constructor(maxChains = 128, maxDescriptors = maxChains * 4) {
     this.maxChains = toCount(maxChains, 'maxChains', 0xffff)
     if (this.maxChains === 0) throw rangeError('maxChains', 'it must be at least 1')
@@ -77,6 +101,7 @@ export class ChainBatch {
   // For a number, `(i >>> 0) === i` is the whole test for an integer from 0 to 2^32 - 1
   // (NaN, fractions and negatives fail it).
 
+  /** Head index of chain `i`: what {@link UsedBatch.push} and {@link QueueGuard.addUsed} take. */
   head(i: number): number {
     const w = this.words
     if (!(typeof i === 'number' && i >>> 0 === i && i < w[0]!)) throw badIndex('i', i, w[0]!, 'chains')
@@ -90,6 +115,7 @@ export class ChainBatch {
     return w[HEADER_WORDS + CHAIN_WORDS * i + 1]!
   }
 
+  /** Number of descriptors of chain `i` (an indirect table's entries in place of the table). */
   descriptorCount(i: number): number {
     const w = this.words
     if (!(typeof i === 'number' && i >>> 0 === i && i < w[0]!)) throw badIndex('i', i, w[0]!, 'chains')
@@ -131,24 +157,28 @@ export class ChainBatch {
     return w[o + 1]! * TWO_32 + w[o]!
   }
 
+  /** Buffer length of descriptor `j`. */
   len(j: number): number {
     const w = this.words
     if (!(typeof j === 'number' && j >>> 0 === j && j < w[1]!)) throw badIndex('j', j, w[1]!, 'descriptors')
     return w[this.#base + DESC_WORDS * j + 2]!
   }
 
+  /** VRING_DESC_F_* flags of descriptor `j`. */
   flags(j: number): number {
     const w = this.words
     if (!(typeof j === 'number' && j >>> 0 === j && j < w[1]!)) throw badIndex('j', j, w[1]!, 'descriptors')
     return w[this.#base + DESC_WORDS * j + 3]! & 0xffff
   }
 
+  /** The `next` field of descriptor `j`. */
   next(j: number): number {
     const w = this.words
     if (!(typeof j === 'number' && j >>> 0 === j && j < w[1]!)) throw badIndex('j', j, w[1]!, 'descriptors')
     return w[this.#base + DESC_WORDS * j + 3]! >>> 16
   }
 
+  /** Whether descriptor `j`'s buffer is device-writable. */
   isWriteOnly(j: number): boolean {
     const w = this.words
     if (!(typeof j === 'number' && j >>> 0 === j && j < w[1]!)) throw badIndex('j', j, w[1]!, 'descriptors')
@@ -168,11 +198,15 @@ export class UsedBatch {
   /** Entries pushed since the last flush. */
   count = 0
 
+  /** Initial room for `capacity` entries (grows on demand). */
   constructor(capacity = 256) {
     this.pairs = new Uint32Array(2 * Math.max(1, toCount(capacity, 'capacity', 1 << 24)))
   }
 
-  /** Queues a used entry: the chain's head index and the bytes written to it. */
+  /**
+   * Queues a used entry: the chain's head index and the bytes written to it.
+   * @throws RangeError if headIndex is not a u16 or len not a u32 (TypeError if not numbers).
+   */
   push(headIndex: number, len: number): void {
     // One test for the valid case; the errors are built elsewhere (pushError), which keeps
     // this method small enough to be inlined into a device loop.
@@ -203,6 +237,7 @@ export class UsedBatch {
     this.pairs = bigger
   }
 
+  /** Drops the entries pushed since the last flush. */
   clear(): void {
     this.count = 0
   }

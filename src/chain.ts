@@ -2,17 +2,33 @@
 // by the crate in the same native call that popped it; they live in the
 // batch's Uint32Array (see crate/src/batch.rs for the layout).
 import { UNKNOWN_TOTAL } from './batch'
-import { Descriptor, VRING_DESC_F_WRITE } from './descriptor'
+import { type Descriptor, newDescriptor, VRING_DESC_F_WRITE } from './descriptor'
 import { VirtioQueueError } from './errors'
-import { Reader, Writer } from './io'
+import { newReader, newWriter, type Reader, type Writer } from './io'
 import { type GuestMemory, Segments } from './memory'
 import { BATCH_DESC_WORDS } from './native'
 
-import type { ChainStopReason } from '../index'
+/** Why the crate stopped reading a chain before its end. */
+export type ChainStopReason =
+  /** The head or a `next` index is outside the (indirect) table. */
+  | 'InvalidDescriptorIndex'
+  /** An indirect descriptor inside an indirect table. */
+  | 'InvalidIndirectDescriptor'
+  /** An indirect table whose length is not a multiple of 16 (or longer than 65535 entries). */
+  | 'InvalidIndirectDescriptorTable'
+  /** A descriptor could not be read from guest memory. */
+  | 'GuestMemory'
+  /** The buffers' total length overflows 32 bits. */
+  | 'DescriptorChainOverflow'
+  /** More descriptors than the table holds: the chain loops. */
+  | 'InvalidChain'
+  /** A descriptor's address overflows 64 bits. */
+  | 'AddressOverflow'
 
-export type { ChainStopReason }
-
-/** Status numbers from the native batch, indexed as crate/src/chain_status.rs. */
+/**
+ * Chain status numbers of {@link ChainBatch.status}: index 0 (null) is a complete chain.
+ * (Indexed as the native side numbers them, crate/src/chain_status.rs.)
+ */
 export const CHAIN_STOP_REASONS: ReadonlyArray<ChainStopReason | null> = [
   null,
   'InvalidDescriptorIndex',
@@ -24,6 +40,23 @@ export const CHAIN_STOP_REASONS: ReadonlyArray<ChainStopReason | null> = [
   'AddressOverflow',
 ]
 
+/**
+ * A chain popped from the available ring. Its descriptors were read by the crate when it
+ * was popped (an indirect table's entries stand in place of the table). A chain the crate
+ * cut short at a malformed descriptor has `isComplete === false` and a `stopReason`.
+ *
+ * @example Serving a request: a header to read, a status byte to write
+ * ```ts
+ * for (const chain of guard.iter()) {
+ *   if (!chain.isComplete) throw new Error(`malformed chain: ${chain.stopReason}`)
+ *   const r = chain.reader()
+ *   const header = r.read(16)
+ *   const w = chain.writer()
+ *   w.write(Uint8Array.of(0)) // OK
+ *   guard.addUsed(chain.headIndex, w.bytesWritten())
+ * }
+ * ```
+ */
 export class DescriptorChain {
   /** Index of the chain's first descriptor in the descriptor table: what addUsed takes. */
   readonly headIndex: number
@@ -43,8 +76,8 @@ export class DescriptorChain {
   readonly #writable: number
   #descs: Descriptor[] | undefined
 
-  /** @internal */
-  constructor(
+  /** Made by {@link QueueGuard} pops (through `newDescriptorChain`). */
+  private constructor(
     memory: GuestMemory,
     words: Uint32Array,
     head: number,
@@ -81,13 +114,14 @@ export class DescriptorChain {
       const w = this.#words
       const out: Descriptor[] = new Array(this.#count)
       for (let i = 0, o = this.#first; i < this.#count; i++, o += BATCH_DESC_WORDS) {
-        out[i] = new Descriptor(w[o]!, w[o + 1]!, w[o + 2]!, w[o + 3]!)
+        out[i] = new newDescriptor(w[o]!, w[o + 1]!, w[o + 2]!, w[o + 3]!)
       }
       this.#descs = out
     }
     return this.#descs.slice()
   }
 
+  /** The descriptors in chain order, for `for...of`. */
   [Symbol.iterator](): IterableIterator<Descriptor> {
     return this.descriptors()[Symbol.iterator]()
   }
@@ -103,23 +137,30 @@ export class DescriptorChain {
   }
 
   /**
-   * A stream over the readable buffers. Throws InvalidChain if one is not in guest memory,
-   * DetachedBuffer if a region's buffer was detached.
+   * A stream over the readable buffers (the crate's `Reader`; buffers may span adjacent regions).
+   * @throws VirtioQueueError `InvalidChain` if a buffer is not in guest memory,
+   * `DetachedBuffer` if a region's buffer was detached.
    */
   reader(): Reader {
     this.memory.checkAttached()
     const total = this.#readable !== UNKNOWN_TOTAL ? this.#readable : this.#checked(false)
-    return new Reader(this.memory, this.#words, this.#first, this.#count, total)
+    return new newReader(this.memory, this.#words, this.#first, this.#count, total)
   }
 
-  /** A stream over the writable buffers; throws as {@link reader} does. */
+  /**
+   * A stream over the writable buffers (the crate's `Writer`).
+   * @throws VirtioQueueError `InvalidChain` or `DetachedBuffer`, as {@link reader} does.
+   */
   writer(): Writer {
     this.memory.checkAttached()
     const total = this.#writable !== UNKNOWN_TOTAL ? this.#writable : this.#checked(true)
-    return new Writer(this.memory, this.#words, this.#first, this.#count, total)
+    return new newWriter(this.memory, this.#words, this.#first, this.#count, total)
   }
 
-  /** Zero-copy Buffer views of every descriptor's memory, in order (a buffer spanning two regions gives two views). */
+  /**
+   * Zero-copy Buffer views of every buffer, in order (one spanning two regions gives two
+   * views; empty buffers none): ready for `fs.readSync`/`fs.writeSync`, sockets, ...
+   */
   buffers(): Buffer[] {
     return this.#views(null)
   }
@@ -194,3 +235,18 @@ export class DescriptorChain {
     )
   }
 }
+
+/**
+ * @internal DescriptorChain's constructor, for QueueGuard. It is private in the public
+ * typings (chains come from the queue), so other modules construct through this alias.
+ */
+export const newDescriptorChain = DescriptorChain as unknown as new (
+  memory: GuestMemory,
+  words: Uint32Array,
+  head: number,
+  firstWord: number,
+  count: number,
+  status: number,
+  readable: number,
+  writable: number,
+) => DescriptorChain

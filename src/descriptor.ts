@@ -1,14 +1,15 @@
 // A virtio split-queue descriptor, as the device sees it after the crate read it.
 
-/** The buffer continues via the `next` field. */
+/** The descriptor's buffer continues in the descriptor named by `next`. */
 export const VRING_DESC_F_NEXT = 1
-/** The buffer is write-only for the device. */
+/** The descriptor's buffer is write-only for the device. */
 export const VRING_DESC_F_WRITE = 2
-/** The buffer holds a table of indirect descriptors. */
+/** The descriptor's buffer is a table of indirect descriptors. */
 export const VRING_DESC_F_INDIRECT = 4
 
 const TWO_32 = 2 ** 32
 
+/** A descriptor as the device sees it (one entry of {@link DescriptorChain.descriptors}). */
 export class Descriptor {
   /**
    * Guest physical address of the buffer. Exact whenever it is a safe integer; a guest
@@ -25,8 +26,8 @@ export class Descriptor {
   readonly #low: number
   readonly #high: number
 
-  /** @internal */
-  constructor(addrLow: number, addrHigh: number, len: number, flagsAndNext: number) {
+  /** Made by {@link DescriptorChain.descriptors} (through `newDescriptor`). */
+  private constructor(addrLow: number, addrHigh: number, len: number, flagsAndNext: number) {
     this.#low = addrLow
     this.#high = addrHigh
     this.addr = addrHigh * TWO_32 + addrLow
@@ -40,15 +41,29 @@ export class Descriptor {
     return (BigInt(this.#high) << 32n) | BigInt(this.#low)
   }
 
+  /** Whether the buffer is device-writable (VRING_DESC_F_WRITE). */
   isWriteOnly(): boolean {
     return (this.flags & VRING_DESC_F_WRITE) !== 0
   }
 
+  /** Whether the chain continues at {@link next} (VRING_DESC_F_NEXT). */
   hasNext(): boolean {
     return (this.flags & VRING_DESC_F_NEXT) !== 0
   }
 
+  /** Whether the buffer is a table of indirect descriptors (VRING_DESC_F_INDIRECT). */
   refersToIndirectTable(): boolean {
     return (this.flags & VRING_DESC_F_INDIRECT) !== 0
   }
 }
+
+/**
+ * @internal Descriptor's constructor, for DescriptorChain. It is private in the public
+ * typings (descriptors come from chains), so other modules construct through this alias.
+ */
+export const newDescriptor = Descriptor as unknown as new (
+  addrLow: number,
+  addrHigh: number,
+  len: number,
+  flagsAndNext: number,
+) => Descriptor

@@ -2,11 +2,63 @@
 // whose `code` names the virtio-queue (or vm-memory) error variant; argument
 // errors are TypeError / RangeError with Node-style codes.
 
-import type { VirtioQueueErrorCode } from '../index'
+/** Codes carried by {@link VirtioQueueError}. */
+export type VirtioQueueErrorCode =
+  // virtio_queue::Error variants, as the crate names them
+  | 'AddressOverflow'
+  | 'GuestMemory'
+  | 'InvalidIndirectDescriptor'
+  | 'InvalidIndirectDescriptorTable'
+  | 'InvalidChain'
+  | 'InvalidDescriptorIndex'
+  | 'InvalidMaxSize'
+  | 'InvalidSize'
+  | 'InvalidDescTableAlign'
+  | 'InvalidAvailRingAlign'
+  | 'InvalidUsedRingAlign'
+  | 'InvalidAvailRingIndex'
+  | 'QueueNotReady'
+  | 'VolatileMemoryError'
+  | 'DescriptorChainOverflow'
+  | 'FindMemoryRegion'
+  | 'GuestMemoryError'
+  | 'SplitOutOfBounds'
+  // this package's own
+  /** An address range outside guest memory (thrown as a RangeError with this code by GuestMemory accessors). */
+  | 'InvalidGuestAddress'
+  /** A guest memory layout was rejected: empty, overlapping, misaligned or beyond 2^53. */
+  | 'InvalidRegion'
+  /** The ArrayBuffer behind a region was detached (transferred). */
+  | 'DetachedBuffer'
+  /** A released QueueGuard was used. */
+  | 'GuardReleased'
+  /** lockWithMemory() while another guard of the same queue is live. */
+  | 'QueueLocked'
+  /** A QueueState object that cannot be decoded. */
+  | 'InvalidState'
+  /** A Rust panic caught at the Node-API boundary (a bug: please report it). */
+  | 'Panic'
+  /** A Node-API call failed. */
+  | 'NodeApi'
 
-export type { VirtioQueueErrorCode }
-
+/**
+ * An error from the queue, the crate or guest memory. `code` names the virtio-queue error
+ * variant (e.g. `InvalidSize`, `QueueNotReady`) or one of this package's codes. Argument
+ * mistakes are thrown as TypeError (`code: 'ERR_INVALID_ARG_TYPE'`) or RangeError
+ * (`code: 'ERR_OUT_OF_RANGE'`) naming the argument.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   guard.setSize(3)
+ * } catch (e) {
+ *   if (e instanceof VirtioQueueError && e.code === 'InvalidSize') console.error(e.message)
+ *   else throw e
+ * }
+ * ```
+ */
 export class VirtioQueueError extends Error {
+  /** The crate's error variant, or one of this package's codes. */
   readonly code: VirtioQueueErrorCode
 
   constructor(message: string, code: VirtioQueueErrorCode) {
@@ -14,6 +66,7 @@ export class VirtioQueueError extends Error {
     this.code = code
   }
 
+  /** `'VirtioQueueError'`. */
   override get name(): string {
     return 'VirtioQueueError'
   }

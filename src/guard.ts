@@ -3,7 +3,7 @@
 // and handed out one by one, with unconsumed ones returned to the ring before
 // anything that could observe them.
 import { ChainBatch, descriptorBase, UsedBatch } from './batch'
-import { DescriptorChain } from './chain'
+import { type DescriptorChain, newDescriptorChain } from './chain'
 import { typeError, VirtioQueueError } from './errors'
 import type { GuestMemory } from './memory'
 import {
@@ -50,6 +50,27 @@ export interface GuardOwner {
   unlock(guard: QueueGuard): void
 }
 
+/**
+ * The crate's QueueGuard API (as of virtio-queue 0.4's `lock_with_memory`), camelCased:
+ * every method works on the queue and its guest memory; get one from
+ * {@link Queue.lockWithMemory}. After {@link release} every method throws `GuardReleased`.
+ * Errors from the crate are VirtioQueueErrors coded by variant.
+ *
+ * @example A device loop with notification suppression
+ * ```ts
+ * using guard = queue.lockWithMemory()
+ * for (;;) {
+ *   guard.disableNotification()
+ *   for (const chain of guard.iter()) {
+ *     const request = chain.reader().read(16)
+ *     const written = chain.writer().write(handle(request))
+ *     guard.addUsed(chain.headIndex, written)
+ *   }
+ *   if (!guard.enableNotification()) break // else chains arrived meanwhile: go again
+ * }
+ * if (guard.needsNotification()) signalUsedQueue()
+ * ```
+ */
 export class QueueGuard implements Disposable {
   readonly #owner: GuardOwner
   readonly #h: QueueHandle
@@ -60,8 +81,8 @@ export class QueueGuard implements Disposable {
   #count = 0
   #taken = 0
 
-  /** @internal Use Queue.lockWithMemory(). */
-  constructor(owner: GuardOwner) {
+  /** Made by {@link Queue.lockWithMemory} (through `newQueueGuard`). */
+  private constructor(owner: GuardOwner) {
     this.#owner = owner
     this.#h = owner.handle
     this.#mem = owner.memory
@@ -72,59 +93,79 @@ export class QueueGuard implements Disposable {
     return this.#mem
   }
 
-  /** Whether the queue is ready and its rings lie in guest memory (the crate's `is_valid`). */
+  /**
+   * The crate's `is_valid`: ready, and the descriptor table and both rings in guest memory.
+   * Like the crate, it checks the address one past each ring's end, so a ring ending exactly
+   * at the end of guest memory is reported invalid.
+   */
   isValid(): boolean {
     return native.isValid(this.#live())
   }
 
-  /** Resets the queue to its state after `new Queue()`, not ready. */
+  /** Back to the state after construction: not ready, size = maxSize, addresses 0, indices 0, event idx off. */
   reset(): void {
     this.#drop()
     native.reset(this.#live())
   }
 
+  /** The largest size the device offers (the queue's `maxSize`). */
   maxSize(): number {
     return native.maxSize(this.#live())
   }
 
+  /** The size the driver chose (initially maxSize). */
   size(): number {
     return native.size(this.#live())
   }
 
-  /** Sets the queue size; throws VirtioQueueError `InvalidSize` unless a power of two ≤ maxSize. */
+  /**
+   * Sets the size the driver chose (the crate's `try_set_size`).
+   * @throws VirtioQueueError `InvalidSize` unless a power of two ≤ maxSize (the crate's `set_size` would ignore it).
+   */
   setSize(size: number): void {
     this.#settle()
     native.setSize(this.#live(), size)
   }
 
+  /** Whether the driver marked the queue ready. */
   ready(): boolean {
     return native.ready(this.#live())
   }
 
+  /** Marks the queue ready (or not), as the driver does when it has set it up. */
   setReady(ready: boolean): void {
     this.#settle()
     native.setReady(this.#live(), ready)
   }
 
-  /** Sets the low and/or high 32 bits of the descriptor table address (16-byte aligned, else `InvalidDescTableAlign`). */
+  /**
+   * Sets the low and/or high 32 bits of the descriptor table address; a missing half keeps its value.
+   * @throws VirtioQueueError `InvalidDescTableAlign` unless 16-byte aligned.
+   */
   setDescTableAddress(low?: number | null, high?: number | null): void {
     this.#settle()
     native.setDescTableAddress(this.#live(), low ?? undefined, high ?? undefined)
   }
 
-  /** Sets the low and/or high 32 bits of the available ring address (2-byte aligned, else `InvalidAvailRingAlign`). */
+  /**
+   * Like {@link setDescTableAddress}, for the available ring.
+   * @throws VirtioQueueError `InvalidAvailRingAlign` unless 2-byte aligned.
+   */
   setAvailRingAddress(low?: number | null, high?: number | null): void {
     this.#settle()
     native.setAvailRingAddress(this.#live(), low ?? undefined, high ?? undefined)
   }
 
-  /** Sets the low and/or high 32 bits of the used ring address (4-byte aligned, else `InvalidUsedRingAlign`). */
+  /**
+   * Like {@link setDescTableAddress}, for the used ring.
+   * @throws VirtioQueueError `InvalidUsedRingAlign` unless 4-byte aligned.
+   */
   setUsedRingAddress(low?: number | null, high?: number | null): void {
     this.#settle()
     native.setUsedRingAddress(this.#live(), low ?? undefined, high ?? undefined)
   }
 
-  /** Enables or disables VIRTIO_F_RING_EVENT_IDX handling. */
+  /** Turns VIRTIO_F_RING_EVENT_IDX handling on or off. */
   setEventIdx(enabled: boolean): void {
     this.#settle()
     native.setEventIdx(this.#live(), enabled)
@@ -135,17 +176,27 @@ export class QueueGuard implements Disposable {
     return native.eventIdxEnabled(this.#live())
   }
 
-  /** The driver's avail ring `idx`, read from guest memory. */
+  /**
+   * The avail ring's `idx` as the driver last published it, read from guest memory.
+   * @throws VirtioQueueError `GuestMemory`.
+   */
   availIdx(order: MemoryOrdering = 'acquire'): number {
     return native.availIdx(this.#live(), toOrder(order))
   }
 
-  /** The used ring `idx`, read from guest memory. */
+  /**
+   * The used ring's `idx`, read from guest memory.
+   * @throws VirtioQueueError `GuestMemory`.
+   */
   usedIdx(order: MemoryOrdering = 'acquire'): number {
     return native.usedIdx(this.#live(), toOrder(order))
   }
 
-  /** Puts a used entry in the used ring and publishes it (release ordering). */
+  /**
+   * Writes a used element (head index, bytes written) and publishes the new used idx
+   * (release ordering).
+   * @throws VirtioQueueError `InvalidDescriptorIndex` if `headIndex` ≥ size, `GuestMemory` if the used ring is not in memory.
+   */
   addUsed(headIndex: number, len: number): void {
     const h = this.#live()
     const a = CALL_AREA
@@ -162,54 +213,64 @@ export class QueueGuard implements Disposable {
   }
 
   /**
-   * Re-enables driver notifications; returns true if the driver added chains meanwhile
-   * (process them before waiting for a notification).
+   * Re-enables driver notifications (used flags, or avail_event with event idx); returns
+   * true when chains were made available meanwhile, so they are not missed (process them
+   * before waiting for a notification).
    */
   enableNotification(): boolean {
     this.#settle()
     return native.enableNotification(this.#live())
   }
 
-  /** Suppresses driver notifications while the device is busy. */
+  /** Suppresses driver notifications while the device works (a no-op with event idx). */
   disableNotification(): void {
     this.#settle()
     native.disableNotification(this.#live())
   }
 
-  /** Whether the driver must be notified of the used entries added since the last call. */
+  /**
+   * Whether the driver needs a notification for the used entries added since the last call
+   * (honours used_event with event idx).
+   */
   needsNotification(): boolean {
     return native.needsNotification(this.#live())
   }
 
-  /** Index of the next avail ring entry the device will pop. */
+  /** Index of the next avail ring entry to pop. */
   nextAvail(): number {
     return (native.nextAvail(this.#live()) - (this.#count - this.#taken)) & 0xffff
   }
 
+  /** Index of the next used ring entry to fill. */
   nextUsed(): number {
     return native.nextUsed(this.#live())
   }
 
+  /** Sets the index of the next avail ring entry to pop (e.g. when restoring a device). */
   setNextAvail(nextAvail: number): void {
     native.setNextAvail(this.#live(), nextAvail)
     // After the native call: a rejected argument must not discard the prefetched chains.
     this.#drop()
   }
 
+  /** Sets the index of the next used ring entry to fill. */
   setNextUsed(nextUsed: number): void {
     native.setNextUsed(this.#live(), nextUsed)
   }
 
-  /** Steps back one avail ring entry, so the last chain is popped again. */
+  /** Steps back one avail entry: the last popped chain is popped again. */
   goToPreviousPosition(): void {
     this.#settle()
     native.goToPreviousPosition(this.#live())
   }
 
   /**
-   * Pops the next chain, or returns null when the driver has made none available.
-   * Where the crate's `pop_descriptor_chain` turns errors into `None`, this throws them
-   * (`QueueNotReady`, `InvalidAvailRingIndex`, `GuestMemory`).
+   * The next available chain, or null when there is none. Unlike the crate's
+   * `pop_descriptor_chain`, which turns errors into `None`, this throws them. Chains are
+   * read from the ring in batches (up to 128 per native call) and handed out one by one;
+   * the avail idx is checked when a batch is read, and chains read ahead but not handed out
+   * go back to the ring before anything could observe them (nextAvail(), state(), ...).
+   * @throws VirtioQueueError `QueueNotReady`, `InvalidAvailRingIndex`, `GuestMemory`.
    */
   popDescriptorChain(): DescriptorChain | null {
     this.#live()
@@ -218,9 +279,9 @@ export class QueueGuard implements Disposable {
   }
 
   /**
-   * Iterates over the chains available now (the avail idx is read once, as by the crate's
-   * `iter()`). Adding used entries inside the loop is fine. Throws `QueueNotReady` or
-   * `InvalidAvailRingIndex` as the crate's `iter()` does.
+   * An iterator over the chains available now (the avail idx is read once, as by the
+   * crate's `iter()`), for `for...of`. Adding used entries inside the loop is fine.
+   * @throws VirtioQueueError `QueueNotReady`, `InvalidAvailRingIndex`, `GuestMemory`.
    */
   iter(): AvailIter {
     const h = this.#live()
@@ -238,12 +299,13 @@ export class QueueGuard implements Disposable {
       this.#fill()
       limit = this.#win ? (this.#win[3]! - this.nextAvail()) & 0xffff : 0
     }
-    return new AvailIter(this, limit)
+    return new newAvailIter(this, limit)
   }
 
   /**
    * Batch path: pops up to `batch.maxChains` chains into `batch` in one native call and
-   * returns how many. No per-chain object is created.
+   * returns how many; no per-chain object is created. Grows the batch if one chain has more
+   * descriptors than it holds. See {@link ChainBatch} for an example.
    */
   popChains(batch: ChainBatch): number {
     if (!(batch instanceof ChainBatch)) throw typeError('batch', 'a ChainBatch', batch)
@@ -257,7 +319,10 @@ export class QueueGuard implements Disposable {
     return n
   }
 
-  /** Batch path: adds every entry of `used` in one native call, then clears it. */
+  /**
+   * Batch path: adds every entry of `used` in one native call, then clears it. On an error,
+   * the entries before the failing one were added.
+   */
   addUsedBatch(used: UsedBatch): void {
     if (!(used instanceof UsedBatch)) throw typeError('used', 'a UsedBatch', used)
     const h = this.#live()
@@ -266,7 +331,7 @@ export class QueueGuard implements Disposable {
     if (n > 0) native.addUsedBatch(h, used.pairs, n)
   }
 
-  /** Releases the guard: the queue can be locked again; this guard throws from now on. */
+  /** Releases the guard: the queue can be locked again; this guard throws from now on. Idempotent. */
   release(): void {
     if (this.#released) return
     this.#settle()
@@ -274,6 +339,7 @@ export class QueueGuard implements Disposable {
     this.#owner.unlock(this)
   }
 
+  /** {@link release}, for `using`. */
   [Symbol.dispose](): void {
     this.release()
   }
@@ -318,7 +384,7 @@ export class QueueGuard implements Disposable {
   #take(): DescriptorChain {
     const w = this.#win!
     const c = BATCH_HEADER_WORDS + BATCH_CHAIN_WORDS * this.#taken++
-    return new DescriptorChain(
+    return new newDescriptorChain(
       this.#mem,
       w,
       w[c]!,
@@ -341,17 +407,18 @@ export class QueueGuard implements Disposable {
   }
 }
 
-/** The iterator returned by {@link QueueGuard.iter}: iterable with `for...of`. */
+/** The iterator of {@link QueueGuard.iter}: iterable with `for...of`. */
 export class AvailIter implements IterableIterator<DescriptorChain> {
   readonly #guard: QueueGuard
   #left: number
 
-  /** @internal */
-  constructor(guard: QueueGuard, limit: number) {
+  /** Made by {@link QueueGuard.iter} (through `newAvailIter`). */
+  private constructor(guard: QueueGuard, limit: number) {
     this.#guard = guard
     this.#left = limit
   }
 
+  /** The next chain, or `done` when the chains available at {@link QueueGuard.iter} are used up. */
   next(): IteratorResult<DescriptorChain, undefined> {
     if (this.#left > 0) {
       const chain = this.#guard.popDescriptorChain()
@@ -364,16 +431,26 @@ export class AvailIter implements IterableIterator<DescriptorChain> {
     return { value: undefined, done: true }
   }
 
-  /** Steps back one entry, so the last chain is yielded again (the crate's `AvailIter::go_to_previous_position`). */
+  /** The crate's `AvailIter::go_to_previous_position`: the last chain is yielded again. */
   goToPreviousPosition(): void {
     this.#guard.goToPreviousPosition()
     this.#left++
   }
 
+  /** This iterator. */
   [Symbol.iterator](): this {
     return this
   }
 }
+
+/**
+ * @internal The constructors of QueueGuard (for Queue) and AvailIter. They are private in
+ * the public typings (guards come from Queue.lockWithMemory()), so callers outside each
+ * class construct through these aliases.
+ */
+export const newQueueGuard = QueueGuard as unknown as new (owner: GuardOwner) => QueueGuard
+/** @internal See {@link newQueueGuard}. */
+const newAvailIter = AvailIter as unknown as new (guard: QueueGuard, limit: number) => AvailIter
 
 function toOrder(order: MemoryOrdering): Order {
   const o = ORDERS[order]

@@ -1,4 +1,16 @@
-// virtio-queue: rust-vmm's virtio-queue and vm-memory crates for Node.js.
+/**
+ * virtio-queue: rust-vmm's `virtio-queue` (0.14) and `vm-memory` (0.16) crates for Node.js,
+ * for the device side of virtio split virtqueues over Buffers mapped as guest memory.
+ *
+ * The data path: a JS call, one native call into the crate, the result. Chains are popped
+ * in batches; {@link ChainBatch} and {@link UsedBatch} expose that boundary directly.
+ *
+ * Start with {@link GuestMemory} (guest RAM), {@link Queue} and its {@link QueueGuard} (the
+ * crate's queue API), then {@link DescriptorChain}, {@link Reader} and {@link Writer}.
+ * The guest-driver simulator is the `virtio-queue/driver` entry.
+ *
+ * @module virtio-queue
+ */
 export { GuestMemory } from './memory'
 export type { GuestRegion, RegionBacking } from './memory'
 export type { GuestAddressLike } from './address'

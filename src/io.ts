@@ -18,7 +18,7 @@ import { BATCH_DESC_WORDS } from './native'
 const TWO_32 = 2 ** 32
 const F_WRITE = 2
 
-/** The cursor state of a Reader or Writer (their `@internal` fields). */
+/** The cursor state of a Reader or Writer (their internal fields). */
 interface Cursor {
   readonly mem: GuestMemory
   readonly words: Uint32Array
@@ -100,8 +100,19 @@ function transfer(c: Cursor, bytes: Uint8Array, toGuest: boolean): void {
   c.consumed += n
 }
 
-/** Reads a chain's device-readable buffers in order. */
-export class Reader implements Cursor {
+/**
+ * Reads a chain's device-readable buffers in order, as one stream (from
+ * {@link DescriptorChain.reader}).
+ *
+ * @example
+ * ```ts
+ * const r = chain.reader()
+ * const header = r.read(16) // a Buffer; throws a RangeError, reading nothing, if fewer are left
+ * const payload = Buffer.alloc(r.availableBytes())
+ * r.readInto(payload)
+ * ```
+ */
+export class Reader {
   // `declare`d fields, all assigned in the constructor: no class-field initializer
   // function, so constructing one is a few stores V8 inlines into the caller.
   /** @internal */ declare readonly mem: GuestMemory
@@ -114,10 +125,11 @@ export class Reader implements Cursor {
   /** @internal */ declare consumed: number
 
   /**
-   * @internal Over the readable descriptors among `count` from word `firstWord` of `words`,
-   * which DescriptorChain checked lie in guest memory and hold `total` bytes.
+   * Made by {@link DescriptorChain.reader} (through `newReader`): over the readable
+   * descriptors among `count` from word `firstWord` of `words`, which DescriptorChain
+   * checked lie in guest memory and hold `total` bytes.
    */
-  constructor(mem: GuestMemory, words: Uint32Array, firstWord: number, count: number, total: number) {
+  private constructor(mem: GuestMemory, words: Uint32Array, firstWord: number, count: number, total: number) {
     this.mem = mem
     this.words = words
     this.end = firstWord + BATCH_DESC_WORDS * count
@@ -138,7 +150,10 @@ export class Reader implements Cursor {
     return this.consumed
   }
 
-  /** Reads exactly `length` bytes; throws RangeError (reading nothing) if fewer are left. */
+  /**
+   * Reads exactly `length` bytes.
+   * @throws RangeError (reading nothing) if fewer are left.
+   */
   read(length: number): Buffer {
     const n = toCount(length, 'length')
     if (n > this.availableBytes()) throw pastEnd('read', n, this.availableBytes())
@@ -157,8 +172,19 @@ export class Reader implements Cursor {
   }
 }
 
-/** Writes a chain's device-writable buffers in order. */
-export class Writer implements Cursor {
+/**
+ * Writes a chain's device-writable buffers in order, as one stream (from
+ * {@link DescriptorChain.writer}).
+ *
+ * @example
+ * ```ts
+ * const w = chain.writer()
+ * w.write(data) // throws a RangeError, writing nothing, if it does not fit
+ * w.write(Uint8Array.of(0)) // status byte
+ * guard.addUsed(chain.headIndex, w.bytesWritten())
+ * ```
+ */
+export class Writer {
   // `declare`d fields, all assigned in the constructor: no class-field initializer
   // function, so constructing one is a few stores V8 inlines into the caller.
   /** @internal */ declare readonly mem: GuestMemory
@@ -170,8 +196,8 @@ export class Writer implements Cursor {
   /** @internal */ declare offset: number
   /** @internal */ declare consumed: number
 
-  /** @internal Like Reader's, over the writable descriptors. */
-  constructor(mem: GuestMemory, words: Uint32Array, firstWord: number, count: number, total: number) {
+  /** Made by {@link DescriptorChain.writer} (through `newWriter`): like Reader's, over the writable descriptors. */
+  private constructor(mem: GuestMemory, words: Uint32Array, firstWord: number, count: number, total: number) {
     this.mem = mem
     this.words = words
     this.end = firstWord + BATCH_DESC_WORDS * count
@@ -192,7 +218,10 @@ export class Writer implements Cursor {
     return this.consumed
   }
 
-  /** Writes all of `bytes` and returns its length; throws RangeError (writing nothing) if they do not fit. */
+  /**
+   * Writes all of `bytes`, returning its length.
+   * @throws RangeError (writing nothing) if they do not fit.
+   */
   write(bytes: Uint8Array): number {
     if (!(bytes instanceof Uint8Array)) throw typeError('bytes', 'a Uint8Array', bytes)
     if (bytes.length > this.availableBytes()) throw pastEnd('write', bytes.length, this.availableBytes())
@@ -200,6 +229,26 @@ export class Writer implements Cursor {
     return bytes.length
   }
 }
+
+/**
+ * @internal The constructors of Reader and Writer, for DescriptorChain. They are private in
+ * the public typings (streams come from chains), so other modules construct through these.
+ */
+export const newReader = Reader as unknown as new (
+  mem: GuestMemory,
+  words: Uint32Array,
+  firstWord: number,
+  count: number,
+  total: number,
+) => Reader
+/** @internal See {@link newReader}. */
+export const newWriter = Writer as unknown as new (
+  mem: GuestMemory,
+  words: Uint32Array,
+  firstWord: number,
+  count: number,
+  total: number,
+) => Writer
 
 function pastEnd(op: string, n: number, left: number): RangeError {
   const e = new RangeError(

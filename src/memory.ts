@@ -21,7 +21,7 @@ export interface GuestRegion {
   readonly guestAddress: number
   /** Size in bytes. */
   readonly size: number
-  /** A Buffer aliasing the region's memory (no copy). */
+  /** A Buffer aliasing the region's memory (no copy): writes through it are guest memory writes. */
   readonly buffer: Buffer
 }
 
@@ -115,9 +115,35 @@ function putWord(target: Uint8Array, at: number, w: number, len: number): void {
   }
 }
 
+/**
+ * Guest physical memory: regions of host memory at guest addresses, shared zero-copy
+ * between JavaScript and the native queue. Multi-byte accessors are little-endian and, like
+ * vm-memory's `read_obj`/`write_obj`, may span two adjacent regions. An
+ * address outside guest memory throws a RangeError with `code: 'InvalidGuestAddress'`
+ * naming the address.
+ *
+ * Addresses are numbers or bigints ({@link GuestAddressLike}). Guest memory lies below 2^53
+ * ({@link ADDRESS_LIMIT}), so every valid address is an exact number; a value a number
+ * cannot hold exactly is rejected, never rounded.
+ *
+ * @example Native regions, or existing memory mapped without a copy
+ * ```ts
+ * import { GuestMemory } from 'virtio-queue'
+ *
+ * const mem = GuestMemory.fromRanges([[0, 0x10000], [0x100000, 0x100000]])
+ * mem.writeU32(0x1000, 0xdeadbeef)
+ * mem.readU32(0x1000) // 0xdeadbeef
+ * mem.regions[0].buffer.readUInt32LE(0x1000) // the same bytes, through a Buffer
+ *
+ * const shared = GuestMemory.fromBuffers([{ guestAddress: 0, buffer: new SharedArrayBuffer(1 << 20) }])
+ * shared.write(0x2000, Buffer.from('hello'))
+ * shared.read(0x2000, 5).toString() // 'hello'
+ * ```
+ */
 export class GuestMemory {
   /** @internal The native memory handle. */
   readonly handle: MemoryHandle
+  /** The regions, in the order given. */
   readonly regions: readonly GuestRegion[]
   readonly #sorted: readonly Region[]
   readonly #first: Region
@@ -135,7 +161,13 @@ export class GuestMemory {
     this.#first = this.#sorted[0]!
   }
 
-  /** Allocates page-aligned, zero-filled regions: `[[guestAddress, size], ...]`. */
+  /**
+   * Allocates page-aligned, zero-filled regions, `[[guestAddress, size], ...]` (the
+   * analogue of vm-memory's `GuestMemoryMmap::from_ranges`). Each region's memory is
+   * visible as a Buffer in {@link regions}.
+   * @throws VirtioQueueError `InvalidRegion` for empty, overlapping or misaligned (guest
+   * address not a multiple of 8) regions, or regions ending beyond 2^53.
+   */
   static fromRanges(ranges: ReadonlyArray<readonly [GuestAddressLike, GuestAddressLike]>): GuestMemory {
     if (!Array.isArray(ranges)) throw typeError('ranges', 'an array of [guestAddress, size] pairs', ranges)
     const spec: Array<number | bigint> = []
@@ -152,9 +184,13 @@ export class GuestMemory {
   }
 
   /**
-   * Maps existing memory as guest regions, without copying: `[{ guestAddress, buffer }, ...]`.
-   * Each buffer must be 8-byte aligned in host memory and stays alive while this memory (or
-   * a queue using it) does.
+   * Maps existing memory as guest regions without copying: `[{ guestAddress, buffer }, ...]`.
+   * The memory must be 8-byte aligned in the host (ring indices are accessed atomically;
+   * `Buffer.alloc` of 8 bytes or more and `new ArrayBuffer(n)` are) and each backing store
+   * stays alive while this memory or a queue using it does. Detaching an ArrayBuffer
+   * afterwards (e.g. `ab.transfer()`) makes later accesses throw `DetachedBuffer`;
+   * resizable ArrayBuffers are refused.
+   * @throws VirtioQueueError `InvalidRegion` as for {@link fromRanges}, and for misaligned buffers.
    */
   static fromBuffers(
     list: ReadonlyArray<{ readonly guestAddress: GuestAddressLike; readonly buffer: RegionBacking }>,
@@ -181,40 +217,48 @@ export class GuestMemory {
     return this.#sorted.reduce((n, r) => n + r.size, 0)
   }
 
+  /** Reads a u8. */
   readU8(addr: GuestAddressLike): number {
     return this.#view(addr, 1, false).getUint8(this.#off)
   }
 
+  /** Reads a little-endian u16. */
   readU16(addr: GuestAddressLike): number {
     return this.#view(addr, 2, false).getUint16(this.#off, true)
   }
 
+  /** Reads a little-endian u32. */
   readU32(addr: GuestAddressLike): number {
     return this.#view(addr, 4, false).getUint32(this.#off, true)
   }
 
+  /** Reads a little-endian u64, as a bigint. */
   readU64(addr: GuestAddressLike): bigint {
     return this.#view(addr, 8, false).getBigUint64(this.#off, true)
   }
 
+  /** Writes a u8. */
   writeU8(addr: GuestAddressLike, value: number): void {
     const v = toUint(value, 'value', 0xff)
     this.#view(addr, 1, true).setUint8(this.#off, v)
     this.#commit(1)
   }
 
+  /** Writes a little-endian u16. */
   writeU16(addr: GuestAddressLike, value: number): void {
     const v = toUint(value, 'value', 0xffff)
     this.#view(addr, 2, true).setUint16(this.#off, v, true)
     this.#commit(2)
   }
 
+  /** Writes a little-endian u32. */
   writeU32(addr: GuestAddressLike, value: number): void {
     const v = toUint(value, 'value', 0xffffffff)
     this.#view(addr, 4, true).setUint32(this.#off, v, true)
     this.#commit(4)
   }
 
+  /** Writes a little-endian 64-bit value: a bigint, or a number that is a safe integer. */
   writeU64(addr: GuestAddressLike, value: bigint | number): void {
     let v: bigint
     if (typeof value === 'bigint') {
@@ -227,13 +271,13 @@ export class GuestMemory {
     this.#commit(8)
   }
 
-  /** Atomic 16-bit load (sequentially consistent), as a driver reads ring indices. */
+  /** Atomic (sequentially consistent) 16-bit load, as a driver reads ring indices; `addr` must be 2-byte aligned. */
   loadU16(addr: GuestAddressLike): number {
     const [r, o] = this.#atomic(addr, 2)
     return r.u16 ? Atomics.load(r.u16, o >> 1) : r.view.getUint16(o, true)
   }
 
-  /** Atomic 16-bit store (sequentially consistent), as a driver publishes ring indices. */
+  /** Atomic (sequentially consistent) 16-bit store, as a driver publishes ring indices; `addr` must be 2-byte aligned. */
   storeU16(addr: GuestAddressLike, value: number): void {
     const v = toUint(value, 'value', 0xffff)
     const [r, o] = this.#atomic(addr, 2)
@@ -272,7 +316,10 @@ export class GuestMemory {
     })
   }
 
-  /** Copies `bytes` into guest memory (the range may span adjacent regions). */
+  /**
+   * Copies `bytes` into guest memory (the range may span adjacent regions); nothing is
+   * written if any part is outside guest memory.
+   */
   write(addr: GuestAddressLike, bytes: Uint8Array): void {
     if (!(bytes instanceof Uint8Array)) throw typeError('bytes', 'a Uint8Array', bytes)
     const r = this.#within(addr, bytes.length)

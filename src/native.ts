@@ -75,9 +75,9 @@ export const native: NativeBinding = { ...(loadBinding() as NativeBinding) }
 native.init(VirtioQueueError)
 
 const [pageSize, addressLimit, headerWords, chainWords, descWords, stateWords] = native.constants()
-/** Alignment of regions allocated by GuestMemory.fromRanges. */
+/** Alignment (bytes) of the regions {@link GuestMemory.fromRanges} allocates: the host page size. */
 export const PAGE_SIZE = pageSize
-/** Guest memory must end at or below this address (2^53). */
+/** Guest memory must end at or below this address: 2^53, so JS numbers hold every address exactly. */
 export const ADDRESS_LIMIT = addressLimit
 export const BATCH_HEADER_WORDS = headerWords
 export const BATCH_CHAIN_WORDS = chainWords

@@ -2,9 +2,30 @@
 import { rangeError, typeError, VirtioQueueError } from './errors'
 import { STATE_WORDS } from './native'
 
-import type { QueueState } from '../index'
-
-export type { QueueState }
+/**
+ * The crate's `QueueState`, camelCased: a plain, JSON-serialisable snapshot. Ring addresses
+ * are numbers, or decimal strings when above Number.MAX_SAFE_INTEGER.
+ */
+export interface QueueState {
+  /** The largest size the device offers. */
+  maxSize: number
+  /** Index of the next avail ring entry to pop. */
+  nextAvail: number
+  /** Index of the next used ring entry to fill. */
+  nextUsed: number
+  /** Whether VIRTIO_F_RING_EVENT_IDX handling is on. */
+  eventIdxEnabled: boolean
+  /** The size the driver chose. */
+  size: number
+  /** Whether the driver marked the queue ready. */
+  ready: boolean
+  /** Guest address of the descriptor table. */
+  descTable: number | string
+  /** Guest address of the available ring. */
+  availRing: number | string
+  /** Guest address of the used ring. */
+  usedRing: number | string
+}
 
 const TWO_32 = 2 ** 32
 
