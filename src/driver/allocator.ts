@@ -24,8 +24,9 @@ export class GuestAllocator {
   private allocatedBytes = 0
 
   /**
-   * @param base first guest address to manage (non-negative safe integer)
-   * @param length number of bytes to manage (≥ 1)
+   * @param base first guest address managed (non-negative safe integer)
+   * @param length number of bytes managed (≥ 1)
+   * @throws RangeError / TypeError naming `base` or `length`
    */
   constructor(base: number, length: number) {
     checkAddr(base, 'base')
@@ -35,15 +36,15 @@ export class GuestAllocator {
     this.reset()
   }
 
-  /** Bytes managed in total. */
+  /** Bytes managed in total (`end - base`). */
   get length(): number {
     return this.end - this.base
   }
-  /** Bytes currently handed out (excluding alignment padding left in holes). */
+  /** Bytes currently allocated (alignment padding excluded). */
   get bytesAllocated(): number {
     return this.allocatedBytes
   }
-  /** Bytes currently free (sum of all holes). */
+  /** Bytes currently free. */
   get bytesFree(): number {
     return this.length - this.allocatedBytes
   }
@@ -53,11 +54,11 @@ export class GuestAllocator {
   }
 
   /**
-   * Allocates `size` bytes aligned to `align` (a power of two, default 8) from
-   * the lowest-addressed hole that fits, and returns the start address.
-   *
-   * @throws RangeError for a bad `size` or `align`
-   * @throws DriverError `NO_MEMORY` when no hole can hold the request
+   * Allocates `size` bytes aligned to `align` from the lowest hole that fits.
+   * @param size bytes (≥ 1)
+   * @param align a power of two up to 2^30; default 8
+   * @returns the start address
+   * @throws DriverError `NO_MEMORY` when no hole fits; RangeError / TypeError for bad arguments
    */
   alloc(size: number, align = 8): number {
     checkInt(size, 'size', 1, Number.MAX_SAFE_INTEGER)
@@ -94,9 +95,8 @@ export class GuestAllocator {
   }
 
   /**
-   * Returns the allocation starting at `addr` to the free space.
-   *
-   * @throws DriverError `BAD_FREE` when `addr` is not the start of a live allocation
+   * Frees the allocation that starts at `addr`.
+   * @throws DriverError `BAD_FREE` if `addr` is not the start of a live allocation
    */
   free(addr: number): void {
     const size = this.live.get(addr)
@@ -132,12 +132,12 @@ export class GuestAllocator {
     }
   }
 
-  /** Length of the live allocation starting at `addr`, or undefined. */
+  /** Length of the live allocation starting at `addr`, or `undefined`. */
   sizeOf(addr: number): number | undefined {
     return this.live.get(addr)
   }
 
-  /** Frees every allocation at once. */
+  /** Frees everything. */
   reset(): void {
     this.live.clear()
     this.allocatedBytes = 0

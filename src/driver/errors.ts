@@ -2,24 +2,25 @@ import type { DriverBuffer } from './types'
 
 const U32_MAX = 0xffffffff
 
-/** Codes carried by {@link DriverError}. */
-export type DriverErrorCode =
-  /** Not enough free descriptors for the chain. */
-  | 'NO_SPACE'
-  /** The device published a used element or used index that is not valid. */
-  | 'BAD_USED'
-  /** The guest allocator has no hole large enough. */
-  | 'NO_MEMORY'
-  /** `free()` of an address that is not currently allocated. */
-  | 'BAD_FREE'
-  /** An event-index operation on a queue created with `eventIdx: false`. */
-  | 'NO_EVENT_IDX'
+/**
+ * Codes of {@link DriverError}:
+ * - `NO_SPACE`: not enough free descriptors for the chain;
+ * - `BAD_USED`: the device published an invalid used element / used index;
+ * - `NO_MEMORY`: {@link GuestAllocator.alloc} found no hole large enough;
+ * - `BAD_FREE`: {@link GuestAllocator.free} of an address that is not allocated;
+ * - `NO_EVENT_IDX`: an event-index-only operation on a queue without event idx.
+ */
+export type DriverErrorCode = 'NO_SPACE' | 'BAD_USED' | 'NO_MEMORY' | 'BAD_FREE' | 'NO_EVENT_IDX'
 
-/** A state error raised by the driver simulator or the guest allocator. */
+/** A state error of the driver simulator or the allocator. `message` starts with `"<code>: "`. */
 export class DriverError extends Error {
   /** Machine-readable reason. */
   readonly code: DriverErrorCode
 
+  /**
+   * @param code the reason
+   * @param message human-readable detail (prefixed with the code)
+   */
   constructor(code: DriverErrorCode, message: string) {
     super(`${code}: ${message}`)
     this.name = 'DriverError'

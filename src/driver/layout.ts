@@ -1,18 +1,44 @@
 import { DriverConstants as C } from './constants'
 import { checkAddr, checkAligned, checkInt, checkPow2 } from './errors'
-import type { SplitQueueLayout, SplitQueueLayoutOptions } from '../../driver'
 
-export type { SplitQueueLayout, SplitQueueLayoutOptions }
+/** Options of {@link splitQueueLayout}. */
+export interface SplitQueueLayoutOptions {
+  /**
+   * Alignment of the used ring: a power of two in [4, 2^20]. Default 4 (the
+   * virtio 1.x minimum); 4096 gives the legacy contiguous layout.
+   */
+  usedAlign?: number
+  /**
+   * Accepted for symmetry with {@link SplitQueueDriverOptions}; it does not
+   * change the layout, because the spec's ring sizes (6 + 2*size and
+   * 6 + 8*size) always reserve `used_event` and `avail_event`.
+   */
+  eventIdx?: boolean
+}
 
-/** Bytes of the descriptor table of a queue of `size` descriptors. */
+/** Guest addresses of the three parts of a split virtqueue. Spreads into {@link SplitQueueDriverOptions}. */
+export interface SplitQueueLayout {
+  /** Queue size (number of descriptors). */
+  size: number
+  /** Descriptor table: 16-byte aligned, 16*size bytes. */
+  descTable: number
+  /** Available ring: 2-byte aligned, 6 + 2*size bytes (flags, idx, ring[size], used_event). */
+  availRing: number
+  /** Used ring: `usedAlign`-aligned, 6 + 8*size bytes (flags, idx, ring[size], avail_event). */
+  usedRing: number
+  /** First address after the used ring. */
+  end: number
+}
+
+/** Bytes of the descriptor table of a `size`-entry queue (16*size). */
 export function descTableBytes(size: number): number {
   return C.DESC_SIZE * size
 }
-/** Bytes of the available ring (flags, idx, ring[size], used_event). */
+/** Bytes of the available ring of a `size`-entry queue (6 + 2*size). */
 export function availRingBytes(size: number): number {
   return 6 + 2 * size
 }
-/** Bytes of the used ring (flags, idx, ring[size] of 8-byte elements, avail_event). */
+/** Bytes of the used ring of a `size`-entry queue (6 + 8*size). */
 export function usedRingBytes(size: number): number {
   return 6 + C.USED_ELEM_SIZE * size
 }
@@ -23,11 +49,11 @@ export function alignUp(value: number, align: number): number {
 }
 
 /**
- * Lays out a split virtqueue contiguously from `base`: descriptor table, then
- * available ring, then (aligned to `usedAlign`) the used ring.
- *
- * @throws RangeError when `base` is not 16-byte aligned, `size` is not a power
- *   of two in [1, 32768], or `usedAlign` is not a power of two in [4, 2^20].
+ * Lays a split virtqueue out contiguously from `base`: descriptor table, then
+ * available ring, then the used ring aligned up to `options.usedAlign`.
+ * @param base start address; must be 16-byte aligned
+ * @param size queue size: a power of two in [1, 32768]
+ * @throws RangeError naming `base`, `size` or `options.usedAlign`
  */
 export function splitQueueLayout(base: number, size: number, options: SplitQueueLayoutOptions = {}): SplitQueueLayout {
   checkAddr(base, 'base')

@@ -1,7 +1,42 @@
-// The memory interface the driver writes through is declared in driver.d.ts.
-import type { DriverMemory } from '../../driver'
+// The memory interface the driver writes through, and its fast access to fixed areas.
 
-export type { DriverMemory }
+/**
+ * The guest memory the driver reads and writes; the package's `GuestMemory`
+ * satisfies it structurally. Addresses are guest physical addresses (safe
+ * integers), values little-endian. Out-of-range accesses should throw.
+ */
+export interface DriverMemory {
+  /** Reads a u8. */
+  readU8(addr: number): number
+  /** Writes a u8. */
+  writeU8(addr: number, value: number): void
+  /** Reads a little-endian u16. */
+  readU16(addr: number): number
+  /** Writes a little-endian u16. */
+  writeU16(addr: number, value: number): void
+  /** Reads a little-endian u32. */
+  readU32(addr: number): number
+  /** Writes a little-endian u32. */
+  writeU32(addr: number, value: number): void
+  /** Reads a little-endian u64. */
+  readU64(addr: number): bigint
+  /** Writes a little-endian u64 (a number must be a non-negative safe integer). */
+  writeU64(addr: number, value: bigint | number): void
+  /** Copies `length` bytes out of guest memory. */
+  read(addr: number, length: number): Buffer
+  /** Copies `bytes` into guest memory. */
+  write(addr: number, bytes: Uint8Array): void
+  /**
+   * Zero-copy view of `length` bytes within one region. The driver caches
+   * views of its rings; if this throws (e.g. the area spans two regions) it
+   * falls back to the per-access methods.
+   */
+  slice(addr: number, length: number): Buffer
+  /** Atomic u16 load (`Atomics.load` on shared memory): acquire. */
+  loadU16(addr: number): number
+  /** Atomic u16 store (`Atomics.store` on shared memory): release / publish. */
+  storeU16(addr: number, value: number): void
+}
 
 const METHODS = [
   'readU8',

@@ -7,24 +7,30 @@ const U64_MAX = (1n << 64n) - 1n
 
 /**
  * Queue geometry plus raw, unvalidated-by-design accessors for fuzz and
- * negative tests. Base class of SplitQueueDriver (internal; the public
- * typings present these members on SplitQueueDriver itself).
+ * negative tests. Base class of SplitQueueDriver, which documents these members
+ * as its own (this class is not exported).
  *
  * None of these methods touch the driver's shadow state (free list, avail
  * and used shadows, outstanding chains): they only write guest memory, so a
  * test can build hostile queues without the driver "fixing" them.
  */
 export class RawQueueAccess {
+  /** The memory given to the constructor. */
   readonly memory: DriverMemory
+  /** Queue size. */
   readonly size: number
+  /** Descriptor table address. */
   readonly descTable: number
+  /** Available ring address. */
   readonly availRing: number
+  /** Used ring address. */
   readonly usedRing: number
-  /** `used_event`: the u16 after the avail ring's ring[] (written by the driver). */
+  /** Address of `used_event` (availRing + 4 + 2*size), written by the driver. */
   readonly usedEventAddr: number
-  /** `avail_event`: the u16 after the used ring's ring[] (written by the device). */
+  /** Address of `avail_event` (usedRing + 4 + 8*size), written by the device. */
   readonly availEventAddr: number
 
+  /** The geometry of a queue whose size and addresses {@link SplitQueueDriver} checked. */
   constructor(memory: DriverMemory, size: number, descTable: number, availRing: number, usedRing: number) {
     this.memory = memory
     this.size = size
@@ -35,6 +41,11 @@ export class RawQueueAccess {
     this.availEventAddr = usedRing + 4 + C.USED_ELEM_SIZE * size
   }
 
+  /**
+   * RAW: writes descriptor `index` of the table verbatim (any flags / next,
+   * addr up to 2^64 - 1 as a bigint). Does not touch the free list.
+   * @throws RangeError naming `index` or the `desc` field out of its u64/u32/u16 range
+   */
   writeDescriptor(index: number, desc: RawDescriptor): void {
     checkInt(index, 'index', 0, this.size - 1)
     if (desc === null || typeof desc !== 'object')
@@ -55,6 +66,7 @@ export class RawQueueAccess {
     this.memory.writeU16(at + 14, next)
   }
 
+  /** RAW: reads descriptor `index` of the table (addr as a bigint). @throws RangeError naming `index` */
   readDescriptor(index: number): RawDescriptor & { addr: bigint } {
     checkInt(index, 'index', 0, this.size - 1)
     const at = this.descTable + C.DESC_SIZE * index
@@ -66,23 +78,32 @@ export class RawQueueAccess {
     }
   }
 
+  /** RAW: writes `avail.ring[slot] = head` (any u16). @throws RangeError naming `slot` / `head` */
   writeAvailEntry(slot: number, head: number): void {
     checkInt(slot, 'slot', 0, this.size - 1)
     this.memory.writeU16(this.availRing + 4 + 2 * slot, checkInt(head, 'head', 0, 0xffff))
   }
 
+  /**
+   * RAW: stores `avail.idx = idx` (release) without updating the driver's
+   * shadow; the driver's next publish overwrites it.
+   * @throws RangeError naming `idx`
+   */
   setAvailIdx(idx: number): void {
     this.memory.storeU16(this.availRing + 2, checkInt(idx, 'idx', 0, 0xffff))
   }
 
+  /** RAW: loads `avail.idx` from memory. */
   readAvailIdx(): number {
     return this.memory.loadU16(this.availRing + 2)
   }
 
+  /** RAW: loads the device's `used.idx` from memory. */
   readUsedIdx(): number {
     return this.memory.loadU16(this.usedRing + 2)
   }
 
+  /** RAW: reads `used.ring[slot]` without validating or consuming it. @throws RangeError naming `slot` */
   readUsedElem(slot: number): RawUsedElem {
     checkInt(slot, 'slot', 0, this.size - 1)
     const at = this.usedRing + 4 + C.USED_ELEM_SIZE * slot

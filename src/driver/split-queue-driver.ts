@@ -20,12 +20,44 @@ const PENDING = 1 // in the avail ring, avail idx not yet stored
 const PUBLISHED = 2 // visible to the device
 
 /**
- * The guest-driver side of a split virtqueue (virtio 1.x, 2.7): owns the
- * descriptor table and the available ring, consumes the used ring. See
- * driver.d.ts for the full documentation of every member.
+ * The guest-driver side of one split virtqueue (virtio 1.x, 2.7): owns the
+ * descriptor table and the available ring, consumes the used ring.
+ *
+ * Lifecycle of a chain: {@link addChain} takes descriptors from the free
+ * list, writes them, writes the head into `avail.ring[availIdx % size]` and
+ * (unless `publish: false`) stores the new `avail.idx` with release
+ * semantics; {@link kick} then says whether the device must be notified;
+ * {@link popUsed} reads `used.idx` with acquire semantics, validates the used
+ * element and returns the chain's descriptors to the free list.
+ *
+ * Hot paths (addChain, publish, kick, popUsedInto) do not allocate: the
+ * driver keeps its state in typed arrays and accesses the rings through
+ * cached `DataView`s over {@link DriverMemory.slice}.
+ *
+ * @example A guest driver against a device queue in the same memory
+ * ```ts
+ * import { GuestMemory, Queue } from 'virtio-queue'
+ * import { SplitQueueDriver, setUpDeviceQueue, splitQueueLayout } from 'virtio-queue/driver'
+ *
+ * const memory = GuestMemory.fromRanges([[0, 0x100000]])
+ * const layout = splitQueueLayout(0x1000, 256)
+ * const driver = new SplitQueueDriver<string>(memory, { ...layout, eventIdx: true })
+ * using guard = new Queue(memory, 256).lockWithMemory()
+ * setUpDeviceQueue(guard, driver) // what the transport does when the guest sets the queue up
+ *
+ * driver.addChain([{ addr: 0x10000, len: 16 }, { addr: 0x20000, len: 512, writable: true }], { token: 'r1' })
+ * if (driver.kick()) {
+ *   for (const chain of guard.iter()) guard.addUsed(chain.headIndex, 512)
+ * }
+ * driver.popUsed() // { head: 0, len: 512, token: 'r1' }
+ * ```
+ *
+ * @typeParam T the type of per-chain tokens
  */
 export class SplitQueueDriver<T = unknown> extends RawQueueAccess {
+  /** Whether VIRTIO_F_EVENT_IDX is in use. */
   readonly eventIdx: boolean
+  /** Whether popUsed() checks used lengths (see {@link SplitQueueDriverOptions.strictUsedLen}). */
   readonly strictUsedLen: boolean
   private readonly mask: number
   private readonly allocator: IndirectTableAllocator | undefined
@@ -59,6 +91,15 @@ export class SplitQueueDriver<T = unknown> extends RawQueueAccess {
   private popLen = 0
   private popToken: T | undefined = undefined
 
+  /**
+   * Takes ownership of the queue: zero-initialises the descriptor table and
+   * both rings (flags, idx, entries, event fields) and builds a free list of
+   * all `size` descriptors.
+   * @param memory guest memory holding the queue
+   * @param options queue size, addresses and features
+   * @throws RangeError for a bad size, misaligned or overlapping areas, or
+   *   areas outside guest memory; TypeError for a bad `memory` or option
+   */
   constructor(memory: DriverMemory, options: SplitQueueDriverOptions) {
     checkMemory(memory)
     if (options === null || typeof options !== 'object') throw new TypeError('options must be an object')
@@ -109,34 +150,48 @@ export class SplitQueueDriver<T = unknown> extends RawQueueAccess {
   }
 
   // ---- shadow state ----
+  /** Shadow avail idx: the next entry index to fill, including unpublished entries (u16). */
   get availIdx(): number {
     return this.availShadow
   }
+  /** The avail idx last stored to memory (u16). */
   get publishedAvailIdx(): number {
     return this.publishedIdx
   }
+  /** Entries written to the avail ring but not yet published. */
   get pendingCount(): number {
     return (this.availShadow - this.publishedIdx) & 0xffff
   }
+  /** Shadow used idx: the next used entry the driver will consume (u16). */
   get usedIdx(): number {
     return this.usedShadow
   }
+  /** Chains added and not yet popped (published or not). */
   get inFlight(): number {
     return this.inFlightCount
   }
+  /** Free descriptors. */
   get freeCount(): number {
     return this.numFree
   }
+  /** Kicks that returned `true` since construction / reset. */
   get kicksSent(): number {
     return this.sent
   }
+  /** Kicks the device's suppression turned into `false` since construction / reset. */
   get kicksSuppressed(): number {
     return this.suppressed
   }
+  /** Whether interrupts are enabled (see {@link disableInterrupts}). */
   get interruptsEnabled(): boolean {
     return this.irqEnabled
   }
 
+  /**
+   * Re-initialises the queue as the constructor does (e.g. after a device
+   * reset): zeroes the rings, rebuilds the free list, forgets all chains
+   * (freeing driver-allocated indirect tables) and clears the counters.
+   */
   reset(): void {
     const mem = this.memory
     const size = this.size
@@ -164,6 +219,17 @@ export class SplitQueueDriver<T = unknown> extends RawQueueAccess {
   }
 
   // ---- adding buffers ----
+  /**
+   * Adds a descriptor chain and (by default) publishes it.
+   * @param buffers device-readable buffers first, then device-writable ones
+   * @param options indirect placement, batching, token
+   * @returns the head descriptor index
+   * @throws DriverError `NO_SPACE` when fewer descriptors are free than
+   *   needed (n, or 1 for an indirect chain); nothing is modified
+   * @throws TypeError / RangeError naming the offending `buffers[i]` field,
+   *   a readable buffer after a writable one, an empty list, an indirect
+   *   chain longer than `size`, or `indirect: true` without an allocator
+   */
   addChain(buffers: readonly DriverBuffer[], options?: AddChainOptions<T>): number {
     const n = validateBuffers(buffers)
     const indirect = options?.indirect
@@ -268,6 +334,12 @@ export class SplitQueueDriver<T = unknown> extends RawQueueAccess {
     return head
   }
 
+  /**
+   * Makes all pending entries visible: stores the shadow avail idx with
+   * {@link DriverMemory.storeU16} (release), after the descriptors and ring
+   * entries were written.
+   * @returns the number of entries published (0 if none were pending)
+   */
   publish(): number {
     const n = (this.availShadow - this.publishedIdx) & 0xffff
     if (n === 0) return 0
@@ -278,10 +350,23 @@ export class SplitQueueDriver<T = unknown> extends RawQueueAccess {
   }
 
   // ---- notifications (driver -> device) ----
+  /**
+   * Whether the device must be notified about the entries published since
+   * the last {@link kick} (pending entries are not counted). With event idx:
+   * `vringNeedEvent(avail_event, publishedAvailIdx, idxAtLastKick)`; without:
+   * `!(used.flags & VRING_USED_F_NO_NOTIFY)`. `false` if nothing new. No side effects.
+   */
   notifyNeeded(): boolean {
     return this.publishedIdx !== this.kickedIdx && this.deviceWantsKick(this.publishedIdx, this.kickedIdx)
   }
 
+  /**
+   * Publishes pending entries, then decides whether to notify the device
+   * (as {@link notifyNeeded}), records the decision in {@link kicksSent} /
+   * {@link kicksSuppressed} and starts a new kick window.
+   * @returns `true` if the caller must notify the device; `false` if
+   *   suppressed or nothing was published since the last kick (not counted)
+   */
   kick(): boolean {
     this.publish()
     const newIdx = this.publishedIdx
@@ -302,15 +387,31 @@ export class SplitQueueDriver<T = unknown> extends RawQueueAccess {
   }
 
   // ---- used ring ----
+  /** Whether the device has published used elements the driver has not consumed yet. */
   hasUsed(): boolean {
     return this.usedShadow !== this.deviceUsed || this.memory.loadU16(this.usedRing + 2) !== this.usedShadow
   }
 
+  /**
+   * Consumes the next used element: loads `used.idx` (acquire), reads the
+   * element, validates it and returns the chain's descriptors (and any
+   * driver-allocated indirect table) to the free lists.
+   * @returns the element, or `null` if none is pending
+   * @throws DriverError `BAD_USED` if the id is out of range or not the head
+   *   of a published, outstanding chain, if `used.idx` ran ahead of the
+   *   outstanding chains, or (strictUsedLen) if `len` exceeds the writable
+   *   bytes. Nothing is consumed, so the same error repeats.
+   */
   popUsed(): UsedElement<T> | null {
     if (!this.popRaw()) return null
     return { head: this.popHead, len: this.popLen, token: this.popToken }
   }
 
+  /**
+   * Allocation-free {@link popUsed}: fills `out` and returns `true`, or
+   * returns `false` (leaving `out` untouched) if no element is pending.
+   * @throws DriverError `BAD_USED` as popUsed
+   */
   popUsedInto(out: UsedElement<T>): boolean {
     if (!this.popRaw()) return false
     out.head = this.popHead
@@ -319,6 +420,10 @@ export class SplitQueueDriver<T = unknown> extends RawQueueAccess {
     return true
   }
 
+  /**
+   * Pops every pending used element.
+   * @throws DriverError `BAD_USED` as popUsed (elements before the bad one are consumed)
+   */
   popAllUsed(): Array<UsedElement<T>> {
     const all: Array<UsedElement<T>> = []
     while (this.popRaw()) all.push({ head: this.popHead, len: this.popLen, token: this.popToken })
@@ -379,11 +484,22 @@ export class SplitQueueDriver<T = unknown> extends RawQueueAccess {
   }
 
   // ---- interrupts (device -> driver) ----
+  /**
+   * Writes `used_event`: ask for an interrupt once the device's used idx
+   * moves past `idx`.
+   * @param idx u16
+   * @throws DriverError `NO_EVENT_IDX` without event idx; RangeError naming `idx`
+   */
   setUsedEvent(idx: number): void {
     this.requireEventIdx('setUsedEvent')
     this.memory.storeU16(this.usedEventAddr, checkInt(idx, 'idx', 0, 0xffff))
   }
 
+  /**
+   * Asks the device not to interrupt: sets `VRING_AVAIL_F_NO_INTERRUPT`, or
+   * with event idx writes `used_event = usedIdx - 1` (matches only after a
+   * full u16 wrap). Advisory: a device may still interrupt.
+   */
   disableInterrupts(): void {
     this.irqEnabled = false
     // With event idx, a used_event just behind our position only matches after a full u16 wrap.
@@ -391,12 +507,27 @@ export class SplitQueueDriver<T = unknown> extends RawQueueAccess {
     else this.memory.storeU16(this.availRing, C.VRING_AVAIL_F_NO_INTERRUPT)
   }
 
+  /**
+   * Re-enables interrupts: clears the avail flags, or with event idx writes
+   * `used_event = usedIdx` (interrupt on the next used element). Check
+   * {@link hasUsed} afterwards to catch elements used in between.
+   */
   enableInterrupts(): void {
     this.irqEnabled = true
     if (this.eventIdx) this.memory.storeU16(this.usedEventAddr, this.usedShadow)
     else this.memory.storeU16(this.availRing, 0)
   }
 
+  /**
+   * Whether the device should interrupt after moving its used idx from
+   * `oldUsed` to `newUsed`, according to what the driver wrote: with event
+   * idx `vringNeedEvent(used_event, newUsed, oldUsed)`, otherwise
+   * `!(avail.flags & VRING_AVAIL_F_NO_INTERRUPT)`; `false` if the two are
+   * equal. Lets tests check a device's own "needs notification" answers.
+   * @param oldUsed used idx at the device's previous decision (u16)
+   * @param newUsed used idx now (u16); default: loaded from memory
+   * @throws RangeError naming `oldUsed` / `newUsed`
+   */
   interruptNeeded(oldUsed: number, newUsed?: number): boolean {
     checkInt(oldUsed, 'oldUsed', 0, 0xffff)
     const cur = newUsed === undefined ? this.memory.loadU16(this.usedRing + 2) : checkInt(newUsed, 'newUsed', 0, 0xffff)
