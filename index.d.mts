@@ -1,2 +1,3 @@
-// Types of the ESM entry (index.mjs): the same API as the CommonJS entry.
-export * from './index.js'
+// Types of the ESM entry (index.mjs): the same API as the CommonJS entry, whose
+// declarations tsc emits from src/ into lib/ (the documentation lives in src/).
+export * from './lib/index.js'

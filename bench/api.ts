@@ -1,11 +1,11 @@
 // The package as users get it: the compiled lib/ (tsc output of src/), typed by
-// the hand-written index.d.ts and driver.d.ts. Benchmarking lib/ rather than
+// the declarations tsc emits beside it. Benchmarking lib/ rather than
 // src/ through tsx matters: tsx turns every cross-module access into a getter
 // call, which costs the hot paths measurably. `npm run bench` compiles lib/ first.
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import type * as Api from '../index'
-import type * as DriverApi from '../driver'
+import type * as Api from '../lib/index'
+import type * as DriverApi from '../lib/driver/index'
 import type { MemoryHandle, NativeBinding, QueueHandle } from '../src/native'
 
 /** BENCH_LIB=dir compares another build of lib/ (with VIRTIO_QUEUE_NATIVE_PATH if it is elsewhere). */
@@ -41,5 +41,5 @@ export const native: NativeBinding = require(path.join(LIB, 'native.js')).native
 export const memoryHandle = (m: Api.GuestMemory): MemoryHandle => (m as unknown as { handle: MemoryHandle }).handle
 export const queueHandle = (q: Api.Queue): QueueHandle => (q as unknown as { handle: QueueHandle }).handle
 
-export type { GuestMemory, Queue, QueueGuard } from '../index'
-export type { DriverBuffer, SplitQueueLayout } from '../driver'
+export type { GuestMemory, Queue, QueueGuard } from '../lib/index'
+export type { DriverBuffer, SplitQueueLayout } from '../lib/driver/index'

@@ -9,7 +9,8 @@
 #     virtio-queue/driver entry,
 #   - (c) type-checks TypeScript files using the API under module: node16
 #     (a CommonJS .ts and an ESM .mts) and under moduleResolution: bundler,
-#     with the repo's own TypeScript;
+#     with the repo's own TypeScript, against the typings tsc emitted into lib/
+#     (internal members stripped, package-made classes not constructible);
 #   - publint and @arethetypeswrong/cli on the main tarball.
 #
 # Usage: scripts/pack-smoke.sh [--package] [DIST_DIR]
@@ -189,11 +190,15 @@ const state: QueueState = q.state()
 const pageSize: number = PAGE_SIZE
 // @ts-expect-error: sizes are numbers
 g.setSize("8")
+// @ts-expect-error: readers come from chain.reader(), not a constructor
+void new Reader()
+// @ts-expect-error: internal members are not in the typings
+void m.handle
 const layout: SplitQueueLayout = splitQueueLayout(0x1000, 8)
 void layout, state, pageSize, SplitQueueDriver
 export const chains: number = n
 '
-ts_imports_values='GuestMemory, Queue, VirtioQueueError, PAGE_SIZE'
+ts_imports_values='GuestMemory, Queue, Reader, VirtioQueueError, PAGE_SIZE'
 ts_imports_types='type QueueGuard, type DescriptorChain, type QueueState'
 {
   echo "import { $ts_imports_values, $ts_imports_types } from 'virtio-queue'"
@@ -210,8 +215,11 @@ cat > tsconfig.bundler.json <<JSON
 JSON
 for cfg in node16 bundler; do
   node "$tsc" -p "tsconfig.$cfg.json" --listFiles > "$work/tsc-$cfg.log" 2>&1 || { cat "$work/tsc-$cfg.log" >&2; die "(c) tsc under $cfg failed"; }
-  used="$(grep -o 'node_modules/virtio-queue/[a-z.]*\.d\.m\?ts' "$work/tsc-$cfg.log" | sort -u | tr '\n' ' ')"
-  say "tsc ($cfg): ok, types from $used"
+  used="$(grep -o 'node_modules/virtio-queue/[a-z./-]*\.d\.m\?ts' "$work/tsc-$cfg.log" | sort -u | tr '\n' ' ')"
+  # The API's typings are the ones tsc emitted from src/ into lib/ (the root .d.mts/.d.ts
+  # files only re-export them), with the @internal members stripped.
+  case "$used" in *node_modules/virtio-queue/lib/index.d.ts*) ;; *) die "(c) tsc under $cfg did not read lib/index.d.ts: $used" ;; esac
+  say "tsc ($cfg): ok, types from $(tr ' ' '\n' <<< "$used" | grep -v '/lib/' | tr '\n' ' ')+ $(tr ' ' '\n' <<< "$used" | grep -c '/lib/') emitted lib/ declarations"
 done
 
 # publint and arethetypeswrong on the main tarball (the repo's copies).

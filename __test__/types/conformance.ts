@@ -1,25 +1,27 @@
-// Type test: the hand-written public typings (index.d.ts) describe what
-// src/index.ts really exports. tsc fails here when the two diverge.
-import type * as api from '../../index'
-import * as impl from '../../src/index'
-
-export const exportsMatchTypings: typeof api = impl
+// Type test: the public typings tsc emits from src/ (lib/index.d.ts, with the
+// `@internal` members stripped) describe what src/index.ts really exports, and
+// strip exactly the internals named here. tsc fails here when they diverge;
+// `npm test` builds lib/ before it runs this.
+import type * as api from '../../lib/index'
+import type * as impl from '../../src/index'
 
 type Equal<A, B> = (<X>() => X extends A ? 1 : 2) extends <X>() => X extends B ? 1 : 2 ? true : false
 type Assert<T extends true> = T
-/** The public members of a src/ class that index.d.ts does not declare, minus the named internals. */
+/** The public members of a src/ class that the typings do not declare, minus the named internals. */
 type Undeclared<Impl, Decl, Internal extends PropertyKey = never> = Exclude<keyof Impl, keyof Decl | Internal>
+/** Internals are public in src/ (other modules use them) and absent from the typings. */
+type Stripped<Impl, Decl, Internal extends keyof Impl> = Equal<Extract<keyof Decl, Internal>, never>
+/** Classes whose instances only the package makes: users cannot `new` them. */
+type NotConstructible<C> = C extends abstract new (...args: never[]) => unknown ? false : true
 
-// No runtime export missing from the typings (the assignment above checks the other way).
+// The typings declare every runtime export and nothing else. (Classes cannot be compared
+// as wholes: src/ and lib/ declare each class once, and classes with private members are
+// compared by declaration; their members are compared below.)
 export type ValueKeys = Assert<Equal<keyof typeof impl, keyof typeof api>>
 // No public member left undeclared: a new method must be typed and documented, and the
 // `@internal` members each class keeps for the others are listed here by name.
-export type M1 = Assert<
-  Equal<
-    Undeclared<impl.GuestMemory, api.GuestMemory, 'handle' | 'covers' | 'resolve' | 'view' | 'checkAttached'>,
-    never
-  >
->
+type MemoryInternals = 'handle' | 'covers' | 'resolve' | 'view' | 'checkAttached'
+export type M1 = Assert<Equal<Undeclared<impl.GuestMemory, api.GuestMemory, MemoryInternals>, never>>
 export type M2 = Assert<Equal<Undeclared<impl.Queue, api.Queue, 'handle'>, never>>
 export type M3 = Assert<Equal<Undeclared<impl.QueueGuard, api.QueueGuard, 'settle'>, never>>
 export type M4 = Assert<Equal<Undeclared<impl.AvailIter, api.AvailIter>, never>>
@@ -35,3 +37,22 @@ export type M11 = Assert<Equal<Undeclared<impl.VirtioQueueError, api.VirtioQueue
 export type S1 = Assert<Equal<Undeclared<typeof impl.ChainBatch, typeof api.ChainBatch, 'prototype'>, never>>
 export type S2 = Assert<Equal<Undeclared<typeof impl.GuestMemory, typeof api.GuestMemory, 'prototype'>, never>>
 export type S3 = Assert<Equal<Undeclared<typeof impl.Queue, typeof api.Queue, 'prototype'>, never>>
+// The internals really are stripped from the typings.
+export type I1 = Assert<Stripped<impl.GuestMemory, api.GuestMemory, MemoryInternals>>
+export type I2 = Assert<Stripped<impl.Queue, api.Queue, 'handle'>>
+export type I3 = Assert<Stripped<impl.QueueGuard, api.QueueGuard, 'settle'>>
+export type I4 = Assert<Stripped<impl.Reader, api.Reader, CursorInternals>>
+export type I5 = Assert<Stripped<impl.Writer, api.Writer, CursorInternals>>
+export type I6 = Assert<Stripped<impl.ChainBatch, api.ChainBatch, 'grow'>>
+export type I7 = Assert<Stripped<impl.UsedBatch, api.UsedBatch, 'pairs'>>
+// Objects the package hands out cannot be constructed by users.
+export type C1 = Assert<NotConstructible<typeof api.GuestMemory>>
+export type C2 = Assert<NotConstructible<typeof api.QueueGuard>>
+export type C3 = Assert<NotConstructible<typeof api.AvailIter>>
+export type C4 = Assert<NotConstructible<typeof api.DescriptorChain>>
+export type C5 = Assert<NotConstructible<typeof api.Descriptor>>
+export type C6 = Assert<NotConstructible<typeof api.Reader>>
+export type C7 = Assert<NotConstructible<typeof api.Writer>>
+// ... and the others can.
+export type C8 = Assert<Equal<NotConstructible<typeof api.Queue>, false>>
+export type C9 = Assert<Equal<NotConstructible<typeof api.ChainBatch>, false>>

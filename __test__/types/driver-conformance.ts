@@ -1,11 +1,10 @@
-// Compile-time check that the hand-written driver.d.ts matches src/driver.
-// `tsc -p __test__/tsconfig.json --noEmit` fails when they diverge.
-import type * as decl from '../../driver'
+// Compile-time check that the typings tsc emits from src/driver
+// (lib/driver/index.d.ts, which virtio-queue/driver resolves to) match
+// src/driver. `tsc -p __test__/tsconfig.json --noEmit` fails when they diverge.
+import type * as decl from '../../lib/driver/index'
+import type * as stub from '../../driver'
 import type { GuestMemory } from '../../src/index'
-import * as impl from '../../src/driver/index'
-
-/** Every runtime export of src/driver is assignable to its declaration. */
-export const check: typeof decl = impl
+import type * as impl from '../../src/driver/index'
 
 type Equal<A, B> = (<X>() => X extends A ? 1 : 2) extends <X>() => X extends B ? 1 : 2 ? true : false
 type Assert<T extends true> = T
@@ -18,6 +17,14 @@ export type DriverMembers = Assert<NoExtra<Exclude<keyof impl.SplitQueueDriver, 
 export type DriverMembersBack = Assert<NoExtra<Exclude<keyof decl.SplitQueueDriver, keyof impl.SplitQueueDriver>>>
 export type AllocatorMembers = Assert<Equal<keyof impl.GuestAllocator, keyof decl.GuestAllocator>>
 export type ErrorMembers = Assert<Equal<keyof impl.DriverError, keyof decl.DriverError>>
+
+// Functions and constants are identical (classes, which cannot be compared as wholes since
+// src/ and lib/ declare each once and private members make them nominal, member by member).
+export type F1 = Assert<Equal<typeof impl.splitQueueLayout, typeof decl.splitQueueLayout>>
+export type F2 = Assert<Equal<typeof impl.setUpDeviceQueue, typeof decl.setUpDeviceQueue>>
+export type F3 = Assert<Equal<typeof impl.vringNeedEvent, typeof decl.vringNeedEvent>>
+export type F4 = Assert<Equal<typeof impl.DriverConstants, typeof decl.DriverConstants>>
+export type F5 = Assert<Equal<typeof impl.alignUp, typeof decl.alignUp>>
 
 // Type-only exports are identical.
 export type T1 = Assert<Equal<impl.DriverMemory, decl.DriverMemory>>
@@ -40,3 +47,7 @@ export type AllocatorShape = Assert<Equal<Methods<impl.GuestAllocator>, Methods<
 
 // The package's real GuestMemory satisfies the driver's structural memory interface.
 export type GuestMemoryFits = Assert<GuestMemory extends decl.DriverMemory ? true : false>
+
+// The root driver.d.ts (for resolvers without package.json "exports") is the same API.
+export type StubKeys = Assert<Equal<keyof typeof stub, keyof typeof decl>>
+export type StubDriver = Assert<Equal<stub.SplitQueueDriver<string>, decl.SplitQueueDriver<string>>>
