@@ -2,8 +2,9 @@
 // `npm test`: every test runner, then one line totalling them all:
 //   format (cargo fmt --check on the Rust, biome check on the TypeScript and
 //   JavaScript: formatting and lints), cargo test (the Rust that needs no
-//   Node), the type tests (tsc on __test__ under strict: the ported example
-//   and the typings' conformance), and the ava suite. Exits non-zero if
+//   Node), the type tests (tsc builds lib/ and its typings from src/; tsc on
+//   __test__ under strict: the ported example and the typings' conformance;
+//   typedoc builds the API reference without warnings), and the ava suite. Exits non-zero if
 //   anything failed. `npm run format` rewrites the tree in the checked format.
 //
 //   node scripts/test.js [--only format,cargo,types,ava] [-- extra ava args]
@@ -16,6 +17,8 @@
 // (cargo clippy on every target, warnings as errors).
 'use strict'
 const { spawnSync } = require('node:child_process')
+const fs = require('node:fs')
+const os = require('node:os')
 const path = require('node:path')
 
 const root = path.resolve(__dirname, '..')
@@ -74,14 +77,27 @@ if (only.includes('cargo')) {
 }
 
 if (only.includes('types')) {
-  // Each tsc project is one type test: it compiles cleanly or not.
-  const projects = [['__test__/tsconfig.json', 'tests, ported example and typings conformance']]
+  // Each step is one type test: it compiles cleanly or not. The build comes first: it emits
+  // the public typings (lib/*.d.ts) from src/, which the conformance tests then check.
+  const steps = [
+    ['src/ and its emitted typings (lib/)', bin('tsc'), ['-p', 'tsconfig.json']],
+    ['tests, ported example and typings conformance', bin('tsc'), ['-p', '__test__/tsconfig.json', '--noEmit']],
+  ]
   let passed = 0
   let failed = 0
-  for (const [project, what] of projects) {
-    const r = run(`types (${what})`, bin('tsc'), ['-p', project, '--noEmit'])
-    if (r.status === 0) passed++
+  for (const [what, cmd, args] of steps) {
+    if (run(`types (${what})`, cmd, args).status === 0) passed++
     else failed++
+  }
+  // The API reference (npm run docs) builds without a warning: every {@link} resolves and
+  // nothing public refers to an unexported type. Rendered to a temporary folder.
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'virtio-queue-docs-'))
+  try {
+    const r = run('types (API reference: typedoc)', bin('typedoc'), ['--out', out, '--logLevel', 'Warn'])
+    if (r.status === 0 && !/\[warning\]|\[error\]/.test(r.out)) passed++
+    else failed++
+  } finally {
+    fs.rmSync(out, { recursive: true, force: true })
   }
   results.push(['types', passed, failed])
 }
