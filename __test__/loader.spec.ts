@@ -2,6 +2,7 @@
 // error when none loads (for platforms this machine is not), the
 // VIRTIO_QUEUE_NATIVE_PATH override, and the real load on this machine.
 import test from 'ava'
+import { execFileSync } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
@@ -187,3 +188,34 @@ for (const entry of ['index', 'driver']) {
     for (const name of Object.keys(cjs)) t.is(esm[name], cjs[name], name)
   })
 }
+
+// package.json "sideEffects" tells bundlers which modules must run even when none of their
+// exports is used: lib/native.js loads and initialises the addon on import; the rest of
+// lib/ only defines things (those importing native.js reach it through that import).
+const addonLoadedBy = (file: string): boolean => {
+  const script = `require(${JSON.stringify(file)}); process.stdout.write(String(Object.keys(require.cache).some((f) => f.endsWith('.node'))))`
+  return execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' }) === 'true'
+}
+
+test('package.json sideEffects lists the module that loads the addon, and only shipped files', (t) => {
+  const { sideEffects, files } = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as {
+    sideEffects: unknown
+    files: string[]
+  }
+  t.true(Array.isArray(sideEffects), 'a list of files, not a boolean')
+  const listed = sideEffects as string[]
+  t.true(listed.includes('./lib/native.js'))
+  for (const f of listed) {
+    t.true(fs.existsSync(path.join(root, f)), `${f} exists`)
+    t.true(
+      files.some((shipped) => path.normalize(f).startsWith(path.normalize(shipped))),
+      `${f} is in the package`,
+    )
+    t.true(addonLoadedBy(path.join(root, f)), `importing ${f} loads the addon (a side effect)`)
+  }
+})
+
+test('the driver entry has no side effect: importing it loads no addon', (t) => {
+  t.false(addonLoadedBy(path.join(root, 'driver.js')))
+  t.true(addonLoadedBy(path.join(root, 'index.js')), 'while the main entry does')
+})
