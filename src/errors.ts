@@ -79,7 +79,12 @@ export function typeError(name: string, expected: string, value: unknown): TypeE
 }
 
 export function rangeError(name: string, reason: string): RangeError {
-  const e = new RangeError(`The "${name}" argument is out of range: ${reason}`)
+  return outOfRange(`The "${name}" argument is out of range: ${reason}`)
+}
+
+/** A RangeError with Node's `ERR_OUT_OF_RANGE` code, for a request no single argument is to blame for. */
+export function outOfRange(message: string): RangeError {
+  const e = new RangeError(message)
   ;(e as RangeError & { code: string }).code = 'ERR_OUT_OF_RANGE'
   return e
 }
