@@ -1,4 +1,7 @@
-// A virtio split-queue descriptor, as the device sees it after the crate read it.
+// A virtio split-queue descriptor, as the device sees it after the crate read it,
+// and the one walk over a chain's descriptor words in a batch.
+import { TWO_32 } from './address'
+import { BATCH_DESC_WORDS } from './native'
 
 /** The descriptor's buffer continues in the descriptor named by `next`. */
 export const VRING_DESC_F_NEXT = 1
@@ -6,8 +9,6 @@ export const VRING_DESC_F_NEXT = 1
 export const VRING_DESC_F_WRITE = 2
 /** The descriptor's buffer is a table of indirect descriptors. */
 export const VRING_DESC_F_INDIRECT = 4
-
-const TWO_32 = 2 ** 32
 
 /** A descriptor as the device sees it (one entry of {@link DescriptorChain.descriptors}). */
 export class Descriptor {
@@ -67,3 +68,19 @@ export const newDescriptor = Descriptor as unknown as new (
   len: number,
   flagsAndNext: number,
 ) => Descriptor
+
+/** `dir` of {@link nextBuffer} that takes descriptors of both directions. */
+export const ANY_DIRECTION = -1
+
+/**
+ * The word offset of the first descriptor from word `at` (before `end`) of a batch's
+ * descriptor words that has a buffer (len > 0) in direction `dir`: VRING_DESC_F_WRITE for
+ * device-writable buffers, 0 for readable ones, ANY_DIRECTION for both; `end` when none is
+ * left. Every walk over a popped chain's buffers (DescriptorChain's views and checks, the
+ * Reader/Writer cursor) filters through this function, as vm-virtio's chain iterator does.
+ */
+export function nextBuffer(w: Uint32Array, at: number, end: number, dir: number): number {
+  while (at < end && (w[at + 2] === 0 || (dir !== ANY_DIRECTION && (w[at + 3]! & VRING_DESC_F_WRITE) !== dir)))
+    at += BATCH_DESC_WORDS
+  return at
+}
