@@ -1,4 +1,5 @@
 // Queue snapshots: the crate's QueueState as a plain, JSON-serialisable object.
+import { u64BigInt, u64Exact } from './address'
 import { rangeError, typeError, VirtioQueueError } from './errors'
 import { STATE_WORDS } from './native'
 
@@ -27,12 +28,10 @@ export interface QueueState {
   usedRing: number | string
 }
 
-const TWO_32 = 2 ** 32
-
 export function decodeState(w: Uint32Array): QueueState {
   const addr = (i: number): number | string => {
-    const v = w[i + 1]! * TWO_32 + w[i]!
-    return Number.isSafeInteger(v) ? v : ((BigInt(w[i + 1]!) << 32n) | BigInt(w[i]!)).toString()
+    const v = u64Exact(w, i)
+    return v >= 0 ? v : u64BigInt(w, i).toString()
   }
   return {
     maxSize: w[0]!,
