@@ -1,10 +1,10 @@
 // The batch boundary, for device loops that want native speed: one call pops
 // many chains into typed arrays, one call adds many used entries.
-import { toCount } from './address'
+import { toCount, u64Number } from './address'
+import { VRING_DESC_F_WRITE } from './descriptor'
 import { rangeError, typeError } from './errors'
 import { BATCH_CHAIN_WORDS, BATCH_DESC_WORDS, BATCH_HEADER_WORDS } from './native'
 
-const TWO_32 = 2 ** 32
 /** A chain's byte total in the batch when it is not a plain in-memory sum (crate/src/batch.rs). */
 export const UNKNOWN_TOTAL = 0xffffffff
 // Module constants rather than `native.X` loads in every accessor: optimized code folds
@@ -12,6 +12,7 @@ export const UNKNOWN_TOTAL = 0xffffffff
 const HEADER_WORDS = BATCH_HEADER_WORDS
 const CHAIN_WORDS = BATCH_CHAIN_WORDS
 const DESC_WORDS = BATCH_DESC_WORDS
+const F_WRITE = VRING_DESC_F_WRITE
 
 /** Word offset of the descriptor area for `maxChains` chains. */
 export function descriptorBase(maxChains: number): number {
@@ -154,7 +155,7 @@ export class ChainBatch {
     const w = this.words
     if (!(typeof j === 'number' && j >>> 0 === j && j < w[1]!)) throw badIndex('j', j, w[1]!, 'descriptors')
     const o = this.#base + DESC_WORDS * j
-    return w[o + 1]! * TWO_32 + w[o]!
+    return u64Number(w, o)
   }
 
   /** Buffer length of descriptor `j`. */
@@ -182,7 +183,7 @@ export class ChainBatch {
   isWriteOnly(j: number): boolean {
     const w = this.words
     if (!(typeof j === 'number' && j >>> 0 === j && j < w[1]!)) throw badIndex('j', j, w[1]!, 'descriptors')
-    return (w[this.#base + DESC_WORDS * j + 3]! & 2) !== 0
+    return (w[this.#base + DESC_WORDS * j + 3]! & F_WRITE) !== 0
   }
 
   /** @internal Grows the descriptor area to hold at least `descriptors`. */
