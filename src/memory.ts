@@ -4,7 +4,7 @@
 // JIT does not fold away (it cost ~10 ns per Buffer.allocUnsafe on the read path).
 import { Buffer } from 'node:buffer'
 import { type GuestAddressLike, toAddress, toCount, toUint } from './address'
-import { addressError, typeError, VirtioQueueError } from './errors'
+import { addressError, rangeError, typeError, VirtioQueueError } from './errors'
 import { type MemoryHandle, native } from './native'
 
 /**
@@ -262,7 +262,7 @@ export class GuestMemory {
   writeU64(addr: GuestAddressLike, value: bigint | number): void {
     let v: bigint
     if (typeof value === 'bigint') {
-      if (value < 0n || value > 0xffffffffffffffffn) throw addressRangeValue(value)
+      if (value < 0n || value > 0xffffffffffffffffn) throw rangeError('value', `${value}n does not fit in 64 bits`)
       v = value
     } else {
       v = BigInt(toUint(value, 'value', Number.MAX_SAFE_INTEGER))
@@ -549,10 +549,4 @@ function detached(r: Region): VirtioQueueError {
     `the ArrayBuffer backing guest memory region ${r.index} was detached (transferred); the memory is no longer usable`,
     'DetachedBuffer',
   )
-}
-
-function addressRangeValue(v: bigint): RangeError {
-  const e = new RangeError(`The "value" argument is out of range: ${v}n does not fit in 64 bits`)
-  ;(e as RangeError & { code: string }).code = 'ERR_OUT_OF_RANGE'
-  return e
 }
