@@ -10,13 +10,11 @@
 // Buffer from node:buffer, not the global: in Node the global is a getter, which the
 // JIT does not fold away (it cost ~10 ns per Buffer.allocUnsafe on the read path).
 import { Buffer } from 'node:buffer'
-import { toCount } from './address'
-import { typeError } from './errors'
+import { toCount, u64Number } from './address'
+import { nextBuffer, VRING_DESC_F_WRITE } from './descriptor'
+import { outOfRange, typeError } from './errors'
 import type { GuestMemory } from './memory'
 import { BATCH_DESC_WORDS } from './native'
-
-const TWO_32 = 2 ** 32
-const F_WRITE = 2
 
 /** The cursor state of a Reader or Writer (their internal fields). */
 interface Cursor {
@@ -35,9 +33,7 @@ interface Cursor {
 
 /** The first descriptor at or after word `at` the cursor uses: its direction, not empty. */
 function nextDescriptor(c: Cursor, at: number): number {
-  const w = c.words
-  while (at < c.end && ((w[at + 3]! & F_WRITE) !== c.dir || w[at + 2] === 0)) at += BATCH_DESC_WORDS
-  return at
+  return nextBuffer(c.words, at, c.end, c.dir)
 }
 
 /**
@@ -60,7 +56,7 @@ function transfer(c: Cursor, bytes: Uint8Array, toGuest: boolean): void {
   }
   if (n <= len - offset) {
     // Within one descriptor (the common case): one copy, cursor updated after it succeeded.
-    const addr = w[at + 1]! * TWO_32 + w[at]! + offset
+    const addr = u64Number(w, at) + offset
     if (toGuest) mem.write(addr, bytes)
     else mem.readInto(addr, bytes)
     c.at = at
@@ -71,7 +67,7 @@ function transfer(c: Cursor, bytes: Uint8Array, toGuest: boolean): void {
   // Several descriptors: covers() throws DetachedBuffer for a detached region, so
   // checking every piece first means nothing is copied to or from a stale view.
   for (let p = at, left = n + offset; left > 0; p = nextDescriptor(c, p + BATCH_DESC_WORDS)) {
-    mem.covers(w[p + 1]! * TWO_32 + w[p]!, w[p + 2]!)
+    mem.covers(u64Number(w, p), w[p + 2]!)
     left -= w[p + 2]!
   }
   // One read of .buffer (a runtime call in V8) for all the pieces.
@@ -85,7 +81,7 @@ function transfer(c: Cursor, bytes: Uint8Array, toGuest: boolean): void {
       len = w[at + 2]!
     }
     const k = Math.min(n - done, len - offset)
-    const addr = w[at + 1]! * TWO_32 + w[at]! + offset
+    const addr = u64Number(w, at) + offset
     // A plain Uint8Array view: a Buffer's subarray() goes through its species constructor,
     // several times slower.
     const part = new Uint8Array(ab, base + done, k)
@@ -201,7 +197,7 @@ export class Writer {
     this.mem = mem
     this.words = words
     this.end = firstWord + BATCH_DESC_WORDS * count
-    this.dir = F_WRITE
+    this.dir = VRING_DESC_F_WRITE
     this.total = total
     this.offset = 0
     this.consumed = 0
@@ -251,9 +247,7 @@ export const newWriter = Writer as unknown as new (
 ) => Writer
 
 function pastEnd(op: string, n: number, left: number): RangeError {
-  const e = new RangeError(
+  return outOfRange(
     `cannot ${op} ${n} bytes: only ${left} ${op === 'read' ? 'readable' : 'writable'} bytes are left in the chain`,
   )
-  ;(e as RangeError & { code: string }).code = 'ERR_OUT_OF_RANGE'
-  return e
 }
