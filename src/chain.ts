@@ -1,8 +1,9 @@
 // A descriptor chain popped from the available ring. Its descriptors were read
 // by the crate in the same native call that popped it; they live in the
 // batch's Uint32Array (see crate/src/batch.rs for the layout).
+import { u64BigInt, u64Exact } from './address'
 import { UNKNOWN_TOTAL } from './batch'
-import { type Descriptor, newDescriptor, VRING_DESC_F_WRITE } from './descriptor'
+import { ANY_DIRECTION, type Descriptor, newDescriptor, nextBuffer, VRING_DESC_F_WRITE } from './descriptor'
 import { VirtioQueueError } from './errors'
 import { newReader, newWriter, type Reader, type Writer } from './io'
 import { type GuestMemory, Segments } from './memory'
@@ -143,7 +144,7 @@ export class DescriptorChain {
    */
   reader(): Reader {
     this.memory.checkAttached()
-    const total = this.#readable !== UNKNOWN_TOTAL ? this.#readable : this.#checked(false)
+    const total = this.#readable !== UNKNOWN_TOTAL ? this.#readable : this.#checked(0)
     return new newReader(this.memory, this.#words, this.#first, this.#count, total)
   }
 
@@ -153,7 +154,7 @@ export class DescriptorChain {
    */
   writer(): Writer {
     this.memory.checkAttached()
-    const total = this.#writable !== UNKNOWN_TOTAL ? this.#writable : this.#checked(true)
+    const total = this.#writable !== UNKNOWN_TOTAL ? this.#writable : this.#checked(VRING_DESC_F_WRITE)
     return new newWriter(this.memory, this.#words, this.#first, this.#count, total)
   }
 
@@ -162,49 +163,45 @@ export class DescriptorChain {
    * views; empty buffers none): ready for `fs.readSync`/`fs.writeSync`, sockets, ...
    */
   buffers(): Buffer[] {
-    return this.#views(null)
+    return this.#views(ANY_DIRECTION)
   }
 
   /** Zero-copy views of the readable buffers. */
   readableBuffers(): Buffer[] {
-    return this.#views(false)
+    return this.#views(0)
   }
 
   /** Zero-copy views of the writable buffers. */
   writableBuffers(): Buffer[] {
-    return this.#views(true)
+    return this.#views(VRING_DESC_F_WRITE)
   }
+
+  // The walks below visit the buffers in direction `dir`, as nextBuffer() defines it.
 
   /**
    * The views of buffers(): a buffer within one region is viewed directly (no piece list);
    * the first one spanning regions sends the whole call to #segments.
    */
-  #views(writable: boolean | null): Buffer[] {
+  #views(dir: number): Buffer[] {
     const w = this.#words
+    const end = this.#first + BATCH_DESC_WORDS * this.#count
     const out: Buffer[] = []
-    for (let i = 0, o = this.#first; i < this.#count; i++, o += BATCH_DESC_WORDS) {
-      if (writable !== null && ((w[o + 3]! & VRING_DESC_F_WRITE) !== 0) !== writable) continue
-      const high = w[o + 1]!
-      const len = w[o + 2]!
-      if (len === 0) continue
-      const view = high < 0x200000 ? this.memory.view(high * 2 ** 32 + w[o]!, len) : null
-      if (view === null) return this.#segments(writable).views()
+    for (let o = nextBuffer(w, this.#first, end, dir); o < end; o = nextBuffer(w, o + BATCH_DESC_WORDS, end, dir)) {
+      const addr = u64Exact(w, o)
+      const view = addr >= 0 ? this.memory.view(addr, w[o + 2]!) : null
+      if (view === null) return this.#segments(dir).views()
       out.push(view)
     }
     return out
   }
 
-  #segments(writable: boolean | null): Segments {
+  #segments(dir: number): Segments {
     const w = this.#words
+    const end = this.#first + BATCH_DESC_WORDS * this.#count
     const seg = new Segments()
-    for (let i = 0, o = this.#first; i < this.#count; i++, o += BATCH_DESC_WORDS) {
-      const isWrite = (w[o + 3]! & VRING_DESC_F_WRITE) !== 0
-      if (writable !== null && isWrite !== writable) continue
-      const high = w[o + 1]!
-      const addr = high * 2 ** 32 + w[o]!
-      const len = w[o + 2]!
-      if (len === 0) continue
-      if (high >= 0x200000 || !this.memory.resolve(addr, len, seg)) throw this.#notInMemory(i, o)
+    for (let o = nextBuffer(w, this.#first, end, dir); o < end; o = nextBuffer(w, o + BATCH_DESC_WORDS, end, dir)) {
+      const addr = u64Exact(w, o)
+      if (addr < 0 || !this.memory.resolve(addr, w[o + 2]!, seg)) throw this.#notInMemory(o)
     }
     return seg
   }
@@ -213,24 +210,25 @@ export class DescriptorChain {
    * Total bytes of the readable or writable buffers, after checking they are all in guest
    * memory: the walk behind reader()/writer() when the pop could not give the total.
    */
-  #checked(writable: boolean): number {
+  #checked(dir: number): number {
     const w = this.#words
+    const end = this.#first + BATCH_DESC_WORDS * this.#count
     let total = 0
-    for (let i = 0, o = this.#first; i < this.#count; i++, o += BATCH_DESC_WORDS) {
-      if (((w[o + 3]! & VRING_DESC_F_WRITE) !== 0) !== writable) continue
-      const high = w[o + 1]!
+    for (let o = nextBuffer(w, this.#first, end, dir); o < end; o = nextBuffer(w, o + BATCH_DESC_WORDS, end, dir)) {
+      const addr = u64Exact(w, o)
       const len = w[o + 2]!
-      if (len === 0) continue
-      if (high >= 0x200000 || !this.memory.covers(high * 2 ** 32 + w[o]!, len)) throw this.#notInMemory(i, o)
+      if (addr < 0 || !this.memory.covers(addr, len)) throw this.#notInMemory(o)
       total += len
     }
     return total
   }
 
-  #notInMemory(i: number, o: number): VirtioQueueError {
+  /** The error for the descriptor at word `o`, whose buffer is not in guest memory. */
+  #notInMemory(o: number): VirtioQueueError {
     const w = this.#words
+    const i = (o - this.#first) / BATCH_DESC_WORDS
     return new VirtioQueueError(
-      `descriptor ${i} of chain ${this.headIndex} (0x${((BigInt(w[o + 1]!) << 32n) | BigInt(w[o]!)).toString(16)}, ${w[o + 2]!} bytes) is not in guest memory`,
+      `descriptor ${i} of chain ${this.headIndex} (0x${u64BigInt(w, o).toString(16)}, ${w[o + 2]!} bytes) is not in guest memory`,
       'InvalidChain',
     )
   }
