@@ -120,11 +120,10 @@ export class Reader {
   /** @internal */ declare offset: number
   /** @internal */ declare consumed: number
 
-  /**
-   * Made by {@link DescriptorChain.reader} (through `newReader`): over the readable
-   * descriptors among `count` from word `firstWord` of `words`, which DescriptorChain
-   * checked lie in guest memory and hold `total` bytes.
-   */
+  /** Readers come from {@link DescriptorChain.reader}. */
+  // Made through `newReader`: over the readable descriptors among `count` from word
+  // `firstWord` of `words`, which DescriptorChain checked lie in guest memory and hold
+  // `total` bytes.
   private constructor(mem: GuestMemory, words: Uint32Array, firstWord: number, count: number, total: number) {
     this.mem = mem
     this.words = words
@@ -192,7 +191,8 @@ export class Writer {
   /** @internal */ declare offset: number
   /** @internal */ declare consumed: number
 
-  /** Made by {@link DescriptorChain.writer} (through `newWriter`): like Reader's, over the writable descriptors. */
+  /** Writers come from {@link DescriptorChain.writer}. */
+  // Made through `newWriter`: like Reader's, over the writable descriptors.
   private constructor(mem: GuestMemory, words: Uint32Array, firstWord: number, count: number, total: number) {
     this.mem = mem
     this.words = words
