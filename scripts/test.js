@@ -89,8 +89,9 @@ if (only.includes('types')) {
     if (run(`types (${what})`, cmd, args).status === 0) passed++
     else failed++
   }
-  // The API reference (npm run docs) builds without a warning: every {@link} resolves and
-  // nothing public refers to an unexported type. Rendered to a temporary folder.
+  // The API reference (npm run docs) builds without a warning: every public member has
+  // TSDoc, every {@link} resolves and nothing public refers to an unexported type.
+  // Rendered to a temporary folder.
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'virtio-queue-docs-'))
   try {
     const r = run('types (API reference: typedoc)', bin('typedoc'), ['--out', out, '--logLevel', 'Warn'])

@@ -67,7 +67,10 @@ export class RawQueueAccess {
   }
 
   /** RAW: reads descriptor `index` of the table (addr as a bigint). @throws RangeError naming `index` */
-  readDescriptor(index: number): RawDescriptor & { addr: bigint } {
+  readDescriptor(index: number): RawDescriptor & {
+    /** The u64 address, as a bigint. */
+    addr: bigint
+  } {
     checkInt(index, 'index', 0, this.size - 1)
     const at = this.descTable + C.DESC_SIZE * index
     return {
