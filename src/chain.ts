@@ -77,7 +77,8 @@ export class DescriptorChain {
   readonly #writable: number
   #descs: Descriptor[] | undefined
 
-  /** Made by {@link QueueGuard} pops (through `newDescriptorChain`). */
+  /** Chains come from {@link QueueGuard.popDescriptorChain} and {@link QueueGuard.iter}. */
+  // Made through `newDescriptorChain`.
   private constructor(
     memory: GuestMemory,
     words: Uint32Array,

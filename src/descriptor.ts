@@ -27,7 +27,8 @@ export class Descriptor {
   readonly #low: number
   readonly #high: number
 
-  /** Made by {@link DescriptorChain.descriptors} (through `newDescriptor`). */
+  /** Descriptors come from {@link DescriptorChain.descriptors}. */
+  // Made through `newDescriptor`.
   private constructor(addrLow: number, addrHigh: number, len: number, flagsAndNext: number) {
     this.#low = addrLow
     this.#high = addrHigh

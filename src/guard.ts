@@ -81,7 +81,8 @@ export class QueueGuard implements Disposable {
   #count = 0
   #taken = 0
 
-  /** Made by {@link Queue.lockWithMemory} (through `newQueueGuard`). */
+  /** Guards come from {@link Queue.lockWithMemory}. */
+  // Made through `newQueueGuard`.
   private constructor(owner: GuardOwner) {
     this.#owner = owner
     this.#h = owner.handle
@@ -412,7 +413,8 @@ export class AvailIter implements IterableIterator<DescriptorChain> {
   readonly #guard: QueueGuard
   #left: number
 
-  /** Made by {@link QueueGuard.iter} (through `newAvailIter`). */
+  /** Iterators come from {@link QueueGuard.iter}. */
+  // Made through `newAvailIter`.
   private constructor(guard: QueueGuard, limit: number) {
     this.#guard = guard
     this.#left = limit
