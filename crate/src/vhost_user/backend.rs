@@ -1,0 +1,571 @@
+//! The backend state machine: what each frontend request does to the state,
+//! with every frontend-supplied value checked. It runs on the owner thread
+//! (jobs from `Dispatch`); the device model is called from here.
+
+use std::sync::Arc;
+
+use vhost::vhost_user::message::VhostUserProtocolFeatures;
+use vhost::vhost_user::message::VhostUserVirtioFeatures;
+use virtio_bindings::virtio_config::VIRTIO_F_VERSION_1;
+use virtio_bindings::virtio_ring::{VIRTIO_RING_F_EVENT_IDX, VIRTIO_RING_F_INDIRECT_DESC};
+
+use super::device::{Device, StopReason, Stopped, VringStart};
+use super::error::{Error, Result};
+use super::eventfd::VringFd;
+use super::executor::Reply;
+use super::memory_table::{MappedRegion, MemoryTable, RegionDesc, MAX_MEM_SLOTS};
+use super::vring::{Vring, VringAddrs};
+use crate::memory::GuestMem;
+
+/// Device feature bits a device may offer (0 to 23); the rest are transport
+/// bits this backend decides.
+pub const DEVICE_FEATURE_MASK: u64 = (1 << 24) - 1;
+/// The transport features this backend implements.
+pub const TRANSPORT_FEATURES: u64 = (1 << VIRTIO_F_VERSION_1)
+    | (1 << VIRTIO_RING_F_INDIRECT_DESC)
+    | (1 << VIRTIO_RING_F_EVENT_IDX)
+    | VhostUserVirtioFeatures::PROTOCOL_FEATURES.bits();
+/// The most vrings a device may have.
+pub const MAX_QUEUES: u16 = 256;
+/// The largest split ring.
+pub const MAX_QUEUE_SIZE: u16 = 32768;
+
+/// The protocol features this backend implements.
+pub fn protocol_features() -> VhostUserProtocolFeatures {
+    VhostUserProtocolFeatures::CONFIG
+        | VhostUserProtocolFeatures::REPLY_ACK
+        | VhostUserProtocolFeatures::MQ
+        | VhostUserProtocolFeatures::CONFIGURE_MEM_SLOTS
+}
+
+/// A reply that waits for the device to finish stopping a ring.
+enum AfterStop {
+    GetBase(Reply<Result<u16>>),
+    Disable(Reply<Result<()>>),
+}
+
+struct PendingStop {
+    index: u16,
+    then: AfterStop,
+}
+
+/// The state of one backend: the device, the negotiated features, the memory
+/// table and the vrings.
+pub struct Backend<D: Device> {
+    device: D,
+    owner: bool,
+    acked_features: u64,
+    acked_protocol: VhostUserProtocolFeatures,
+    memory: Option<MemoryTable>,
+    vrings: Vec<Vring>,
+    pending: Option<PendingStop>,
+}
+
+impl<D: Device> Backend<D> {
+    /// A backend for `device`, after checking its queue count and size.
+    pub fn new(device: D) -> Result<Self> {
+        let n = device.num_queues();
+        if n == 0 || n > MAX_QUEUES {
+            return Err(Error::Device(format!(
+                "a device has 1 to {MAX_QUEUES} queues, not {n}"
+            )));
+        }
+        let max = device.max_queue_size();
+        if !max.is_power_of_two() || max > MAX_QUEUE_SIZE {
+            return Err(Error::Device(format!(
+                "the maximum queue size must be a power of two up to {MAX_QUEUE_SIZE}, not {max}"
+            )));
+        }
+        Ok(Backend {
+            device,
+            owner: false,
+            acked_features: 0,
+            acked_protocol: VhostUserProtocolFeatures::empty(),
+            memory: None,
+            vrings: (0..n).map(|_| Vring::default()).collect(),
+            pending: None,
+        })
+    }
+
+    pub fn device(&self) -> &D {
+        &self.device
+    }
+
+    pub fn device_mut(&mut self) -> &mut D {
+        &mut self.device
+    }
+
+    /// The current guest memory, if the frontend sent a table.
+    pub fn memory(&self) -> Option<&Arc<GuestMem>> {
+        self.memory.as_ref().map(MemoryTable::guest_memory)
+    }
+
+    /// The current memory table.
+    pub fn memory_table(&self) -> Option<&MemoryTable> {
+        self.memory.as_ref()
+    }
+
+    pub fn vring(&self, index: u16) -> Option<&Vring> {
+        self.vrings.get(usize::from(index))
+    }
+
+    pub fn acked_features(&self) -> u64 {
+        self.acked_features
+    }
+
+    pub fn acked_protocol_features(&self) -> VhostUserProtocolFeatures {
+        self.acked_protocol
+    }
+
+    pub fn has_owner(&self) -> bool {
+        self.owner
+    }
+
+    /// The features offered to the frontend.
+    pub fn offered_features(&self) -> u64 {
+        (self.device.features() & DEVICE_FEATURE_MASK) | TRANSPORT_FEATURES
+    }
+
+    /// Finishes a stop the device answered with `Stopped::Pending`: sends the
+    /// frontend's reply (`GET_VRING_BASE` gets `next_avail`).
+    pub fn complete_stop(&mut self, index: u16, next_avail: u16) -> Result<()> {
+        match &self.pending {
+            Some(p) if p.index == index => {}
+            _ => {
+                return Err(Error::Device(format!(
+                    "vring {index} has no stop in progress"
+                )))
+            }
+        }
+        let Some(p) = self.pending.take() else {
+            return Ok(());
+        };
+        let v = &mut self.vrings[usize::from(index)];
+        v.base = next_avail;
+        v.started = false;
+        match p.then {
+            AfterStop::GetBase(reply) => {
+                v.forget_fds();
+                reply.send(Ok(next_avail));
+            }
+            AfterStop::Disable(reply) => reply.send(Ok(())),
+        }
+        Ok(())
+    }
+
+    // ---- connection lifecycle ----
+
+    pub(crate) fn connected(&mut self) {
+        self.device.connected();
+    }
+
+    pub(crate) fn disconnected(&mut self, error: Option<&Error>) {
+        self.reset(StopReason::Disconnected);
+        self.device.disconnected(error);
+    }
+
+    pub(crate) fn refused(&mut self, error: &Error) {
+        self.device.refused(error);
+    }
+
+    pub(crate) fn closed(&mut self) {
+        self.device.closed();
+    }
+
+    /// Back to the state before any frontend: rings stopped, fds and memory
+    /// dropped, features forgotten.
+    fn reset(&mut self, reason: StopReason) {
+        // A pending reply is dropped: its waiter sees the owner gone.
+        self.pending = None;
+        for i in 0..self.vrings.len() {
+            if self.vrings[i].started {
+                let _ = self.device.vring_stopped(i as u16, reason);
+            }
+            self.vrings[i].forget_fds();
+            self.vrings[i] = Vring::default();
+        }
+        if self.memory.take().is_some() {
+            self.device.memory_changed(None);
+        }
+        self.owner = false;
+        self.acked_features = 0;
+        self.acked_protocol = VhostUserProtocolFeatures::empty();
+        self.device.reset();
+    }
+
+    // ---- checks ----
+
+    fn need_owner(&self, request: &'static str) -> Result<()> {
+        if self.owner {
+            Ok(())
+        } else {
+            Err(Error::refused(request, "no SET_OWNER yet"))
+        }
+    }
+
+    fn vring_index(&self, request: &'static str, index: u32) -> Result<u16> {
+        match u16::try_from(index) {
+            Ok(i) if usize::from(i) < self.vrings.len() => Ok(i),
+            _ => Err(Error::refused(
+                request,
+                format!(
+                    "vring index {index} is out of range (the device has {} queues)",
+                    self.vrings.len()
+                ),
+            )),
+        }
+    }
+
+    fn stopped_vring(&mut self, request: &'static str, index: u32) -> Result<&mut Vring> {
+        self.need_owner(request)?;
+        let i = self.vring_index(request, index)?;
+        let v = &mut self.vrings[usize::from(i)];
+        if v.started {
+            return Err(Error::refused(
+                request,
+                format!("vring {i} is running (stop it with GET_VRING_BASE first)"),
+            ));
+        }
+        Ok(v)
+    }
+
+    fn protocol_features_acked(&self) -> bool {
+        self.acked_features & VhostUserVirtioFeatures::PROTOCOL_FEATURES.bits() != 0
+    }
+
+    /// Starts ring `i` if it has everything it needs: size, addresses,
+    /// memory, a kick fd, and `SET_VRING_ENABLE` 1 when protocol features
+    /// were negotiated (a ring must not be served before).
+    fn try_start(&mut self, request: &'static str, i: u16) -> Result<()> {
+        let v = &self.vrings[usize::from(i)];
+        let ready = !v.started
+            && v.size.is_some()
+            && v.addrs.is_some()
+            && (v.enabled || !self.protocol_features_acked());
+        let (Some(table), Some(kick)) = (self.memory.as_ref().filter(|_| ready), v.kick.clone())
+        else {
+            return Ok(());
+        };
+        let mem = table.guest_memory().clone();
+        let event_idx = self.acked_features & (1 << VIRTIO_RING_F_EVENT_IDX) != 0;
+        let state = v
+            .queue_state(self.device.max_queue_size(), event_idx, &mem)
+            .map_err(|e| Error::refused(request, format!("vring {i}: {e}")))?;
+        let start = VringStart {
+            index: i,
+            state,
+            memory: mem,
+            kick,
+            call: v.call.clone(),
+        };
+        self.device.vring_started(start).map_err(|e| {
+            Error::refused(request, format!("the device did not start vring {i}: {e}"))
+        })?;
+        self.vrings[usize::from(i)].started = true;
+        Ok(())
+    }
+
+    /// Asks the device to stop ring `i`; `Some(next_avail)` when it did.
+    fn stop(&mut self, i: u16, reason: StopReason) -> Option<u16> {
+        match self.device.vring_stopped(i, reason) {
+            Stopped::Done { next_avail } => {
+                let v = &mut self.vrings[usize::from(i)];
+                v.base = next_avail;
+                v.started = false;
+                Some(next_avail)
+            }
+            Stopped::Pending => None,
+        }
+    }
+
+    fn install(&mut self, table: Option<MemoryTable>) {
+        self.memory = table;
+        let mem = self.memory.as_ref().map(MemoryTable::guest_memory);
+        self.device.memory_changed(mem);
+    }
+
+    // ---- requests ----
+
+    pub fn set_owner(&mut self) -> Result<()> {
+        self.owner = true;
+        Ok(())
+    }
+
+    pub fn reset_owner(&mut self) -> Result<()> {
+        self.reset(StopReason::Reset);
+        Ok(())
+    }
+
+    pub fn reset_device(&mut self) -> Result<()> {
+        let owner = self.owner;
+        let protocol = self.acked_protocol;
+        self.reset(StopReason::Reset);
+        self.owner = owner;
+        self.acked_protocol = protocol;
+        Ok(())
+    }
+
+    pub fn get_features(&mut self) -> Result<u64> {
+        Ok(self.offered_features())
+    }
+
+    pub fn set_features(&mut self, features: u64) -> Result<()> {
+        const R: &str = "SET_FEATURES";
+        self.need_owner(R)?;
+        let offered = self.offered_features();
+        if features & !offered != 0 {
+            return Err(Error::refused(
+                R,
+                format!(
+                    "features 0x{:x} were not offered (offered 0x{offered:x})",
+                    features & !offered
+                ),
+            ));
+        }
+        if features != self.acked_features && self.vrings.iter().any(|v| v.started) {
+            return Err(Error::refused(
+                R,
+                "features cannot change while a vring runs",
+            ));
+        }
+        self.acked_features = features;
+        self.device.features_acked(features);
+        Ok(())
+    }
+
+    pub fn get_protocol_features(&mut self) -> Result<VhostUserProtocolFeatures> {
+        Ok(protocol_features())
+    }
+
+    pub fn set_protocol_features(&mut self, features: u64) -> Result<()> {
+        let offered = protocol_features();
+        match VhostUserProtocolFeatures::from_bits(features) {
+            Some(f) if offered.contains(f) => {
+                self.acked_protocol = f;
+                Ok(())
+            }
+            _ => Err(Error::refused(
+                "SET_PROTOCOL_FEATURES",
+                format!(
+                    "protocol features 0x{:x} were not offered (offered 0x{:x})",
+                    features & !offered.bits(),
+                    offered.bits()
+                ),
+            )),
+        }
+    }
+
+    pub fn get_queue_num(&mut self) -> Result<u64> {
+        Ok(self.vrings.len() as u64)
+    }
+
+    pub fn get_max_mem_slots(&mut self) -> Result<u64> {
+        Ok(MAX_MEM_SLOTS)
+    }
+
+    /// `SET_MEM_TABLE`, with the regions already mapped.
+    pub fn set_mem_table(&mut self, regions: Vec<MappedRegion>) -> Result<()> {
+        const R: &str = "SET_MEM_TABLE";
+        self.need_owner(R)?;
+        let table = MemoryTable::new(regions).map_err(|e| Error::refused(R, e))?;
+        self.install(Some(table));
+        Ok(())
+    }
+
+    /// `ADD_MEM_REG`, with the region already mapped.
+    pub fn add_mem_region(&mut self, region: MappedRegion) -> Result<()> {
+        const R: &str = "ADD_MEM_REG";
+        self.need_owner(R)?;
+        let table = match &self.memory {
+            Some(t) => t.with_added(region),
+            None => MemoryTable::new(vec![region]),
+        }
+        .map_err(|e| Error::refused(R, e))?;
+        self.install(Some(table));
+        Ok(())
+    }
+
+    pub fn remove_mem_region(&mut self, desc: &RegionDesc) -> Result<()> {
+        const R: &str = "REM_MEM_REG";
+        self.need_owner(R)?;
+        let table = self
+            .memory
+            .as_ref()
+            .ok_or_else(|| Error::refused(R, "there is no memory table"))?
+            .without(desc)
+            .map_err(|e| Error::refused(R, e))?;
+        self.install(table);
+        Ok(())
+    }
+
+    pub fn set_vring_num(&mut self, index: u32, num: u32) -> Result<()> {
+        const R: &str = "SET_VRING_NUM";
+        let max = self.device.max_queue_size();
+        let v = self.stopped_vring(R, index)?;
+        match u16::try_from(num) {
+            Ok(n) if n.is_power_of_two() && n <= max => {
+                v.size = Some(n);
+                Ok(())
+            }
+            _ => Err(Error::refused(
+                R,
+                format!("size {num} is not a power of two from 1 to {max}"),
+            )),
+        }
+    }
+
+    /// `SET_VRING_ADDR`: user addresses, translated through the memory table.
+    pub fn set_vring_addr(
+        &mut self,
+        index: u32,
+        flags: u32,
+        desc: u64,
+        used: u64,
+        avail: u64,
+    ) -> Result<()> {
+        const R: &str = "SET_VRING_ADDR";
+        self.stopped_vring(R, index)?;
+        if flags != 0 {
+            return Err(Error::refused(
+                R,
+                format!("flags 0x{flags:x}: dirty-page logging is not supported"),
+            ));
+        }
+        let table = self.memory.as_ref().ok_or_else(|| {
+            Error::refused(R, "there is no memory table to translate the addresses")
+        })?;
+        let tr = |what: &str, user: u64| {
+            table.translate(user).ok_or_else(|| {
+                Error::refused(
+                    R,
+                    format!("the {what} address 0x{user:x} is outside the memory table"),
+                )
+            })
+        };
+        let addrs = VringAddrs {
+            desc: tr("descriptor table", desc)?,
+            avail: tr("available ring", avail)?,
+            used: tr("used ring", used)?,
+        };
+        self.vrings[index as usize].addrs = Some(addrs);
+        Ok(())
+    }
+
+    pub fn set_vring_base(&mut self, index: u32, base: u32) -> Result<()> {
+        const R: &str = "SET_VRING_BASE";
+        let v = self.stopped_vring(R, index)?;
+        v.base = u16::try_from(base).map_err(|_| {
+            Error::refused(
+                R,
+                format!("base {base} does not fit a split ring's 16-bit index"),
+            )
+        })?;
+        Ok(())
+    }
+
+    /// `GET_VRING_BASE`: stops the ring; replies with where it stopped, now
+    /// or when the device completes the stop.
+    pub fn get_vring_base(&mut self, index: u32, reply: Reply<Result<u16>>) {
+        const R: &str = "GET_VRING_BASE";
+        let i = match self.need_owner(R).and_then(|()| self.vring_index(R, index)) {
+            Ok(i) => i,
+            Err(e) => return reply.send(Err(e)),
+        };
+        if self.vrings[usize::from(i)].started {
+            match self.stop(i, StopReason::GetVringBase) {
+                Some(_) => {}
+                None => {
+                    self.pending = Some(PendingStop {
+                        index: i,
+                        then: AfterStop::GetBase(reply),
+                    });
+                    return;
+                }
+            }
+        }
+        let v = &mut self.vrings[usize::from(i)];
+        v.forget_fds();
+        reply.send(Ok(v.base));
+    }
+
+    pub fn set_vring_kick(&mut self, index: u8, fd: Option<VringFd>) -> Result<()> {
+        const R: &str = "SET_VRING_KICK";
+        let v = self.stopped_vring(R, index.into())?;
+        let fd =
+            fd.ok_or_else(|| Error::refused(R, "no kick fd: polling the ring is not supported"))?;
+        v.kick = Some(Arc::new(fd));
+        if let Err(e) = self.try_start(R, index.into()) {
+            self.vrings[usize::from(index)].kick = None;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    pub fn set_vring_call(&mut self, index: u8, fd: Option<VringFd>) -> Result<()> {
+        const R: &str = "SET_VRING_CALL";
+        self.need_owner(R)?;
+        let i = self.vring_index(R, index.into())?;
+        self.vrings[usize::from(i)].call.replace(fd);
+        Ok(())
+    }
+
+    pub fn set_vring_err(&mut self, index: u8, fd: Option<VringFd>) -> Result<()> {
+        const R: &str = "SET_VRING_ERR";
+        self.need_owner(R)?;
+        let i = self.vring_index(R, index.into())?;
+        self.vrings[usize::from(i)].err = fd;
+        Ok(())
+    }
+
+    /// `SET_VRING_ENABLE`: starts the ring (when it has everything), or stops
+    /// it; a stop's acknowledgement waits for the device like `GET_VRING_BASE`.
+    pub fn set_vring_enable(&mut self, index: u32, enable: bool, reply: Reply<Result<()>>) {
+        const R: &str = "SET_VRING_ENABLE";
+        let i = match self.need_owner(R).and_then(|()| self.vring_index(R, index)) {
+            Ok(i) => i,
+            Err(e) => return reply.send(Err(e)),
+        };
+        let v = &mut self.vrings[usize::from(i)];
+        if enable {
+            let was = v.enabled;
+            v.enabled = true;
+            let res = self.try_start(R, i);
+            if res.is_err() {
+                self.vrings[usize::from(i)].enabled = was;
+            }
+            return reply.send(res);
+        }
+        v.enabled = false;
+        if v.started && self.stop(i, StopReason::Disabled).is_none() {
+            self.pending = Some(PendingStop {
+                index: i,
+                then: AfterStop::Disable(reply),
+            });
+            return;
+        }
+        reply.send(Ok(()));
+    }
+
+    pub fn get_config(&mut self, offset: u32, size: u32) -> Result<Vec<u8>> {
+        let config = self.device.config();
+        let range = usize::try_from(offset).ok().and_then(|o| {
+            let end = o.checked_add(usize::try_from(size).ok()?)?;
+            config.get(o..end)
+        });
+        range.map(<[u8]>::to_vec).ok_or_else(|| {
+            Error::refused(
+                "GET_CONFIG",
+                format!(
+                    "{size} bytes at offset {offset} are outside the {}-byte configuration space",
+                    config.len()
+                ),
+            )
+        })
+    }
+
+    pub fn set_config(&mut self, offset: u32, data: &[u8]) -> Result<()> {
+        self.device
+            .write_config(offset, data)
+            .map_err(|e| Error::refused("SET_CONFIG", e))
+    }
+}
