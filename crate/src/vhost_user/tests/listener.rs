@@ -42,6 +42,8 @@ fn shutdown_drops_the_frontend_closes_and_removes_the_socket() {
     server.shutdown();
     server.join();
     assert!(!h.path.exists());
+    // `closed` reaches the owner after the protocol thread ended.
+    h.wait_for("closed", |e| *e == Event::Closed);
     let ev = h.events();
     assert!(ev.contains(&Event::Disconnected(None)), "{ev:?}");
     assert_eq!(ev.last(), Some(&Event::Closed));
