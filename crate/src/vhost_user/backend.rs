@@ -17,9 +17,9 @@ use super::memory_table::{MappedRegion, MemoryTable, RegionDesc, MAX_MEM_SLOTS};
 use super::vring::{Vring, VringAddrs};
 use crate::memory::GuestMem;
 
-/// Device feature bits a device may offer (0 to 23); the rest are transport
-/// bits this backend decides.
-pub const DEVICE_FEATURE_MASK: u64 = (1 << 24) - 1;
+/// Feature bits a device may offer: the device-specific ranges 0 to 23 and
+/// 50 to 63. Bits 24 to 49 are transport bits this backend decides.
+pub const DEVICE_FEATURE_MASK: u64 = ((1 << 24) - 1) | !((1 << 50) - 1);
 /// The transport features this backend implements.
 pub const TRANSPORT_FEATURES: u64 = (1 << VIRTIO_F_VERSION_1)
     | (1 << VIRTIO_RING_F_INDIRECT_DESC)

@@ -61,10 +61,11 @@ pub enum Stopped {
 
 /// A device model served over vhost-user.
 pub trait Device {
-    /// Device-specific feature bits (0 to 23) the device offers. The backend
-    /// adds the transport bits it implements: `VIRTIO_F_VERSION_1`,
-    /// `VIRTIO_RING_F_INDIRECT_DESC`, `VIRTIO_RING_F_EVENT_IDX` and
-    /// `VHOST_USER_F_PROTOCOL_FEATURES`; higher bits are dropped.
+    /// Device-specific feature bits (0 to 23, 50 to 63) the device offers.
+    /// The backend adds the transport bits it implements:
+    /// `VIRTIO_F_VERSION_1`, `VIRTIO_RING_F_INDIRECT_DESC`,
+    /// `VIRTIO_RING_F_EVENT_IDX` and `VHOST_USER_F_PROTOCOL_FEATURES`; other
+    /// transport bits (24 to 49) are dropped.
     fn features(&self) -> u64;
 
     /// How many vrings the device serves (1 to 256).

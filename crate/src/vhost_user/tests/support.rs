@@ -44,7 +44,8 @@ pub struct TestDevice {
     pub queues: u16,
 }
 
-pub const DEVICE_FEATURES: u64 = 1 << 9; // e.g. VIRTIO_BLK_F_FLUSH
+/// VIRTIO_BLK_F_FLUSH, and bit 63 (device-specific for virtio-net).
+pub const DEVICE_FEATURES: u64 = (1 << 9) | (1 << 63);
 pub const MAX_SIZE: u16 = 256;
 
 impl TestDevice {
