@@ -245,9 +245,17 @@ fn memory_slots_are_added_and_removed() {
     fe.add_mem_region(&region_info(&ram, 0)).unwrap();
     // The same region again overlaps.
     assert!(fe.add_mem_region(&region_info(&ram, 0)).is_err());
-    h.owner
-        .with(|b| assert_eq!(b.memory().unwrap().num_regions(), 2));
+    let old = h.owner.with(|b| b.memory().unwrap().clone());
+    assert_eq!(old.num_regions(), 2);
     fe.remove_mem_region(&region_info(&ram, 1)).unwrap();
+    // Memory reached through the old table stays mapped (keep-alive) and
+    // still shared with the frontend's fd.
+    old.write_obj(0xfeedu32, GuestAddress(8 * GIB)).unwrap();
+    assert_eq!(
+        ram.mem().read_obj::<u32>(GuestAddress(8 * GIB)).unwrap(),
+        0xfeed
+    );
+    drop(old);
     assert!(fe.remove_mem_region(&region_info(&ram, 1)).is_err());
     h.owner.with(|b| {
         let m = b.memory().unwrap();
