@@ -109,7 +109,7 @@ pub struct OwnerThread<T> {
 }
 
 impl<T: 'static> OwnerThread<T> {
-    pub fn spawn(make: impl FnOnce() -> T + Send + 'static) -> Arc<Self> {
+    pub fn spawn(make: impl FnOnce() -> T + Send + 'static) -> std::io::Result<Arc<Self>> {
         let (tx, rx): (_, Receiver<Job<T>>) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("vhost-user-owner".into())
@@ -118,15 +118,16 @@ impl<T: 'static> OwnerThread<T> {
                 for job in rx {
                     job(&mut target);
                 }
-            })
-            .expect("spawning the owner thread");
-        Arc::new(OwnerThread {
+            })?;
+        Ok(Arc::new(OwnerThread {
             tx: Mutex::new(Some(tx)),
             thread: Mutex::new(Some(thread)),
-        })
+        }))
     }
 
-    /// Runs `f` on the owner thread and returns its result.
+    /// Runs `f` on the owner thread and returns its result. Panics if the
+    /// thread stopped (a convenience for tests and native callers; the addon
+    /// uses a `Mailbox`).
     pub fn with<R: Send + 'static>(&self, f: impl FnOnce(&mut T) -> R + Send + 'static) -> R {
         call(self, move |t, reply| reply.send(f(t))).expect("the owner thread is running")
     }
@@ -181,7 +182,7 @@ mod tests {
 
     #[test]
     fn owner_thread_owns_its_value() {
-        let o = OwnerThread::spawn(|| 5u32);
+        let o = OwnerThread::spawn(|| 5u32).unwrap();
         assert_eq!(o.with(|v| *v + 1), 6);
         o.stop();
         assert!(call(&*o, |v: &mut u32, r| r.send(*v)).is_none());

@@ -175,7 +175,8 @@ impl Harness {
                 queues,
             })
             .unwrap()
-        });
+        })
+        .unwrap();
         let path = socket_path(name);
         let server = Server::start(&path, owner.clone()).unwrap();
         Harness {
