@@ -5,4 +5,5 @@
 mod frontend;
 mod hostile;
 mod listener;
+mod raw;
 mod support;
