@@ -400,3 +400,25 @@ fn a_config_read_past_the_end_gets_the_empty_reply() {
     expected.extend([8u8, 9, 10, 11]);
     assert_eq!(r.reply(), expected);
 }
+
+#[test]
+fn unoffered_features_are_refused() {
+    let h = Harness::start("features", 1);
+    let mut r = Raw::negotiate(&h, true);
+    // Packed rings (bit 34) and dirty logging (bit 26) are never offered.
+    for bit in [34u32, 26] {
+        h.take_events();
+        let f = PROTOCOL_FEATURES | 1 << bit;
+        assert_eq!(r.ack(SET_FEATURES, &u64s(&[f]), &[]), 1, "bit {bit}");
+        let ev = h.wait_for("a refusal", |e| matches!(e, Event::Refused(_)));
+        let Event::Refused(msg) = ev else {
+            unreachable!()
+        };
+        assert!(
+            msg.contains(&format!("features 0x{:x} were not offered", 1u64 << bit)),
+            "{msg}"
+        );
+    }
+    h.owner
+        .with(|b| assert_eq!(b.acked_features(), PROTOCOL_FEATURES));
+}

@@ -48,3 +48,19 @@ fn shutdown_drops_the_frontend_closes_and_removes_the_socket() {
     assert!(ev.contains(&Event::Disconnected(None)), "{ev:?}");
     assert_eq!(ev.last(), Some(&Event::Closed));
 }
+
+#[test]
+fn a_second_frontend_waits_for_the_first_to_leave() {
+    let h = Harness::start("second", 1);
+    let (first, _) = super::frontend::negotiate(&h);
+    let path = h.path.clone();
+    let second = std::thread::spawn(move || {
+        use vhost::VhostBackend;
+        let fe = vhost::vhost_user::Frontend::connect(&path, 1).unwrap();
+        fe.get_features().unwrap()
+    });
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert!(!second.is_finished(), "served while the first is connected");
+    drop(first);
+    assert_ne!(second.join().unwrap(), 0);
+}
