@@ -307,3 +307,68 @@ fn the_next_frontend_finds_a_clean_backend() {
     assert_eq!(fe.get_queue_num().unwrap(), 1);
     assert_eq!(h.events()[0], Event::Connected);
 }
+
+/// Memory and a running vring 0, set up as QEMU does.
+fn running(h: &Harness) -> (Frontend, GuestRam, EventFd) {
+    let (mut fe, features) = negotiate(h);
+    fe.set_features(features).unwrap();
+    let ram = guest_ram();
+    fe.set_mem_table(&[region_info(&ram, 0), region_info(&ram, 1)])
+        .unwrap();
+    fe.set_vring_num(0, MAX_SIZE).unwrap();
+    fe.set_vring_addr(0, &vring_config(&ram)).unwrap();
+    let kick = EventFd::new(0).unwrap();
+    fe.set_vring_kick(0, &kick).unwrap();
+    fe.set_vring_enable(0, true).unwrap();
+    h.owner.with(|b| assert!(b.vring(0).unwrap().started()));
+    (fe, ram, kick)
+}
+
+#[test]
+fn the_call_fd_can_change_while_the_ring_runs() {
+    let h = Harness::start("call-swap", 1);
+    let (fe, _ram, _kick) = running(&h);
+    let first = EventFd::new(EFD_NONBLOCK).unwrap();
+    let second = EventFd::new(EFD_NONBLOCK).unwrap();
+    fe.set_vring_call(0, &first).unwrap();
+    let signal = |h: &Harness| {
+        h.owner
+            .with(|b| b.device().running[&0].call.signal().unwrap())
+    };
+    assert!(signal(&h));
+    fe.set_vring_call(0, &second).unwrap();
+    assert!(signal(&h));
+    assert_eq!(first.read().unwrap(), 1);
+    assert_eq!(second.read().unwrap(), 1);
+    assert!(first.read().is_err(), "the old fd got no second signal");
+}
+
+#[test]
+fn a_running_ring_keeps_its_layout_and_reset_owner_stops_it() {
+    let h = Harness::start("reset", 1);
+    let (fe, ram, kick) = running(&h);
+    h.take_events();
+    // Size, addresses, base and kick cannot change under the device.
+    assert!(fe.set_vring_num(0, 64).is_err());
+    assert!(fe.set_vring_addr(0, &vring_config(&ram)).is_err());
+    assert!(fe.set_vring_base(0, 3).is_err());
+    assert!(fe.set_vring_kick(0, &kick).is_err());
+    // Refusals reach the device after the acknowledgement: wait for the last.
+    h.wait_for(
+        "the kick refusal",
+        |e| matches!(e, Event::Refused(m) if m.starts_with("SET_VRING_KICK")),
+    );
+    let running = |e: &&Event| matches!(e, Event::Refused(m) if m.contains("vring 0 is running"));
+    assert_eq!(h.events().iter().filter(running).count(), 4);
+    fe.reset_owner().unwrap();
+    let ev = h.events();
+    assert!(ev.contains(&Event::Stopped(0, StopReason::Reset)), "{ev:?}");
+    assert!(ev.contains(&Event::Memory(None)) && ev.contains(&Event::Reset));
+    h.owner.with(|b| {
+        assert!(!b.has_owner() && b.memory().is_none());
+        assert!(!b.vring(0).unwrap().started());
+    });
+    // The connection continues: a new owner can set the ring up again.
+    fe.set_owner().unwrap();
+    fe.set_vring_num(0, 64).unwrap();
+}
