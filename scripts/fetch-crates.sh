@@ -25,7 +25,8 @@ registry="$out/registry"
 cargo_config="$root/.cargo/config.toml"
 suite="trixie"
 # The crates the addon depends on directly; apt finds the rest.
-roots=(librust-virtio-queue-dev librust-vm-memory-dev librust-vmm-sys-util-dev librust-virtio-bindings-dev)
+roots=(librust-virtio-queue-dev librust-vm-memory-dev librust-vmm-sys-util-dev librust-virtio-bindings-dev
+  librust-vhost+vhost-user-backend-dev librust-vhost+vhost-user-frontend-dev librust-vhost-user-backend-dev)
 stamp_text="$suite ${roots[*]}"
 
 say() { printf 'fetch-crates: %s\n' "$*" >&2; }

@@ -18,3 +18,5 @@ mod memory_js;
 pub mod napi;
 mod queue_js;
 mod slots;
+#[cfg(target_os = "linux")]
+pub mod vhost_user;

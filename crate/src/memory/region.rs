@@ -6,6 +6,7 @@
 //! least 8-byte aligned (the ring indices are accessed with atomics), by
 //! delegating every access to a bounds-checked `VolatileSlice`.
 
+use std::any::Any;
 use std::io::{Read, Write};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -29,8 +30,9 @@ pub struct HostRegion {
     start: GuestAddress,
     len: usize,
     host: *mut u8,
-    /// Present when the memory was allocated by this crate: keeps it alive.
-    _owner: Option<Arc<NativeAlloc>>,
+    /// Present when the memory is owned on the Rust side (an allocation of
+    /// this crate, a shared mapping of a frontend's fd): keeps it alive.
+    _owner: Option<Arc<dyn Any + Send + Sync>>,
 }
 
 // SAFETY: a `HostRegion` is a pointer and a length; all accesses go through
@@ -59,7 +61,27 @@ impl HostRegion {
             start,
             len,
             host,
-            _owner: owner,
+            _owner: owner.map(|a| a as Arc<dyn Any + Send + Sync>),
+        }
+    }
+
+    /// Like `new`, with any owner type: the region keeps `owner` alive (for
+    /// example a shared mapping that unmaps itself when dropped).
+    ///
+    /// # Safety
+    /// As for `new`: `host` must point to `len` bytes that stay valid for
+    /// reads and writes for as long as `owner` is alive.
+    pub unsafe fn with_owner(
+        start: GuestAddress,
+        host: *mut u8,
+        len: usize,
+        owner: Arc<dyn Any + Send + Sync>,
+    ) -> Self {
+        HostRegion {
+            start,
+            len,
+            host,
+            _owner: Some(owner),
         }
     }
 
