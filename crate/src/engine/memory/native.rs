@@ -3,7 +3,7 @@
 
 use std::alloc::{alloc_zeroed, dealloc, Layout};
 
-use crate::error::{Error, Result};
+use crate::engine::error::{Error, Result};
 
 /// The alignment of native regions: the host page size of the common platforms.
 pub const PAGE_SIZE: usize = if cfg!(all(target_os = "macos", target_arch = "aarch64")) {

@@ -13,11 +13,9 @@
 //! call reads it only while JavaScript is paused in that call.
 
 use std::cell::UnsafeCell;
-use std::rc::Rc;
 
-use crate::error::{Error, Result};
-use crate::napi::sys::*;
-use crate::napi::Ctx;
+use crate::engine::Result;
+use crate::napi::uint_value;
 
 /// Number of `f64` slots.
 pub const SLOTS: usize = 4;
@@ -27,6 +25,11 @@ pub const SLOTS: usize = 4;
 pub struct CallArea(UnsafeCell<[f64; SLOTS]>);
 
 impl CallArea {
+    /// The block's first byte, for the ArrayBuffer JavaScript writes it through.
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.0.get() as *mut u8
+    }
+
     /// Slot `i` as JavaScript last wrote it.
     fn get(&self, i: usize) -> f64 {
         // SAFETY: the block lives as long as `self`; JavaScript writes it only while no
@@ -35,34 +38,8 @@ impl CallArea {
     }
 
     /// Slot `i` validated as an integer argument `name` from 0 to `max`, with the same
-    /// error as a Node-API argument (`Ctx::uint`).
+    /// error as a Node-API argument (`Env::uint`).
     pub fn uint(&self, i: usize, name: &'static str, max: u64) -> Result<u64> {
-        crate::napi::uint_value(self.get(i), name, max)
+        Ok(uint_value(self.get(i), name, max)?)
     }
-}
-
-/// The block of this call's environment.
-fn shared(ctx: &Ctx) -> Result<&'static Rc<CallArea>> {
-    crate::instance::call_area(ctx.env).ok_or(Error::Napi(NAPI_GENERIC_FAILURE))
-}
-
-/// The block of this call's environment, for reading arguments.
-pub fn of(ctx: &Ctx) -> Result<&'static CallArea> {
-    shared(ctx).map(|area| &**area)
-}
-
-/// `callArea()`: the environment's block as an ArrayBuffer of `SLOTS` doubles, or
-/// `undefined` where Node does not allow external ArrayBuffers (the TypeScript
-/// layer then passes arguments the usual way).
-pub fn expose(ctx: &Ctx) -> Result<napi_value> {
-    let area = shared(ctx)?;
-    // SAFETY: the block lives as long as the Rc the ArrayBuffer holds.
-    let ab = unsafe {
-        ctx.external_arraybuffer(
-            area.0.get() as *mut u8,
-            SLOTS * std::mem::size_of::<f64>(),
-            Rc::clone(area),
-        )?
-    };
-    Ok(ab.unwrap_or_else(|| ctx.undefined()))
 }

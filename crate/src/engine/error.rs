@@ -1,4 +1,5 @@
-//! The addon's one error type, and how each variant reaches JavaScript.
+//! The addon's one error type. Pure Rust: how each variant is thrown in
+//! JavaScript lives in `js::throw`.
 
 use std::fmt;
 
@@ -27,33 +28,17 @@ pub enum Error {
     Detached { region: usize },
     /// A Rust panic, caught at the Node-API boundary.
     Panic(String),
-    /// A Node-API call failed; usually a JavaScript exception is already pending.
-    Napi(i32),
+    /// A Node-API call failed with this status; usually a JavaScript exception is already pending.
+    NodeApi(i32),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
-
-/// The JavaScript class an error is thrown as.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    Type,
-    Range,
-    Virtio,
-}
 
 impl Error {
     pub fn range(name: &'static str, reason: impl Into<String>) -> Self {
         Error::ArgRange {
             name,
             reason: reason.into(),
-        }
-    }
-
-    pub fn kind(&self) -> ErrorKind {
-        match self {
-            Error::ArgType { .. } => ErrorKind::Type,
-            Error::ArgRange { .. } => ErrorKind::Range,
-            _ => ErrorKind::Virtio,
         }
     }
 
@@ -67,7 +52,7 @@ impl Error {
             Error::InvalidRegion(_) => "InvalidRegion",
             Error::Detached { .. } => "DetachedBuffer",
             Error::Panic(_) => "Panic",
-            Error::Napi(_) => "NodeApi",
+            Error::NodeApi(_) => "NodeApi",
         }
     }
 }
@@ -124,7 +109,17 @@ impl fmt::Display for Error {
                 f,
                 "internal error (Rust panic caught at the Node-API boundary): {msg}"
             ),
-            Error::Napi(status) => write!(f, "a Node-API call failed with status {status}"),
+            Error::NodeApi(status) => write!(f, "a Node-API call failed with status {status}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Queue(e) | Error::BatchEntry { source: e, .. } => Some(e),
+            Error::Memory(e) => Some(e),
+            _ => None,
         }
     }
 }
@@ -155,15 +150,9 @@ mod tests {
             Error::from(virtio_queue::Error::QueueNotReady).code(),
             "QueueNotReady"
         );
-        assert_eq!(Error::range("size", "too big").kind(), ErrorKind::Range);
-        assert_eq!(
-            Error::ArgType {
-                name: "x",
-                expected: "a number"
-            }
-            .kind(),
-            ErrorKind::Type
-        );
+        assert_eq!(Error::range("size", "too big").code(), "ERR_OUT_OF_RANGE");
+        let e = Error::from(virtio_queue::Error::InvalidSize);
+        assert!(std::error::Error::source(&e).is_some());
         assert!(Error::Detached { region: 2 }
             .to_string()
             .contains("region 2"));
