@@ -1,6 +1,6 @@
 // A descriptor chain popped from the available ring. Its descriptors were read
 // by the crate in the same native call that popped it; they live in the
-// batch's Uint32Array (see crate/src/batch.rs for the layout).
+// batch's Uint32Array (see crate/src/engine/batch.rs for the layout).
 import { UNKNOWN_TOTAL } from './batch'
 import { Descriptor, VRING_DESC_F_WRITE } from './descriptor'
 import { VirtioQueueError } from './errors'
@@ -12,7 +12,7 @@ import type { ChainStopReason } from '../index'
 
 export type { ChainStopReason }
 
-/** Status numbers from the native batch, indexed as crate/src/chain_status.rs. */
+/** Status numbers from the native batch, indexed as crate/src/engine/chain_status.rs. */
 export const CHAIN_STOP_REASONS: ReadonlyArray<ChainStopReason | null> = [
   null,
   'InvalidDescriptorIndex',
