@@ -37,7 +37,7 @@ fn lookup(ctx: &Ctx, handle: u64) -> Result<Rc<RefCell<QueueHandle>>> {
         .queues
         .borrow()
         .get(handle)
-        .ok_or(Error::ArgType {
+        .ok_or_else(|| Error::ArgType {
             name: "queue",
             expected: "a live queue handle",
         })
