@@ -22,7 +22,8 @@ export const enum Order {
 
 export interface NativeBinding {
   init(errorClass: typeof VirtioQueueError): void
-  memoryCreate(spec: Array<number | bigint | Uint8Array>): [MemoryHandle, ...Array<ArrayBuffer | undefined>]
+  /** Backings: an ArrayBuffer a page longer than its region (fromRanges; the offset of its page-aligned window comes back) or a Uint8Array. */
+  memoryCreate(spec: Array<number | bigint | Uint8Array | ArrayBuffer>): [MemoryHandle, ...Array<number | undefined>]
   queueNew(memory: MemoryHandle, maxSize: number): [QueueHandle, QueueAnchor]
   queueFromState(memory: MemoryHandle, state: Uint32Array): [QueueHandle, QueueAnchor]
   queueState(queue: QueueHandle, out: Uint32Array): void

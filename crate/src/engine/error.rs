@@ -24,7 +24,8 @@ pub enum Error {
     Memory(vm_memory::GuestMemoryError),
     /// A guest memory layout was rejected (overlap, empty region, misalignment...).
     InvalidRegion(String),
-    /// A buffer backing guest memory was detached (transferred) after it was mapped.
+    /// A buffer backing guest memory no longer holds its region: detached
+    /// (transferred), or resized below it, after it was mapped.
     Detached { region: usize },
     /// A Rust panic, caught at the Node-API boundary.
     Panic(String),
@@ -102,8 +103,8 @@ impl fmt::Display for Error {
             Error::InvalidRegion(msg) => write!(f, "{msg}"),
             Error::Detached { region } => write!(
                 f,
-                "the ArrayBuffer backing guest memory region {region} was detached (transferred); \
-                 the memory is no longer usable"
+                "the ArrayBuffer backing guest memory region {region} was detached (transferred) \
+                 or resized below the region; the memory is no longer usable"
             ),
             Error::Panic(msg) => write!(
                 f,

@@ -112,11 +112,27 @@ impl Env {
         Ok(Some(Value(ab)))
     }
 
-    /// Whether `v` is a detached ArrayBuffer (false for anything else, SharedArrayBuffers included).
-    pub fn is_detached_arraybuffer(self, v: Value) -> Result<bool> {
-        let mut detached = false;
+    /// Whether `v` is an ArrayBuffer (not a SharedArrayBuffer, not a view), as V8 knows it.
+    pub fn is_arraybuffer(self, v: Value) -> Result<bool> {
+        let mut is = false;
         // SAFETY: `v` is a value of this environment.
-        check(unsafe { napi_is_detached_arraybuffer(self.raw(), v.0, &mut detached) })?;
-        Ok(detached)
+        check(unsafe { napi_is_arraybuffer(self.raw(), v.0, &mut is) })?;
+        Ok(is)
+    }
+
+    /// An ArrayBuffer's data pointer and byte length now, as V8 knows them (never from
+    /// JavaScript properties): null and 0 once detached; the current length of a
+    /// resizable one. Fails (`ArgType`) for anything but an ArrayBuffer.
+    pub fn arraybuffer_info(self, v: Value, name: &'static str) -> Result<(*mut u8, usize)> {
+        let (mut data, mut len) = (null_mut(), 0usize);
+        // SAFETY: `v` is a value of this environment; Node checks it is an ArrayBuffer.
+        match unsafe { napi_get_arraybuffer_info(self.raw(), v.0, &mut data, &mut len) } {
+            NAPI_OK => Ok((data as *mut u8, len)),
+            NAPI_INVALID_ARG => Err(Error::ArgType {
+                name,
+                expected: "an ArrayBuffer",
+            }),
+            status => Err(Error::Status(status)),
+        }
     }
 }

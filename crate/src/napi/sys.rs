@@ -201,10 +201,12 @@ unsafe extern "C" {
         arraybuffer: *mut napi_value,
         byte_offset: *mut usize,
     ) -> napi_status;
-    pub fn napi_is_detached_arraybuffer(
+    pub fn napi_is_arraybuffer(env: napi_env, value: napi_value, result: *mut bool) -> napi_status;
+    pub fn napi_get_arraybuffer_info(
         env: napi_env,
-        value: napi_value,
-        result: *mut bool,
+        arraybuffer: napi_value,
+        data: *mut *mut c_void,
+        byte_length: *mut usize,
     ) -> napi_status;
     pub fn napi_create_external_arraybuffer(
         env: napi_env,
