@@ -37,7 +37,7 @@ fn lookup(ctx: &Ctx, handle: u64) -> Result<Rc<RefCell<QueueHandle>>> {
         .queues
         .borrow()
         .get(handle)
-        .ok_or_else(|| Error::ArgType {
+        .ok_or(Error::ArgType {
             name: "queue",
             expected: "a live queue handle",
         })
@@ -269,12 +269,13 @@ pub fn add_used(ctx: &Ctx) -> Result<Value> {
 }
 
 /// `addUsedArea()`: `addUsed` with its arguments (queue, headIndex, len) in the
-/// call area's first three slots, validated as `add_used` validates them.
+/// call area's first three slots, validated as `add_used` validates them; the
+/// slots are poisoned once read (`CallArea::take`).
 pub fn add_used_area(ctx: &Ctx) -> Result<Value> {
-    let area = &ctx.state().call_area;
-    let_queue!(mut q = lookup(ctx, area.uint(0, "queue", HANDLE_MAX)?)?);
-    let head = area.uint(1, "headIndex", u16::MAX as u64)? as u16;
-    let len = area.uint(2, "len", u32::MAX as u64)? as u32;
+    let args = ctx.state().call_area.take();
+    let_queue!(mut q = lookup(ctx, args.uint(0, "queue", HANDLE_MAX)?)?);
+    let head = args.uint(1, "headIndex", u16::MAX as u64)? as u16;
+    let len = args.uint(2, "len", u32::MAX as u64)? as u32;
     q.queue.add_used(q.memory.get()?, head, len)?;
     Ok(Value::undefined_result())
 }

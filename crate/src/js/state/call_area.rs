@@ -30,16 +30,25 @@ impl CallArea {
         self.0.get() as *mut u8
     }
 
-    /// Slot `i` as JavaScript last wrote it.
-    fn get(&self, i: usize) -> f64 {
+    /// This call's arguments, as JavaScript wrote them. The slots are then
+    /// poisoned (NaN, which every integer check refuses), so a later call that
+    /// did not write them is refused rather than served with these numbers.
+    pub fn take(&self) -> Args {
         // SAFETY: the block lives as long as `self`; JavaScript writes it only while no
-        // native call runs (same thread), so this read races with nothing.
-        unsafe { (*self.0.get())[i] }
+        // native call runs (same thread), and no other reference to it exists during the
+        // call, so this access races with nothing.
+        let slots = unsafe { &mut *self.0.get() };
+        Args(std::mem::replace(slots, [f64::NAN; SLOTS]))
     }
+}
 
+/// The arguments one call took from the call area.
+pub struct Args([f64; SLOTS]);
+
+impl Args {
     /// Slot `i` validated as an integer argument `name` from 0 to `max`, with the same
     /// error as a Node-API argument (`Env::uint`).
     pub fn uint(&self, i: usize, name: &'static str, max: u64) -> Result<u64> {
-        Ok(uint_value(self.get(i), name, max)?)
+        Ok(uint_value(self.0[i], name, max)?)
     }
 }
