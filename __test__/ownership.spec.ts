@@ -39,3 +39,10 @@ for (const how of ['finish', 'terminate']) {
     })
   }
 }
+
+test('a fromRanges region V8 cannot allocate is InvalidRegion, not a crash', (t) => {
+  // Node 20 caps a Buffer at 4 GiB, later Nodes at 2^53 - 1 bytes; neither allocates 4 PiB.
+  const { GuestMemory } = require('..') as typeof import('..')
+  const err = t.throws(() => GuestMemory.fromRanges([[0, 2 ** 52]]), { code: 'InvalidRegion' })
+  t.regex(err?.message ?? '', /^region 0: /)
+})
