@@ -8,6 +8,8 @@
 //! - `engine`: the Rust that knows nothing of JavaScript: guest memory over
 //!   host memory, the batch encoding of chains and used entries, why a chain
 //!   ended early, the handle table, the error type, the benchmark loop.
+//! - `vhost_user` (to come): the vhost-user protocol side, beside `engine`
+//!   and like it free of Node-API.
 //! - `js`: the exported functions over the engine, the per-environment state
 //!   they receive as callback data, and how errors are thrown.
 //! - `exports`: the one table of exported functions.
