@@ -1,5 +1,8 @@
-//! Page-aligned, zero-filled host memory allocated by the addon
-//! (the analogue of the anonymous mappings behind `GuestMemoryMmap::from_ranges`).
+//! Page-aligned, zero-filled host memory allocated in Rust (the analogue of
+//! the anonymous mappings behind `GuestMemoryMmap::from_ranges`), for guest
+//! memory that JavaScript never sees: the engine's tests use it. Memory that
+//! JavaScript sees is V8's (`GuestMemory.fromRanges` allocates ArrayBuffers),
+//! so that a transfer to another thread cannot orphan it (README, Security).
 
 use std::alloc::{alloc_zeroed, dealloc, Layout};
 
