@@ -30,6 +30,10 @@ export function staleLibFiles(): string[] {
   walk(src)
   return stale
 }
+// The native path calls benchNative, which only the testing addon has: the product's
+// code plus the test hooks (scripts/testing-addon.js, built by `npm run bench`).
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+require(path.join(__dirname, '..', 'scripts', 'testing-addon.js')).useTestingAddon()
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 export const api: typeof Api = require(path.join(LIB, 'index.js'))
 // eslint-disable-next-line @typescript-eslint/no-require-imports

@@ -1,6 +1,6 @@
 // The recycling guest driver of the JavaScript paths: the same chains are
 // re-published as they complete, exactly like `driver_refill` in
-// crate/src/bench.rs (the native path's driver):
+// crate/src/engine/bench.rs (the native path's driver):
 //   read the used idx; for each new used element check id (an in-flight head)
 //   and len (the expected one), and re-publish the head in the next avail slot
 //   (plain Uint16Array/Uint32Array access on the region Buffer); store the avail

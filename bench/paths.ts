@@ -13,7 +13,7 @@
 //   driver: RecyclingDriver.refill() (bench/driver.ts) / driver_refill (Rust),
 //           or with --driver sqd the JS paths use SplitQueueDriver (SqdDriver).
 //
-// native:   one benchNative() call runs N rounds in Rust (crate/src/bench.rs):
+// native:   one benchNative() call runs N rounds in Rust (crate/src/engine/bench.rs):
 //           pop_descriptor_chain, vm-memory read_slice/write_slice on the same
 //           GuestMem, add_used; the driver is Rust too.
 // batch:    guard.popChains(ChainBatch(128)) until it returns 0; chain and descriptor

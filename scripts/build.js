@@ -3,7 +3,16 @@
 // (napi build, release), then the TypeScript layer (tsc). `npm install` runs
 // it through the `prepare` script; `npm run build` runs it again.
 //
-//   node scripts/build.js            everything
+//   node scripts/build.js            the product: virtio-queue.<platform>.node
+//                                    at the root (what the packages ship), and lib/
+//   node scripts/build.js --testing  the testing addon instead: the same crate with
+//                                    the cargo feature `testing` (adds benchNative
+//                                    and forcePanicForTesting), into
+//                                    build/testing/virtio-queue.<platform>.node
+//                                    (its own target dir, target/testing, so the two
+//                                    builds do not rebuild each other), and lib/;
+//                                    `npm test` and `npm run bench` run it and use that
+//                                    file (scripts/testing-addon.js)
 //   node scripts/build.js --ts-only  only the TypeScript layer
 'use strict'
 const { spawnSync } = require('node:child_process')
@@ -26,17 +35,27 @@ function run(cmd, args, env) {
 }
 
 const tsOnly = process.argv.includes('--ts-only')
+const testing = process.argv.includes('--testing')
 if (!tsOnly) {
   run('bash', [path.join('scripts', 'fetch-crates.sh')])
   const cargoArgs = process.env.VIRTIO_QUEUE_CRATES === 'crates-io' ? [] : ['--locked']
+  const variant = testing
+    ? [
+        '--features',
+        'testing',
+        '--target-dir',
+        path.join('target', 'testing'),
+        '--output-dir',
+        path.join('build', 'testing'),
+      ]
+    : ['--output-dir', '.']
   run(bin('napi'), [
     'build',
     '--platform',
     '--release',
     '--manifest-path',
     'crate/Cargo.toml',
-    '--output-dir',
-    '.',
+    ...variant,
     '--no-js',
     ...(cargoArgs.length ? ['--', ...cargoArgs] : []),
   ])

@@ -4,7 +4,8 @@
 #   - with cargo and rustc absent from PATH, and no registry: npm installs
 #     offline from the two tarballs (main package + this platform's binary
 #     package), with the registry pointed at a closed local port;
-#   - (a) the QueueGuard example through require('virtio-queue'),
+#   - (a) the QueueGuard example through require('virtio-queue'), from the
+#     platform package's binary, which must export no test or benchmark hook,
 #   - (b) the same through import, plus the ESM/CJS export parity and the
 #     virtio-queue/driver entry,
 #   - (c) type-checks TypeScript files using the API under module: node16
@@ -79,6 +80,8 @@ export npm_config_registry="http://127.0.0.1:9/"
 export npm_config_offline=true
 export npm_config_audit=false npm_config_fund=false npm_config_update_notifier=false
 export CARGO_HOME="$work/no-cargo" RUSTUP_HOME="$work/no-rustup"
+# The installed package's own loader must choose the binary (never the testing build).
+unset VIRTIO_QUEUE_NATIVE_PATH
 unset VIRTIO_QUEUE_NATIVE_PATH || true
 
 cat > package.json <<'JSON'
@@ -136,6 +139,9 @@ $example
 const loaded = Object.keys(require.cache).filter((f) => f.endsWith('.node'))
 const want = require('path').join('node_modules', 'virtio-queue-$platform', 'virtio-queue.$platform.node')
 if (loaded.length !== 1 || !loaded[0].endsWith(want)) throw new Error('loaded ' + JSON.stringify(loaded) + ', expected ' + want)
+// The product build: no test or benchmark hook (those are in the testing build only).
+const binding = require(loaded[0])
+for (const hook of ['benchNative', 'forcePanicForTesting']) if (hook in binding) throw new Error('the packed binary exports ' + hook)
 console.log('require: ' + n + ' chains, binary ' + loaded[0].slice(process.cwd().length + 1))
 JS
 node smoke.cjs || die "(a) require('virtio-queue') failed"

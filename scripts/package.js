@@ -29,6 +29,8 @@ const fs = require('node:fs')
 const path = require('node:path')
 
 const root = path.resolve(__dirname, '..')
+/** Exports of the testing build only (cargo feature `testing`). */
+const TESTING_HOOKS = ['benchNative', 'forcePanicForTesting']
 const LICENSE_FILES = ['LICENSE-APACHE', 'LICENSE-BSD-3-Clause', 'THIRD_PARTY_NOTICES.md']
 const TRIPLE_TO_PLATFORM = {
   'x86_64-unknown-linux-gnu': 'linux-x64-gnu',
@@ -205,6 +207,11 @@ function stage(platform, hostName) {
     die(
       `npm/${platform}/${binary} is missing: build it on that platform (napi build --platform --release --target ...) and put it there`,
     )
+  }
+  // The product build only: the testing build's hooks (scripts/testing-addon.js) never ship.
+  const bytes = fs.readFileSync(path.join(dir, binary))
+  for (const hook of TESTING_HOOKS) {
+    if (bytes.includes(hook)) die(`npm/${platform}/${binary} contains ${hook}: it is a testing build, not the product`)
   }
   for (const f of LICENSE_FILES) fs.copyFileSync(path.join(root, f), path.join(dir, f))
 }

@@ -31,6 +31,8 @@ if (typeof global.gc !== 'function') {
 }
 
 const root = path.join(__dirname, '..')
+// The soak forces panics now and then: it runs on the testing addon (scripts/testing-addon.js).
+require(path.join(root, 'scripts', 'testing-addon.js')).useTestingAddon()
 const { ChainBatch, GuestMemory, Queue, UsedBatch } = require(root)
 const { SplitQueueDriver, setUpDeviceQueue, splitQueueLayout } = require(path.join(root, 'driver'))
 const { loadBinding } = require(path.join(root, 'lib', 'binding'))

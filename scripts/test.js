@@ -9,6 +9,10 @@
 //
 //   node scripts/test.js [--only format,cargo,types,ava] [-- extra ava args]
 //
+// Before ava (and the extras that run JavaScript) it builds the testing addon
+// and lib/ (`node scripts/build.js --testing`; cargo rebuilds only what
+// changed): the suite runs on that addon (scripts/testing-addon.js).
+//
 // Extra runners, listed in VIRTIO_QUEUE_TEST_EXTRAS (comma-separated), and by
 // default when CI=true (as .ci/run sets it): `node:<major>` runs the ava suite
 // on that Node major (scripts/test-matrix.js installs it from the npm
@@ -64,6 +68,8 @@ if (only.includes('cargo')) {
   const r = run('cargo', 'cargo', [
     'test',
     '--offline',
+    '--features',
+    'testing',
     ...(process.env.VIRTIO_QUEUE_CRATES === 'crates-io' ? [] : ['--locked']),
   ])
   let passed = 0
@@ -103,7 +109,19 @@ if (only.includes('types')) {
   results.push(['types', passed, failed])
 }
 
-if (only.includes('ava')) {
+const extras = (process.env.VIRTIO_QUEUE_TEST_EXTRAS ?? (process.env.CI === 'true' ? CI_EXTRAS : ''))
+  .split(',')
+  .map((x) => x.trim())
+  .filter(Boolean)
+
+let testingBuilt = true
+if (only.includes('ava') || extras.some((x) => x.startsWith('node:') || x === 'bench')) {
+  const r = run('build (testing addon)', process.execPath, [path.join('scripts', 'build.js'), '--testing'])
+  testingBuilt = r.status === 0
+  if (!testingBuilt) results.push(['build', 0, 1])
+}
+
+if (only.includes('ava') && testingBuilt) {
   const r = run('ava', bin('ava'), ['--tap', ...avaExtra])
   const count = (re) => Number((r.out.match(re) || [])[1] || 0)
   const passed = count(/^# pass (\d+)/m)
@@ -112,10 +130,6 @@ if (only.includes('ava')) {
   results.push(['ava', passed, failed])
 }
 
-const extras = (process.env.VIRTIO_QUEUE_TEST_EXTRAS ?? (process.env.CI === 'true' ? CI_EXTRAS : ''))
-  .split(',')
-  .map((x) => x.trim())
-  .filter(Boolean)
 for (const extra of extras) {
   if (extra.startsWith('node:')) {
     const major = extra.slice(5)
@@ -142,7 +156,17 @@ for (const extra of extras) {
       continue
     }
     const locked = process.env.VIRTIO_QUEUE_CRATES === 'crates-io' ? [] : ['--locked']
-    const r = run('clippy', 'cargo', ['clippy', '--offline', ...locked, '--all-targets', '--', '-D', 'warnings'])
+    const r = run('clippy', 'cargo', [
+      'clippy',
+      '--offline',
+      ...locked,
+      '--all-targets',
+      '--features',
+      'testing',
+      '--',
+      '-D',
+      'warnings',
+    ])
     results.push(['clippy', r.status === 0 ? 1 : 0, r.status === 0 ? 0 : 1])
   } else if (extra === 'pack') {
     const r = run('packed tarballs', 'bash', [path.join('scripts', 'pack-smoke.sh'), '--package'])

@@ -5,7 +5,7 @@ import { VRING_DESC_F_WRITE } from './descriptor'
 import { rangeError, typeError } from './errors'
 import { BATCH_CHAIN_WORDS, BATCH_DESC_WORDS, BATCH_HEADER_WORDS } from './native'
 
-/** A chain's byte total in the batch when it is not a plain in-memory sum (crate/src/batch.rs). */
+/** A chain's byte total in the batch when it is not a plain in-memory sum (crate/src/engine/batch.rs). */
 export const UNKNOWN_TOTAL = 0xffffffff
 // Module constants rather than `native.X` loads in every accessor: optimized code folds
 // them, and the accessors' bytecode stays small enough for V8 to inline them all.

@@ -1,6 +1,6 @@
 // A descriptor chain popped from the available ring. Its descriptors were read
 // by the crate in the same native call that popped it; they live in the
-// batch's Uint32Array (see crate/src/batch.rs for the layout).
+// batch's Uint32Array (see crate/src/engine/batch.rs for the layout).
 import { u64BigInt, u64Exact } from './address'
 import { UNKNOWN_TOTAL } from './batch'
 import { ANY_DIRECTION, type Descriptor, newDescriptor, nextBuffer, VRING_DESC_F_WRITE } from './descriptor'
@@ -28,7 +28,7 @@ export type ChainStopReason =
 
 /**
  * Chain status numbers of {@link ChainBatch.status}: index 0 (null) is a complete chain.
- * (Indexed as the native side numbers them, crate/src/chain_status.rs.)
+ * (Indexed as the native side numbers them, crate/src/engine/chain_status.rs.)
  */
 export const CHAIN_STOP_REASONS: ReadonlyArray<ChainStopReason | null> = [
   null,

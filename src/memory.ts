@@ -2,10 +2,10 @@
 // zero-copy between JavaScript (Buffers) and the native queue (vm-memory).
 // Buffer from node:buffer, not the global: in Node the global is a getter, which the
 // JIT does not fold away (it cost ~10 ns per Buffer.allocUnsafe on the read path).
-import { Buffer } from 'node:buffer'
+import { Buffer, constants as bufferConstants } from 'node:buffer'
 import { type GuestAddressLike, toAddress, toCount, toUint } from './address'
 import { addressError, rangeError, typeError, VirtioQueueError } from './errors'
-import { type MemoryHandle, native } from './native'
+import { type MemoryHandle, native, PAGE_SIZE } from './native'
 
 /**
  * A Buffer over `length` bytes of `b` from `offset`, without a copy. Buffer.from on the
@@ -176,10 +176,22 @@ export class GuestMemory {
         throw typeError(`ranges[${i}]`, 'a [guestAddress, size] pair', range)
       spec.push(toAddress(range[0], `ranges[${i}][0]`), toAddress(range[1], `ranges[${i}][1]`))
     })
-    const [handle, ...buffers] = native.memoryCreate(spec)
+    // Memory V8 owns (see the README's threat model): each region is an ArrayBuffer a page
+    // longer than asked, whose page-aligned window the native side maps; it returns the
+    // window's offsets.
+    const allocations: ArrayBuffer[] = []
+    const withBuffers: Array<number | bigint | ArrayBuffer> = []
+    for (let i = 0; i < spec.length; i += 2) {
+      const ab = allocateRegion(spec[i + 1]!, i / 2)
+      allocations.push(ab)
+      withBuffers.push(spec[i]!, ab)
+    }
+    const [handle, ...offsets] = native.memoryCreate(withBuffers)
     return new GuestMemory(
       handle,
-      buffers.map((ab, i) => region(i, spec[2 * i] as number, Buffer.from(ab as ArrayBuffer))),
+      allocations.map((ab, i) =>
+        region(i, spec[2 * i] as number, Buffer.from(ab, offsets[i] as number, ab.byteLength - PAGE_SIZE)),
+      ),
     )
   }
 
@@ -495,6 +507,21 @@ export class GuestMemory {
     if (length === 0 && !this.#find(start)) throw addressError(start, length)
     // Check everything first, so a failing access writes nothing.
     for (const [r, o, d, n] of pieces) f(r, o, d, n)
+  }
+}
+
+/** Zero-filled memory for a region of `size` bytes, plus a page for the native side's alignment. */
+function allocateRegion(size: number | bigint, index: number): ArrayBuffer {
+  if (size > bufferConstants.MAX_LENGTH) {
+    throw new VirtioQueueError(
+      `region ${index}: ${size} bytes is more than a Buffer can hold in this Node.js (${bufferConstants.MAX_LENGTH})`,
+      'InvalidRegion',
+    )
+  }
+  try {
+    return new ArrayBuffer(Number(size) + PAGE_SIZE)
+  } catch {
+    throw new VirtioQueueError(`region ${index}: out of memory allocating a region of ${size} bytes`, 'InvalidRegion')
   }
 }
 

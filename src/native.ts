@@ -8,7 +8,7 @@ declare const handleBrand: unique symbol
 /** An opaque native handle (a type-tagged external). */
 export type Handle<Kind extends string> = { readonly [handleBrand]: Kind }
 export type MemoryHandle = Handle<'memory'>
-/** Keeps a native queue alive; its slot is freed when this is collected (crate/src/slots.rs). */
+/** Keeps a native queue alive; its slot is freed when this is collected (crate/src/engine/slots.rs). */
 export type QueueAnchor = Handle<'queue anchor'>
 /** A queue's number in its thread's queue table: what every queue function takes. */
 export type QueueHandle = number & { readonly [handleBrand]: 'queue' }
@@ -22,7 +22,8 @@ export const enum Order {
 
 export interface NativeBinding {
   init(errorClass: typeof VirtioQueueError): void
-  memoryCreate(spec: Array<number | bigint | Uint8Array>): [MemoryHandle, ...Array<ArrayBuffer | undefined>]
+  /** Backings: an ArrayBuffer a page longer than its region (fromRanges; the offset of its page-aligned window comes back) or a Uint8Array. */
+  memoryCreate(spec: Array<number | bigint | Uint8Array | ArrayBuffer>): [MemoryHandle, ...Array<number | undefined>]
   queueNew(memory: MemoryHandle, maxSize: number): [QueueHandle, QueueAnchor]
   queueFromState(memory: MemoryHandle, state: Uint32Array): [QueueHandle, QueueAnchor]
   queueState(queue: QueueHandle, out: Uint32Array): void
@@ -41,7 +42,7 @@ export interface NativeBinding {
   availIdx(queue: QueueHandle, order: Order): number
   usedIdx(queue: QueueHandle, order: Order): number
   addUsed(queue: QueueHandle, headIndex: number, len: number): void
-  /** addUsed with (queue, headIndex, len) in CALL_AREA[0..2] (crate/src/call_area.rs). */
+  /** addUsed with (queue, headIndex, len) in CALL_AREA[0..2] (crate/src/js/state/call_area.rs). */
   addUsedArea(): void
   /** The call area of this thread, or undefined where external ArrayBuffers are not allowed. */
   callArea(): ArrayBuffer | undefined
@@ -55,7 +56,7 @@ export interface NativeBinding {
   goToPreviousPosition(queue: QueueHandle): void
   popChains(queue: QueueHandle, out: Uint32Array, maxChains: number): number
   addUsedBatch(queue: QueueHandle, pairs: Uint32Array, count: number): void
-  /** Benchmark only (bench/): native device rounds + recycling driver; see crate/src/bench.rs for `io`. */
+  /** Testing addon only (bench/): native device rounds + recycling driver; see crate/src/js/testing.rs for `io`. */
   benchNative(memory: MemoryHandle, queue: QueueHandle, io: Uint32Array): number
   constants(): [
     pageSize: number,
@@ -65,6 +66,7 @@ export interface NativeBinding {
     descWords: number,
     stateWords: number,
   ]
+  /** Testing addon only (the tests): panics in Rust. */
   forcePanicForTesting(): never
 }
 
@@ -86,7 +88,7 @@ export const STATE_WORDS = stateWords
 
 /**
  * Scalar arguments of hot calls, written here instead of passed (reading a Node-API
- * argument costs more than writing a Float64Array slot): see crate/src/call_area.rs. Only
+ * argument costs more than writing a Float64Array slot): see crate/src/js/state/call_area.rs. Only
  * numbers go in; other types take the ordinary call, which throws the TypeError.
  */
 const callAreaBuffer = native.callArea()

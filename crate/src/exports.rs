@@ -1,80 +1,83 @@
 //! Module registration: the table of exported functions.
 
-use crate::error::{Error, Result};
-use crate::napi::sys::*;
-use crate::napi::{export, Body, Ctx};
-use crate::{bench, call_area, instance, memory, memory_js, queue_js};
+use crate::engine::{batch, memory, Error, Result};
+use crate::js::state::Instance;
+use crate::js::{call_area, memory as memory_js, queue, Body, Ctx};
+use crate::napi::{napi_env, napi_value, register, Env, ErrorClass, Value, ValueType};
 
 const FUNCTIONS: &[(&str, Body)] = &[
     ("init", init),
     ("memoryCreate", memory_js::memory_create),
-    ("queueNew", queue_js::queue_new),
-    ("queueFromState", queue_js::queue_from_state),
-    ("queueState", queue_js::queue_state),
-    ("isValid", queue_js::is_valid),
-    ("reset", queue_js::reset),
-    ("maxSize", queue_js::max_size),
-    ("size", queue_js::size),
-    ("setSize", queue_js::set_size),
-    ("ready", queue_js::ready),
-    ("setReady", queue_js::set_ready),
-    ("setDescTableAddress", queue_js::set_desc_table_address),
-    ("setAvailRingAddress", queue_js::set_avail_ring_address),
-    ("setUsedRingAddress", queue_js::set_used_ring_address),
-    ("setEventIdx", queue_js::set_event_idx),
-    ("eventIdxEnabled", queue_js::event_idx_enabled),
-    ("availIdx", queue_js::avail_idx),
-    ("usedIdx", queue_js::used_idx),
-    ("addUsed", queue_js::add_used),
-    ("addUsedArea", queue_js::add_used_area),
+    ("queueNew", queue::queue_new),
+    ("queueFromState", queue::queue_from_state),
+    ("queueState", queue::queue_state),
+    ("isValid", queue::is_valid),
+    ("reset", queue::reset),
+    ("maxSize", queue::max_size),
+    ("size", queue::size),
+    ("setSize", queue::set_size),
+    ("ready", queue::ready),
+    ("setReady", queue::set_ready),
+    ("setDescTableAddress", queue::set_desc_table_address),
+    ("setAvailRingAddress", queue::set_avail_ring_address),
+    ("setUsedRingAddress", queue::set_used_ring_address),
+    ("setEventIdx", queue::set_event_idx),
+    ("eventIdxEnabled", queue::event_idx_enabled),
+    ("availIdx", queue::avail_idx),
+    ("usedIdx", queue::used_idx),
+    ("addUsed", queue::add_used),
+    ("addUsedArea", queue::add_used_area),
     ("callArea", call_area::expose),
-    ("enableNotification", queue_js::enable_notification),
-    ("disableNotification", queue_js::disable_notification),
-    ("needsNotification", queue_js::needs_notification),
-    ("nextAvail", queue_js::next_avail),
-    ("nextUsed", queue_js::next_used),
-    ("setNextAvail", queue_js::set_next_avail),
-    ("setNextUsed", queue_js::set_next_used),
-    ("goToPreviousPosition", queue_js::go_to_previous_position),
-    ("popChains", queue_js::pop_chains),
-    ("addUsedBatch", queue_js::add_used_batch),
-    ("benchNative", bench::bench_native),
+    ("enableNotification", queue::enable_notification),
+    ("disableNotification", queue::disable_notification),
+    ("needsNotification", queue::needs_notification),
+    ("nextAvail", queue::next_avail),
+    ("nextUsed", queue::next_used),
+    ("setNextAvail", queue::set_next_avail),
+    ("setNextUsed", queue::set_next_used),
+    ("goToPreviousPosition", queue::go_to_previous_position),
+    ("popChains", queue::pop_chains),
+    ("addUsedBatch", queue::add_used_batch),
     ("constants", constants),
-    ("forcePanicForTesting", force_panic),
 ];
 
+/// Exports of the `testing` build only (tests and benchmark).
+#[cfg(feature = "testing")]
+const TESTING_FUNCTIONS: &[(&str, Body)] = &[
+    ("benchNative", crate::js::testing::bench_native),
+    ("forcePanicForTesting", crate::js::testing::force_panic),
+];
+#[cfg(not(feature = "testing"))]
+const TESTING_FUNCTIONS: &[(&str, Body)] = &[];
+
 /// `init(VirtioQueueError)`: the class errors are thrown as in this environment.
-fn init(ctx: &Ctx) -> Result<napi_value> {
-    if ctx.type_of(ctx.arg(0))? != NAPI_FUNCTION {
+fn init(ctx: &Ctx) -> Result<Value> {
+    let class = ctx.arg(0);
+    if ctx.type_of(class)? != ValueType::Function {
         return Err(Error::ArgType {
             name: "errorClass",
             expected: "a class",
         });
     }
-    instance::set_error_class(ctx.env, ctx.arg(0))?;
-    Ok(ctx.undefined())
+    ctx.state().set_error_class(ctx.env(), class)?;
+    Ok(ctx.undefined()?)
 }
 
 /// `constants()`: `[pageSize, addressLimit, batch header words, chain words, descriptor words, state words]`.
-fn constants(ctx: &Ctx) -> Result<napi_value> {
+fn constants(ctx: &Ctx) -> Result<Value> {
     let values = [
         memory::PAGE_SIZE as f64,
         memory::ADDRESS_LIMIT as f64,
-        crate::batch::HEADER_WORDS as f64,
-        crate::batch::CHAIN_WORDS as f64,
-        crate::batch::DESC_WORDS as f64,
-        queue_js::STATE_WORDS as f64,
+        batch::HEADER_WORDS as f64,
+        batch::CHAIN_WORDS as f64,
+        batch::DESC_WORDS as f64,
+        queue::STATE_WORDS as f64,
     ];
     let items = values
         .iter()
         .map(|v| ctx.number(*v))
-        .collect::<Result<Vec<_>>>()?;
-    ctx.array(&items)
-}
-
-/// Panics on purpose, so tests can show a panic becomes a JavaScript error.
-fn force_panic(_ctx: &Ctx) -> Result<napi_value> {
-    panic!("forced panic for testing");
+        .collect::<crate::napi::Result<Vec<_>>>()?;
+    Ok(ctx.array(&items)?)
 }
 
 /// Node's module entry point, called once per environment (main thread and each worker).
@@ -83,21 +86,26 @@ fn force_panic(_ctx: &Ctx) -> Result<napi_value> {
 /// Called by Node with a valid environment and exports object.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn napi_register_module_v1(env: napi_env, exports: napi_value) -> napi_value {
-    let registered = std::panic::catch_unwind(|| -> Result<()> {
-        instance::install(env)?;
-        for (name, body) in FUNCTIONS {
-            // SAFETY: `env` and `exports` come from Node's module registration.
-            unsafe { export(env, exports, name, *body)? };
-        }
-        Ok(())
+    let registered = std::panic::catch_unwind(|| {
+        let functions: Vec<(&'static str, Body)> =
+            FUNCTIONS.iter().chain(TESTING_FUNCTIONS).copied().collect();
+        // SAFETY: `env` and `exports` come from Node's module registration.
+        unsafe { register(env, exports, Instance::default(), &functions) }
     });
+    // SAFETY: `env` is the registering environment.
+    let env = unsafe { Env::from_raw(env) };
     match registered {
         Ok(Ok(())) => exports,
         Ok(Err(e)) => {
-            crate::napi::throw(env, &e);
+            let _ = e.throw(env);
             std::ptr::null_mut()
         }
-        Err(_) => std::ptr::null_mut(),
+        Err(_) => {
+            // No error class is registered yet: a plain Error with the addon's code.
+            let e = Error::Panic("during module registration".into());
+            let _ = env.throw_error(ErrorClass::Error, e.code(), &e.to_string());
+            std::ptr::null_mut()
+        }
     }
 }
 

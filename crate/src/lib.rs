@@ -1,22 +1,25 @@
 //! Node-API addon exposing rust-vmm's `virtio-queue` and `vm-memory` crates.
 //!
-//! Layout: `memory` implements vm-memory's traits over host memory (no
-//! Node-API); `chain_status` and `batch` are the chain-popping logic (no
-//! Node-API); `napi` holds the Node-API declarations and the one trampoline
-//! every exported function goes through; `memory_js` and `queue_js` are the
-//! exported functions (queues addressed through `slots`); `exports` registers them.
+//! Layers, each using only those below it:
+//! - `napi`: a generic Node-API layer (hand-written declarations in
+//!   `napi::sys`, the one trampoline every export goes through, argument
+//!   decoding, externals and ArrayBuffers, references). It knows nothing of
+//!   this addon.
+//! - `engine`: the Rust that knows nothing of JavaScript: guest memory over
+//!   host memory, the batch encoding of chains and used entries, why a chain
+//!   ended early, the handle table, the error type, the benchmark loop.
+//! - `vhost_user` (to come): the vhost-user protocol side, beside `engine`
+//!   and like it free of Node-API.
+//! - `js`: the exported functions over the engine, the per-environment state
+//!   they receive as callback data, and how errors are thrown.
+//! - `exports`: the one table of exported functions.
+//!
+//! The feature `testing` adds the benchmark's native loop (`benchNative`) and
+//! `forcePanicForTesting`; the published addon is built without it.
 
-pub mod batch;
-mod bench;
-mod call_area;
-pub mod chain_status;
-pub mod error;
+pub mod engine;
 mod exports;
-mod instance;
-pub mod memory;
-mod memory_js;
+mod js;
 pub mod napi;
-mod queue_js;
-mod slots;
 #[cfg(target_os = "linux")]
 pub mod vhost_user;

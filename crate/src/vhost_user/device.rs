@@ -10,7 +10,7 @@ use virtio_queue::QueueState;
 
 use super::error::Error;
 use super::eventfd::{Notifier, VringFd};
-use crate::memory::GuestMem;
+use crate::engine::memory::GuestMem;
 
 /// Everything a device needs to serve a vring.
 #[derive(Debug)]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use vm_memory::GuestAddress;
 
 use super::mmap::SharedMapping;
-use crate::memory::{GuestMem, HostRegion};
+use crate::engine::memory::{GuestMem, HostRegion};
 
 /// The most regions a table may hold (`GET_MAX_MEM_SLOTS`), as KVM and
 /// libvhost-user allow.

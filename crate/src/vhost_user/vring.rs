@@ -6,7 +6,7 @@ use std::sync::Arc;
 use virtio_queue::{Queue, QueueState, QueueT};
 
 use super::eventfd::{Notifier, VringFd};
-use crate::memory::GuestMem;
+use crate::engine::memory::GuestMem;
 
 /// A vring's parts, as guest physical addresses (translated from the
 /// frontend's user addresses when `SET_VRING_ADDR` arrived).

@@ -14,7 +14,7 @@ use super::error::{Error, Result};
 use super::executor::Reply;
 use super::memory_table::{MappedRegion, MemoryTable, RegionDesc, MAX_MEM_SLOTS};
 use super::vring::Vring;
-use crate::memory::GuestMem;
+use crate::engine::memory::GuestMem;
 
 mod vrings;
 

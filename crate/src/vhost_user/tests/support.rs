@@ -11,7 +11,7 @@ use virtio_queue::{Queue, QueueState};
 
 use super::super::mmap::tests::memfd;
 use super::super::*;
-use crate::memory::GuestMem;
+use crate::engine::memory::GuestMem;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {

@@ -24,21 +24,14 @@
 //! The driver keeps no state between calls: everything published is consumed
 //! at the end of each round, so its shadows are the two ring indices.
 
-use std::rc::Rc;
 use std::sync::atomic::{fence, Ordering};
 
 use virtio_queue::{Queue, QueueT};
 use vm_memory::{Bytes, GuestAddress};
 
-use crate::error::{Error, Result};
-use crate::memory::GuestMem;
-use crate::memory_js::MemoryHandle;
-use crate::napi::sys::napi_value;
-use crate::napi::Ctx;
-use crate::queue_js::{let_queue, queue_at};
+use crate::engine::error::{Error, Result};
+use crate::engine::memory::GuestMem;
 
-/// Words of the `io` array of `benchNative`.
-pub const IO_WORDS: usize = 16;
 /// Largest number of bytes written to one writable descriptor (the pattern size).
 pub const PATTERN_BYTES: usize = 65536;
 /// A run gives up (a broken queue) after this many `enable_notification` rechecks.
@@ -73,10 +66,6 @@ pub struct Stats {
     pub rechecks: u32,
 }
 
-fn gm(e: vm_memory::GuestMemoryError) -> Error {
-    Error::Memory(e)
-}
-
 /// One device round over everything available now; see the module docs.
 fn device_round(queue: &mut Queue, mem: &GuestMem, pattern: &[u8], s: &mut Stats) -> Result<()> {
     loop {
@@ -88,12 +77,12 @@ fn device_round(queue: &mut Queue, mem: &GuestMem, pattern: &[u8], s: &mut Stats
                 let len = d.len() as usize;
                 if d.is_write_only() {
                     let n = len.min(pattern.len());
-                    mem.write_slice(&pattern[..n], d.addr()).map_err(gm)?;
+                    mem.write_slice(&pattern[..n], d.addr())?;
                     written += n as u32;
                 } else if len > 0 {
                     let mut hdr = [0u8; 16];
                     let n = len.min(hdr.len());
-                    mem.read_slice(&mut hdr[..n], d.addr()).map_err(gm)?;
+                    mem.read_slice(&mut hdr[..n], d.addr())?;
                     s.check = s.check.wrapping_add(hdr[0] as u32);
                 }
             }
@@ -123,8 +112,8 @@ fn driver_refill(queue: &Queue, mem: &GuestMem, p: &Params, s: &mut Stats) -> Re
     let avail = queue.avail_ring();
     let used = queue.used_ring();
     let at = |base: u64, off: u64| GuestAddress(base + off);
-    let used_idx: u16 = mem.load(at(used, 2), Ordering::Acquire).map_err(gm)?;
-    let old: u16 = mem.load(at(avail, 2), Ordering::Relaxed).map_err(gm)?;
+    let used_idx: u16 = mem.load(at(used, 2), Ordering::Acquire)?;
+    let old: u16 = mem.load(at(avail, 2), Ordering::Relaxed)?;
     // Everything up to the published avail idx was consumed last round, so the
     // first unconsumed used entry is `used_idx - (published - consumed)`; with
     // the driver consuming everything, that is the avail idx minus in flight.
@@ -132,30 +121,26 @@ fn driver_refill(queue: &Queue, mem: &GuestMem, p: &Params, s: &mut Stats) -> Re
     let mut a = old;
     while u != used_idx {
         let slot = (u & mask) as u64;
-        let id: u32 = mem.read_obj(at(used, 4 + 8 * slot)).map_err(gm)?;
-        let len: u32 = mem.read_obj(at(used, 8 + 8 * slot)).map_err(gm)?;
+        let id: u32 = mem.read_obj(at(used, 4 + 8 * slot))?;
+        let len: u32 = mem.read_obj(at(used, 8 + 8 * slot))?;
         if len != p.expect_len || id % p.stride != 0 || id >= p.stride * p.in_flight {
             s.bad += 1;
         }
-        mem.write_obj(id as u16, at(avail, 4 + 2 * (a & mask) as u64))
-            .map_err(gm)?;
+        mem.write_obj(id as u16, at(avail, 4 + 2 * (a & mask) as u64))?;
         a = a.wrapping_add(1);
         u = u.wrapping_add(1);
     }
-    mem.store(a, at(avail, 2), Ordering::Release).map_err(gm)?;
+    mem.store(a, at(avail, 2), Ordering::Release)?;
     if queue.event_idx_enabled() {
-        mem.store(u, at(avail, 4 + 2 * size as u64), Ordering::Release)
-            .map_err(gm)?;
+        mem.store(u, at(avail, 4 + 2 * size as u64), Ordering::Release)?;
     }
     // The spec's full barrier between publishing and reading the device's suppression state.
     fence(Ordering::SeqCst);
     let kick = if queue.event_idx_enabled() {
-        let avail_event: u16 = mem
-            .load(at(used, 4 + 8 * size as u64), Ordering::Relaxed)
-            .map_err(gm)?;
+        let avail_event: u16 = mem.load(at(used, 4 + 8 * size as u64), Ordering::Relaxed)?;
         a.wrapping_sub(avail_event).wrapping_sub(1) < a.wrapping_sub(old)
     } else {
-        let flags: u16 = mem.load(at(used, 0), Ordering::Relaxed).map_err(gm)?;
+        let flags: u16 = mem.load(at(used, 0), Ordering::Relaxed)?;
         flags & 1 == 0
     };
     if kick {
@@ -181,41 +166,10 @@ pub fn run(queue: &mut Queue, mem: &GuestMem, p: &Params) -> Result<Stats> {
     Ok(s)
 }
 
-/// `benchNative(memory, queue, io: Uint32Array(16)) -> chains`: `io[0..5]` are
-/// rounds, fill byte, expected used len, head stride, chains in flight;
-/// `io[8..14]` receive chains, checksum, interrupts, kicks, bad used entries,
-/// rechecks. The queue must work on `memory`, and no QueueGuard may hold
-/// prefetched chains of it.
-pub fn bench_native(ctx: &Ctx) -> Result<napi_value> {
-    let memory = Rc::clone(&ctx.external::<MemoryHandle>(0, "memory")?.0);
-    let_queue!(q = queue_at(ctx, 1)?);
-    if !Rc::ptr_eq(&memory, &q.memory) {
-        return Err(Error::range(
-            "queue",
-            "the queue works on another guest memory",
-        ));
-    }
-    // SAFETY: `io` is the only typed-array argument, taken once.
-    let io = unsafe { ctx.u32_slice(2, "io")? };
-    if io.len() < IO_WORDS {
-        return Err(Error::range("io", format!("expected {IO_WORDS} words")));
-    }
-    let p = Params {
-        rounds: io[0],
-        fill: io[1] as u8,
-        expect_len: io[2],
-        stride: io[3],
-        in_flight: io[4],
-    };
-    let s = run(&mut q.queue, memory.get()?, &p)?;
-    io[8..14].copy_from_slice(&[s.chains, s.check, s.interrupts, s.kicks, s.bad, s.rechecks]);
-    ctx.number(s.chains as f64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::memory::{HostRegion, NativeAlloc};
+    use crate::engine::memory::{HostRegion, NativeAlloc};
     use std::sync::Arc;
     use virtio_queue::QueueOwnedT;
 

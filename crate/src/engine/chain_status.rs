@@ -12,7 +12,7 @@ use virtio_bindings::bindings::virtio_ring::VRING_DESC_ALIGN_SIZE;
 use virtio_queue::Descriptor;
 use vm_memory::{Bytes, GuestAddress};
 
-use crate::memory::GuestMem;
+use crate::engine::memory::GuestMem;
 
 /// How a popped chain ended. The numeric values cross the Node-API boundary.
 #[repr(u32)]

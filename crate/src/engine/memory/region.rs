@@ -101,25 +101,19 @@ impl Bytes<MemoryRegionAddress> for HostRegion {
     type E = GmError;
 
     fn write(&self, buf: &[u8], addr: MemoryRegionAddress) -> GmResult<usize> {
-        self.slice()
-            .write(buf, to_offset(addr)?)
-            .map_err(Into::into)
+        Ok(self.slice().write(buf, to_offset(addr)?)?)
     }
 
     fn read(&self, buf: &mut [u8], addr: MemoryRegionAddress) -> GmResult<usize> {
-        self.slice().read(buf, to_offset(addr)?).map_err(Into::into)
+        Ok(self.slice().read(buf, to_offset(addr)?)?)
     }
 
     fn write_slice(&self, buf: &[u8], addr: MemoryRegionAddress) -> GmResult<()> {
-        self.slice()
-            .write_slice(buf, to_offset(addr)?)
-            .map_err(Into::into)
+        Ok(self.slice().write_slice(buf, to_offset(addr)?)?)
     }
 
     fn read_slice(&self, buf: &mut [u8], addr: MemoryRegionAddress) -> GmResult<()> {
-        self.slice()
-            .read_slice(buf, to_offset(addr)?)
-            .map_err(Into::into)
+        Ok(self.slice().read_slice(buf, to_offset(addr)?)?)
     }
 
     #[allow(deprecated)]
@@ -129,9 +123,7 @@ impl Bytes<MemoryRegionAddress> for HostRegion {
         src: &mut F,
         count: usize,
     ) -> GmResult<usize> {
-        self.slice()
-            .read_from(to_offset(addr)?, src, count)
-            .map_err(Into::into)
+        Ok(self.slice().read_from(to_offset(addr)?, src, count)?)
     }
 
     #[allow(deprecated)]
@@ -141,9 +133,7 @@ impl Bytes<MemoryRegionAddress> for HostRegion {
         src: &mut F,
         count: usize,
     ) -> GmResult<()> {
-        self.slice()
-            .read_exact_from(to_offset(addr)?, src, count)
-            .map_err(Into::into)
+        Ok(self.slice().read_exact_from(to_offset(addr)?, src, count)?)
     }
 
     #[allow(deprecated)]
@@ -153,9 +143,7 @@ impl Bytes<MemoryRegionAddress> for HostRegion {
         dst: &mut F,
         count: usize,
     ) -> GmResult<usize> {
-        self.slice()
-            .write_to(to_offset(addr)?, dst, count)
-            .map_err(Into::into)
+        Ok(self.slice().write_to(to_offset(addr)?, dst, count)?)
     }
 
     #[allow(deprecated)]
@@ -165,9 +153,7 @@ impl Bytes<MemoryRegionAddress> for HostRegion {
         dst: &mut F,
         count: usize,
     ) -> GmResult<()> {
-        self.slice()
-            .write_all_to(to_offset(addr)?, dst, count)
-            .map_err(Into::into)
+        Ok(self.slice().write_all_to(to_offset(addr)?, dst, count)?)
     }
 
     fn store<T: AtomicAccess>(
@@ -176,15 +162,11 @@ impl Bytes<MemoryRegionAddress> for HostRegion {
         addr: MemoryRegionAddress,
         order: Ordering,
     ) -> GmResult<()> {
-        self.slice()
-            .store(val, to_offset(addr)?, order)
-            .map_err(Into::into)
+        Ok(self.slice().store(val, to_offset(addr)?, order)?)
     }
 
     fn load<T: AtomicAccess>(&self, addr: MemoryRegionAddress, order: Ordering) -> GmResult<T> {
-        self.slice()
-            .load(to_offset(addr)?, order)
-            .map_err(Into::into)
+        Ok(self.slice().load(to_offset(addr)?, order)?)
     }
 }
 
@@ -219,9 +201,7 @@ impl GuestMemoryRegion for HostRegion {
         offset: MemoryRegionAddress,
         count: usize,
     ) -> GmResult<VolatileSlice<'_, BS<'_, ()>>> {
-        self.slice()
-            .subslice(to_offset(offset)?, count)
-            .map_err(Into::into)
+        Ok(self.slice().subslice(to_offset(offset)?, count)?)
     }
 }
 

@@ -21,9 +21,9 @@ use virtio_bindings::bindings::virtio_ring::VRING_DESC_F_WRITE;
 use virtio_queue::{Descriptor, DescriptorChain, Queue, QueueOwnedT, QueueT};
 use vm_memory::{GuestAddress, GuestMemory};
 
-use crate::chain_status::{diagnose, ChainStatus};
-use crate::error::{Error, Result};
-use crate::memory::GuestMem;
+use crate::engine::chain_status::{diagnose, ChainStatus};
+use crate::engine::error::{Error, Result};
+use crate::engine::memory::GuestMem;
 
 pub const HEADER_WORDS: usize = 4;
 pub const CHAIN_WORDS: usize = 6;
@@ -171,33 +171,23 @@ fn totals(mem: &GuestMem, words: &[u32]) -> (u32, u32) {
 }
 
 /// Adds `count` used entries given as `(head, len)` pairs in `pairs`; stops at
-/// the first error, after the entries before it were added.
-pub fn add_used(
-    queue: &mut Queue,
-    mem: &GuestMem,
-    pairs: &[u32],
-    count: usize,
-) -> std::result::Result<(), (usize, Error)> {
+/// the first error (`BatchEntry`, naming the entry), after the entries before it were added.
+pub fn add_used(queue: &mut Queue, mem: &GuestMem, pairs: &[u32], count: usize) -> Result<()> {
     if pairs.len() / 2 < count {
-        return Err((
-            0,
-            Error::range(
-                "count",
-                format!(
-                    "{count} entries need {} words, the array has {}",
-                    count * 2,
-                    pairs.len()
-                ),
+        return Err(Error::range(
+            "count",
+            format!(
+                "{count} entries need {} words, the array has {}",
+                count * 2,
+                pairs.len()
             ),
         ));
     }
-    for i in 0..count {
-        let head = pairs[2 * i];
-        let head = u16::try_from(head)
-            .map_err(|_| (i, Error::Queue(virtio_queue::Error::InvalidDescriptorIndex)))?;
-        queue
-            .add_used(mem, head, pairs[2 * i + 1])
-            .map_err(|e| (i, Error::Queue(e)))?;
+    for (index, pair) in pairs.chunks_exact(2).take(count).enumerate() {
+        let entry = |source| Error::BatchEntry { index, source };
+        let head = u16::try_from(pair[0])
+            .map_err(|_| entry(virtio_queue::Error::InvalidDescriptorIndex))?;
+        queue.add_used(mem, head, pair[1]).map_err(entry)?;
     }
     Ok(())
 }
@@ -205,7 +195,7 @@ pub fn add_used(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::memory::{HostRegion, NativeAlloc};
+    use crate::engine::memory::{HostRegion, NativeAlloc};
     use std::sync::Arc;
     use vm_memory::{Bytes, GuestAddress};
 
@@ -345,7 +335,10 @@ mod tests {
         ));
         let pairs = [1, 100, 2, 200, 16, 300];
         match add_used(&mut q, &mem, &pairs, 3) {
-            Err((2, Error::Queue(virtio_queue::Error::InvalidDescriptorIndex))) => {}
+            Err(Error::BatchEntry {
+                index: 2,
+                source: virtio_queue::Error::InvalidDescriptorIndex,
+            }) => {}
             other => panic!("unexpected {other:?}"),
         }
         assert_eq!(q.next_used(), 2);

@@ -1,4 +1,5 @@
-//! The addon's one error type, and how each variant reaches JavaScript.
+//! The addon's one error type. Pure Rust: how each variant is thrown in
+//! JavaScript lives in `js::throw`.
 
 use std::fmt;
 
@@ -23,37 +24,22 @@ pub enum Error {
     Memory(vm_memory::GuestMemoryError),
     /// A guest memory layout was rejected (overlap, empty region, misalignment...).
     InvalidRegion(String),
-    /// A buffer backing guest memory was detached (transferred) after it was mapped.
+    /// A buffer backing guest memory no longer holds its region: detached
+    /// (transferred), or resized below it, after it was mapped.
     Detached { region: usize },
     /// A Rust panic, caught at the Node-API boundary.
     Panic(String),
-    /// A Node-API call failed; usually a JavaScript exception is already pending.
-    Napi(i32),
+    /// A Node-API call failed with this status; usually a JavaScript exception is already pending.
+    NodeApi(i32),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
-
-/// The JavaScript class an error is thrown as.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    Type,
-    Range,
-    Virtio,
-}
 
 impl Error {
     pub fn range(name: &'static str, reason: impl Into<String>) -> Self {
         Error::ArgRange {
             name,
             reason: reason.into(),
-        }
-    }
-
-    pub fn kind(&self) -> ErrorKind {
-        match self {
-            Error::ArgType { .. } => ErrorKind::Type,
-            Error::ArgRange { .. } => ErrorKind::Range,
-            _ => ErrorKind::Virtio,
         }
     }
 
@@ -67,7 +53,7 @@ impl Error {
             Error::InvalidRegion(_) => "InvalidRegion",
             Error::Detached { .. } => "DetachedBuffer",
             Error::Panic(_) => "Panic",
-            Error::Napi(_) => "NodeApi",
+            Error::NodeApi(_) => "NodeApi",
         }
     }
 }
@@ -117,14 +103,24 @@ impl fmt::Display for Error {
             Error::InvalidRegion(msg) => write!(f, "{msg}"),
             Error::Detached { region } => write!(
                 f,
-                "the ArrayBuffer backing guest memory region {region} was detached (transferred); \
-                 the memory is no longer usable"
+                "the ArrayBuffer backing guest memory region {region} was detached (transferred) \
+                 or resized below the region; the memory is no longer usable"
             ),
             Error::Panic(msg) => write!(
                 f,
                 "internal error (Rust panic caught at the Node-API boundary): {msg}"
             ),
-            Error::Napi(status) => write!(f, "a Node-API call failed with status {status}"),
+            Error::NodeApi(status) => write!(f, "a Node-API call failed with status {status}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Queue(e) | Error::BatchEntry { source: e, .. } => Some(e),
+            Error::Memory(e) => Some(e),
+            _ => None,
         }
     }
 }
@@ -155,15 +151,9 @@ mod tests {
             Error::from(virtio_queue::Error::QueueNotReady).code(),
             "QueueNotReady"
         );
-        assert_eq!(Error::range("size", "too big").kind(), ErrorKind::Range);
-        assert_eq!(
-            Error::ArgType {
-                name: "x",
-                expected: "a number"
-            }
-            .kind(),
-            ErrorKind::Type
-        );
+        assert_eq!(Error::range("size", "too big").code(), "ERR_OUT_OF_RANGE");
+        let e = Error::from(virtio_queue::Error::InvalidSize);
+        assert!(std::error::Error::source(&e).is_some());
         assert!(Error::Detached { region: 2 }
             .to_string()
             .contains("region 2"));

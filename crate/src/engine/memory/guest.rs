@@ -4,7 +4,7 @@
 use vm_memory::{GuestAddress, GuestMemory, GuestMemoryRegion};
 
 use super::region::{HostRegion, HOST_ALIGN};
-use crate::error::{Error, Result};
+use crate::engine::error::{Error, Result};
 
 /// Guest addresses must stay below 2^53 so JavaScript numbers hold them exactly.
 pub const ADDRESS_LIMIT: u64 = 1 << 53;
@@ -109,7 +109,7 @@ impl GuestMemory for GuestMem {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::memory::native::NativeAlloc;
+    use crate::engine::memory::native::NativeAlloc;
     use std::sync::Arc;
     use vm_memory::Bytes;
 

@@ -1,9 +1,12 @@
-//! Page-aligned, zero-filled host memory allocated by the addon
-//! (the analogue of the anonymous mappings behind `GuestMemoryMmap::from_ranges`).
+//! Page-aligned, zero-filled host memory allocated in Rust (the analogue of
+//! the anonymous mappings behind `GuestMemoryMmap::from_ranges`), for guest
+//! memory that JavaScript never sees: the engine's tests use it. Memory that
+//! JavaScript sees is V8's (`GuestMemory.fromRanges` allocates ArrayBuffers),
+//! so that a transfer to another thread cannot orphan it (README, Security).
 
 use std::alloc::{alloc_zeroed, dealloc, Layout};
 
-use crate::error::{Error, Result};
+use crate::engine::error::{Error, Result};
 
 /// The alignment of native regions: the host page size of the common platforms.
 pub const PAGE_SIZE: usize = if cfg!(all(target_os = "macos", target_arch = "aarch64")) {

@@ -1,0 +1,15 @@
+//! The Rust that knows nothing of JavaScript: guest memory over host memory,
+//! the batch encoding of popped chains and used entries, why a chain ended
+//! early, the table of generation-checked handles, the benchmark's native
+//! loop (feature `testing`), and the addon's one error type. Nothing here
+//! uses Node-API; `js` exposes it.
+
+pub mod batch;
+#[cfg(feature = "testing")]
+pub mod bench;
+pub mod chain_status;
+pub mod error;
+pub mod memory;
+pub mod slots;
+
+pub use error::{Error, Result};

@@ -1,0 +1,44 @@
+//! Strong references: how native code keeps a JavaScript value alive beyond
+//! the call that gave it.
+
+use std::ptr::null_mut;
+
+use super::env::{check, Env, Value};
+use super::error::Result;
+use super::sys::*;
+
+/// A strong reference to a JavaScript value, deleted on drop.
+pub struct Ref {
+    env: Env,
+    raw: napi_ref,
+}
+
+impl Ref {
+    pub fn new(env: Env, value: Value) -> Result<Self> {
+        let mut raw = null_mut();
+        // SAFETY: `value` is a value of `env`.
+        check(unsafe { napi_create_reference(env.raw(), value.0, 1, &mut raw) })?;
+        Ok(Ref { env, raw })
+    }
+
+    /// The value, for use in the current call of the reference's environment.
+    pub fn value(&self) -> Result<Value> {
+        let mut v = null_mut();
+        // SAFETY: the reference is alive until dropped.
+        check(unsafe { napi_get_reference_value(self.env.raw(), self.raw, &mut v) })?;
+        Ok(Value(v))
+    }
+
+    /// The environment the reference belongs to.
+    pub fn env(&self) -> Env {
+        self.env
+    }
+}
+
+impl Drop for Ref {
+    fn drop(&mut self) {
+        // SAFETY: the reference was created on `env` and is deleted once. References
+        // are only dropped on the thread of their environment (finalizers included).
+        unsafe { napi_delete_reference(self.env.raw(), self.raw) };
+    }
+}
