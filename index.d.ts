@@ -45,7 +45,10 @@ export type VirtioQueueErrorCode =
   | 'GuestMemoryError'
   | 'SplitOutOfBounds'
   // this package's own
-  /** An address range outside guest memory (thrown as a RangeError with this code by GuestMemory accessors). */
+  /**
+   * An address range outside guest memory, from GuestMemory accessors: the error is a
+   * RangeError and `instanceof VirtioQueueError` holds for it too.
+   */
   | 'InvalidGuestAddress'
   /** A guest memory layout was rejected: empty, overlapping, misaligned or beyond 2^53. */
   | 'InvalidRegion'
@@ -64,9 +67,10 @@ export type VirtioQueueErrorCode =
 
 /**
  * An error from the queue, the crate or guest memory. `code` names the virtio-queue error
- * variant (e.g. `InvalidSize`, `QueueNotReady`) or one of this package's codes. Argument
- * mistakes are thrown as TypeError (`code: 'ERR_INVALID_ARG_TYPE'`) or RangeError
- * (`code: 'ERR_OUT_OF_RANGE'`) naming the argument.
+ * variant (e.g. `InvalidSize`, `QueueNotReady`) or one of this package's codes. The guest
+ * address errors (`InvalidGuestAddress`) are RangeErrors for which `instanceof
+ * VirtioQueueError` holds as well. Argument mistakes are thrown as TypeError
+ * (`code: 'ERR_INVALID_ARG_TYPE'`) or RangeError (`code: 'ERR_OUT_OF_RANGE'`) naming the argument.
  */
 export declare class VirtioQueueError extends Error {
   readonly code: VirtioQueueErrorCode
@@ -166,7 +170,8 @@ export interface QueueState {
 export declare class Queue {
   /**
    * A queue offering `maxSize` entries; its size starts at `maxSize`.
-   * @throws VirtioQueueError `InvalidMaxSize` unless `maxSize` is a power of two ≤ 32768.
+   * @throws VirtioQueueError `InvalidMaxSize` unless `maxSize` is a power of two ≤ 32768
+   * (RangeError for a negative or fractional number).
    */
   constructor(memory: GuestMemory, maxSize: number)
   /**
@@ -178,10 +183,20 @@ export declare class Queue {
   readonly memory: GuestMemory
   /**
    * Locks the queue with its memory: the guard has the crate's QueueGuard API. One guard at
-   * a time; release it (`guard.release()` or `using`) before locking again.
-   * @throws VirtioQueueError `QueueLocked` while another guard is live.
+   * a time; release it (`try { … } finally { guard.release() }`, or `using`) before locking
+   * again. A guard that was never released and is no longer reachable (garbage-collected)
+   * is taken over: its read-ahead chains go back to the ring.
+   * @throws VirtioQueueError `QueueLocked` while another guard is reachable and not released
+   * (see {@link forceUnlock}).
    */
   lockWithMemory(): QueueGuard
+  /**
+   * Takes the lock from the guard holding it, if any: its read-ahead chains go back to the
+   * ring and each later call on it throws `GuardReleased` (its `released` becomes true). The
+   * recovery path for a guard that an exception left unreleased. Returns whether a guard
+   * held the lock.
+   */
+  forceUnlock(): boolean
   /** A snapshot of the queue (the crate's `Queue::state()`). */
   state(): QueueState
 }
@@ -198,7 +213,7 @@ export declare class QueueGuard implements Disposable {
   private constructor(...internal: never[])
   /** The guest memory the queue works on. */
   get memory(): GuestMemory
-  /** Whether release() was called. */
+  /** Whether the guard no longer holds its queue: release() was called, or `queue.forceUnlock()`. */
   get released(): boolean
   /**
    * The crate's `is_valid`: ready, and the descriptor table and both rings in guest memory.
@@ -235,7 +250,9 @@ export declare class QueueGuard implements Disposable {
   usedIdx(order?: MemoryOrdering): number
   /**
    * Writes a used element (head index, bytes written) and publishes the new used idx.
-   * @throws VirtioQueueError `InvalidDescriptorIndex` if `headIndex` ≥ size, `GuestMemory` if the used ring is not in memory.
+   * @throws VirtioQueueError `QueueNotReady` unless the queue is ready (the crate would write
+   * the element wherever the used ring points: address 0 on a queue never set up),
+   * `InvalidDescriptorIndex` if `headIndex` ≥ size, `GuestMemory` if the used ring is not in memory.
    */
   addUsed(headIndex: number, len: number): void
   /**
@@ -258,7 +275,7 @@ export declare class QueueGuard implements Disposable {
   /**
    * The next available chain, or null when there is none. Unlike the crate's
    * `pop_descriptor_chain`, which turns errors into `None`, this throws them. Chains are
-   * read from the ring in batches (up to 32 per native call) and handed out one by one;
+   * read from the ring in batches (up to 128 per native call) and handed out one by one;
    * the avail idx is checked when a batch is read, and chains read ahead but not handed out
    * go back to the ring before anything could observe them (nextAvail(), state(), ...).
    * @throws VirtioQueueError `QueueNotReady`, `InvalidAvailRingIndex`, `GuestMemory`.
@@ -276,7 +293,11 @@ export declare class QueueGuard implements Disposable {
    * descriptors than it holds.
    */
   popChains(batch: ChainBatch): number
-  /** Batch path: adds every entry of `used` in one native call, then clears it. On an error, the entries before the failing one were added. */
+  /**
+   * Batch path: adds every entry of `used` in one native call, then clears it. On an error,
+   * the entries before the failing one were added.
+   * @throws VirtioQueueError `QueueNotReady` (nothing added) unless the queue is ready, as addUsed.
+   */
   addUsedBatch(used: UsedBatch): void
   /** Releases the guard; the queue can then be locked again. Idempotent. */
   release(): void
@@ -418,18 +439,19 @@ export declare class ChainBatch {
    * `[addr low 32 bits, addr high 32 bits, len, flags | next << 16]`.
    */
   static readonly DESC_WORDS: number
-  /** Room for `maxChains` chains (≤ 65535) and `maxDescriptors` descriptors (grown on demand). */
+  /** Room for `maxChains` chains (1 to 65535) and `maxDescriptors` descriptors (default `4 * maxChains`; grown on demand). */
   constructor(maxChains?: number, maxDescriptors?: number)
-  readonly maxChains: number
+  /** Most chains one pop stores. */
+  get maxChains(): number
   /** Word index of descriptor 0 in `words`: `HEADER_WORDS + CHAIN_WORDS * maxChains`. */
-  readonly descriptorBase: number
+  get descriptorBase(): number
   /**
    * The storage each pop writes, for loops that read fields without a call each (layout:
    * `HEADER_WORDS`, `CHAIN_WORDS`, `DESC_WORDS`). A pop may replace it with a larger array
    * (a chain with more descriptors than it holds), so read it after each `popChains`.
-   * Writing it changes nothing in the queue.
+   * Writing its elements changes nothing in the queue; the property itself is read-only.
    */
-  words: Uint32Array
+  get words(): Uint32Array
   /** Chains stored by the last pop. */
   get count(): number
   /** Descriptors stored by the last pop. */
@@ -458,8 +480,8 @@ export declare class ChainBatch {
 export declare class UsedBatch {
   /** Initial room for `capacity` entries (grows on demand). */
   constructor(capacity?: number)
-  /** Entries pushed since the last flush. */
-  count: number
+  /** Entries pushed since the last flush (read-only: `push` and `clear` change it). */
+  get count(): number
   /** Queues a used entry. @throws RangeError if headIndex is not a u16 or len not a u32. */
   push(headIndex: number, len: number): void
   clear(): void

@@ -6,6 +6,8 @@ import type { VirtioQueueErrorCode } from '../index'
 
 export type { VirtioQueueErrorCode }
 
+const ordinaryHasInstance = Function.prototype[Symbol.hasInstance]
+
 export class VirtioQueueError extends Error {
   readonly code: VirtioQueueErrorCode
 
@@ -16,6 +18,33 @@ export class VirtioQueueError extends Error {
 
   override get name(): string {
     return 'VirtioQueueError'
+  }
+
+  /**
+   * `instanceof VirtioQueueError` holds for every error of this class and for the guest
+   * address errors (`code: 'InvalidGuestAddress'`), which are RangeErrors as well: a class
+   * can extend only one of Error and RangeError, so the address errors extend RangeError
+   * and are recognised here by their private brand (not by a property anyone could set).
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the class on the right of instanceof (a subclass too)
+    if (Reflect.apply(ordinaryHasInstance, this, [value])) return true
+    // biome-ignore lint/complexity/noThisInStatic: only VirtioQueueError itself, not a subclass, covers the address errors
+    return this === VirtioQueueError && GuestAddressError.is(value)
+  }
+}
+
+/** A guest address range outside guest memory: a RangeError that is also a VirtioQueueError. */
+class GuestAddressError extends RangeError {
+  readonly #brand = true
+  readonly code: 'InvalidGuestAddress' = 'InvalidGuestAddress'
+
+  override get name(): string {
+    return 'VirtioQueueError'
+  }
+
+  static is(value: unknown): boolean {
+    return typeof value === 'object' && value !== null && #brand in value
   }
 }
 
@@ -31,11 +60,12 @@ export function rangeError(name: string, reason: string): RangeError {
   return e
 }
 
-/** A guest address range that no region (or no single region) holds. */
+/**
+ * A guest address range that no region (or no single region) holds: a RangeError with
+ * `code: 'InvalidGuestAddress'` that is also `instanceof VirtioQueueError`.
+ */
 export function addressError(addr: number | bigint, length: number, what = 'outside guest memory'): RangeError {
-  const e = new RangeError(`guest address 0x${addr.toString(16)} (${length} bytes) is ${what}`)
-  ;(e as RangeError & { code: string }).code = 'InvalidGuestAddress'
-  return e
+  return new GuestAddressError(`guest address 0x${addr.toString(16)} (${length} bytes) is ${what}`)
 }
 
 function describe(value: unknown): string {
@@ -46,8 +76,15 @@ function describe(value: unknown): string {
   if (typeof value === 'string') return `type string (${JSON.stringify(value.slice(0, 40))})`
   if (typeof value === 'function') return 'a function'
   if (typeof value === 'object') {
-    const ctor = (value as object).constructor
-    return ctor?.name ? `an instance of ${ctor.name}` : 'an object'
+    // A getter or a Proxy trap may throw: the argument error must still be the one thrown.
+    try {
+      const ctor = (value as object).constructor
+      return typeof ctor === 'function' && typeof ctor.name === 'string' && ctor.name
+        ? `an instance of ${ctor.name}`
+        : 'an object'
+    } catch {
+      return 'an object'
+    }
   }
   return `type ${typeof value}`
 }

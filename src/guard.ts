@@ -2,9 +2,9 @@
 // Every call is one native call on the queue; chains are popped in batches
 // and handed out one by one, with unconsumed ones returned to the ring before
 // anything that could observe them.
-import { ChainBatch, descriptorBase, UsedBatch } from './batch'
+import { ChainBatch, descriptorBase, UsedBatch, usedEntryError } from './batch'
 import { DescriptorChain } from './chain'
-import { typeError, VirtioQueueError } from './errors'
+import { rangeError, typeError, VirtioQueueError } from './errors'
 import type { GuestMemory } from './memory'
 import {
   BATCH_CHAIN_WORDS,
@@ -43,28 +43,51 @@ const ARENA_WORDS = 1 << 16
 let arena: Uint32Array | null = null
 let arenaPos = 0
 
-/** @internal What a guard needs from its Queue. */
-export interface GuardOwner {
+/**
+ * @internal The state a Queue shares with its guards. It outlives any one guard, so the queue
+ * can return a guard's read-ahead chains to the ring when it takes the lock back (an
+ * unreachable guard, or forceUnlock()).
+ */
+export interface QueueCore {
   readonly handle: QueueHandle
   readonly memory: GuestMemory
-  unlock(guard: QueueGuard): void
+  /**
+   * The queue's `ready` flag, mirrored in JavaScript by every call that changes it
+   * (setReady, reset, Queue.fromState), so addUsed can refuse a queue that is not ready
+   * without a native call.
+   */
+  ready: boolean
+  /** The lock: a weak reference to the guard holding it (the guard keeps the same object). */
+  lock: WeakRef<QueueGuard> | null
+  /** Read-ahead chains of the lock holder: popped natively; `taken` of them handed out. */
+  count: number
+  taken: number
+}
+
+/** @internal Returns the read-ahead chains not handed out to the avail ring. */
+export function settleCore(core: QueueCore): void {
+  const pending = core.count - core.taken
+  core.count = core.taken = 0
+  if (pending > 0) native.setNextAvail(core.handle, (native.nextAvail(core.handle) - pending) & 0xffff)
 }
 
 export class QueueGuard implements Disposable {
-  readonly #owner: GuardOwner
+  readonly #core: QueueCore
   readonly #h: QueueHandle
   readonly #mem: GuestMemory
-  #released = false
-  // Prefetched chains: window of the arena, chains in it, chains handed out.
+  // This guard holds the lock while core.lock is this object.
+  readonly #ref: WeakRef<QueueGuard>
+  // Window of the arena holding the read-ahead chains (core.count, core.taken).
   #win: Uint32Array | null = null
-  #count = 0
-  #taken = 0
 
-  /** @internal Use Queue.lockWithMemory(). */
-  constructor(owner: GuardOwner) {
-    this.#owner = owner
-    this.#h = owner.handle
-    this.#mem = owner.memory
+  /** @internal Use Queue.lockWithMemory(), which settled the previous holder's read-ahead. */
+  constructor(core: QueueCore) {
+    this.#core = core
+    this.#h = core.handle
+    this.#mem = core.memory
+    this.#ref = new WeakRef(this)
+    core.count = core.taken = 0
+    core.lock = this.#ref
   }
 
   /** The guest memory the queue works on. */
@@ -79,8 +102,10 @@ export class QueueGuard implements Disposable {
 
   /** Resets the queue to its state after `new Queue()`, not ready. */
   reset(): void {
+    const h = this.#live()
     this.#drop()
-    native.reset(this.#live())
+    native.reset(h)
+    this.#core.ready = false
   }
 
   maxSize(): number {
@@ -94,7 +119,12 @@ export class QueueGuard implements Disposable {
   /** Sets the queue size; throws VirtioQueueError `InvalidSize` unless a power of two ≤ maxSize. */
   setSize(size: number): void {
     this.#settle()
-    native.setSize(this.#live(), size)
+    const h = this.#live()
+    if (typeof size === 'number' && !(Number.isInteger(size) && size >= 0)) {
+      const max = native.maxSize(h)
+      throw rangeError('size', `it must be a power of two from 1 to ${max} (maxSize); received ${size}`)
+    }
+    native.setSize(h, size)
   }
 
   ready(): boolean {
@@ -102,8 +132,11 @@ export class QueueGuard implements Disposable {
   }
 
   setReady(ready: boolean): void {
+    const h = this.#live()
     this.#settle()
-    native.setReady(this.#live(), ready)
+    native.setReady(h, ready)
+    // After the native call, which refused anything but a boolean.
+    this.#core.ready = ready
   }
 
   /** Sets the low and/or high 32 bits of the descriptor table address (16-byte aligned, else `InvalidDescTableAlign`). */
@@ -137,17 +170,25 @@ export class QueueGuard implements Disposable {
 
   /** The driver's avail ring `idx`, read from guest memory. */
   availIdx(order: MemoryOrdering = 'acquire'): number {
-    return native.availIdx(this.#live(), toOrder(order))
+    // The argument first (a string only: no conversion that could run user code), then the lock.
+    const o = toOrder(order)
+    return native.availIdx(this.#live(), o)
   }
 
   /** The used ring `idx`, read from guest memory. */
   usedIdx(order: MemoryOrdering = 'acquire'): number {
-    return native.usedIdx(this.#live(), toOrder(order))
+    const o = toOrder(order)
+    return native.usedIdx(this.#live(), o)
   }
 
-  /** Puts a used entry in the used ring and publishes it (release ordering). */
+  /**
+   * Puts a used entry in the used ring and publishes it (release ordering). Throws
+   * `QueueNotReady` unless the queue is ready: the crate would write the element at
+   * whatever address the used ring has (0 on a queue never set up).
+   */
   addUsed(headIndex: number, len: number): void {
     const h = this.#live()
+    if (!this.#core.ready) throw usedEntryError(headIndex, len) ?? notReady()
     const a = CALL_AREA
     if (a !== null && typeof headIndex === 'number' && typeof len === 'number') {
       // Called once per chain: the arguments go through the call area (validated natively
@@ -183,7 +224,8 @@ export class QueueGuard implements Disposable {
 
   /** Index of the next avail ring entry the device will pop. */
   nextAvail(): number {
-    return (native.nextAvail(this.#live()) - (this.#count - this.#taken)) & 0xffff
+    const c = this.#core
+    return (native.nextAvail(this.#live()) - (c.count - c.taken)) & 0xffff
   }
 
   nextUsed(): number {
@@ -213,7 +255,8 @@ export class QueueGuard implements Disposable {
    */
   popDescriptorChain(): DescriptorChain | null {
     this.#live()
-    if (this.#taken === this.#count && !this.#fill()) return null
+    const c = this.#core
+    if (c.taken === c.count && !this.#fill()) return null
     return this.#take()
   }
 
@@ -225,7 +268,8 @@ export class QueueGuard implements Disposable {
   iter(): AvailIter {
     const h = this.#live()
     let limit: number
-    if (this.#taken < this.#count) {
+    const c = this.#core
+    if (c.taken < c.count) {
       limit = (native.availIdx(h, Order.Acquire) - this.nextAvail()) & 0xffff
       // The crate's iter() check, which the prefetched chains would otherwise skip.
       if (limit > native.size(h)) {
@@ -246,51 +290,57 @@ export class QueueGuard implements Disposable {
    * returns how many. No per-chain object is created.
    */
   popChains(batch: ChainBatch): number {
-    if (!(batch instanceof ChainBatch)) throw typeError('batch', 'a ChainBatch', batch)
-    this.#settle()
+    // Every input is read first, through private fields (no getter, Proxy trap or
+    // Symbol.hasInstance runs), then the lock is checked, then the queue changes.
+    let words = ChainBatch.wordsOf(batch)
+    if (words === null) throw typeError('batch', 'a ChainBatch', batch)
+    const max = batch.maxChains
     const h = this.#live()
-    let n = native.popChains(h, batch.words, batch.maxChains)
-    if (n === 0 && batch.words[2]! > 0) {
-      batch.grow(batch.words[2]!)
-      n = native.popChains(h, batch.words, batch.maxChains)
+    this.#settle()
+    let n = native.popChains(h, words, max)
+    if (n === 0 && words[2]! > 0) {
+      words = batch.grow(words[2]!)
+      n = native.popChains(h, words, max)
     }
     return n
   }
 
-  /** Batch path: adds every entry of `used` in one native call, then clears it. */
+  /**
+   * Batch path: adds every entry of `used` in one native call, then clears it. Throws
+   * `QueueNotReady` (adding nothing) unless the queue is ready, as addUsed does.
+   */
   addUsedBatch(used: UsedBatch): void {
-    if (!(used instanceof UsedBatch)) throw typeError('used', 'a UsedBatch', used)
+    if (!UsedBatch.is(used)) throw typeError('used', 'a UsedBatch', used)
     const h = this.#live()
-    const n = used.count
-    used.count = 0
-    if (n > 0) native.addUsedBatch(h, used.pairs, n)
+    const [pairs, n] = UsedBatch.take(used)!
+    if (n > 0) {
+      if (!this.#core.ready) throw notReady()
+      native.addUsedBatch(h, pairs, n)
+    }
   }
 
   /** Releases the guard: the queue can be locked again; this guard throws from now on. */
   release(): void {
-    if (this.#released) return
+    if (this.#core.lock !== this.#ref) return
     this.#settle()
-    this.#released = true
-    this.#owner.unlock(this)
+    this.#core.lock = null
   }
 
   [Symbol.dispose](): void {
     this.release()
   }
 
-  /** Whether release() was called. */
+  /** Whether the guard no longer holds its queue: release() was called, or queue.forceUnlock(). */
   get released(): boolean {
-    return this.#released
-  }
-
-  /** @internal Returns prefetched, unconsumed chains to the avail ring. */
-  settle(): void {
-    this.#settle()
+    return this.#core.lock !== this.#ref
   }
 
   #live(): QueueHandle {
-    if (this.#released)
-      throw new VirtioQueueError('this QueueGuard was released; call queue.lockWithMemory() again', 'GuardReleased')
+    if (this.#core.lock !== this.#ref)
+      throw new VirtioQueueError(
+        'this QueueGuard was released (or its queue force-unlocked); call queue.lockWithMemory() again',
+        'GuardReleased',
+      )
     return this.#h
   }
 
@@ -310,14 +360,14 @@ export class QueueGuard implements Disposable {
       arenaPos += PREFETCH_BASE + BATCH_DESC_WORDS * win[1]!
     }
     this.#win = win
-    this.#count = n
-    this.#taken = 0
+    this.#core.count = n
+    this.#core.taken = 0
     return n > 0
   }
 
   #take(): DescriptorChain {
     const w = this.#win!
-    const c = BATCH_HEADER_WORDS + BATCH_CHAIN_WORDS * this.#taken++
+    const c = BATCH_HEADER_WORDS + BATCH_CHAIN_WORDS * this.#core.taken++
     return new DescriptorChain(
       this.#mem,
       w,
@@ -330,14 +380,15 @@ export class QueueGuard implements Disposable {
     )
   }
 
+  // Both check the lock first: the read-ahead counts in the core belong to the lock holder.
   #settle(): void {
-    const pending = this.#count - this.#taken
-    if (pending > 0) native.setNextAvail(this.#h, (native.nextAvail(this.#h) - pending) & 0xffff)
-    this.#count = this.#taken = 0
+    this.#live()
+    settleCore(this.#core)
   }
 
   #drop(): void {
-    this.#count = this.#taken = 0
+    this.#live()
+    this.#core.count = this.#core.taken = 0
   }
 }
 
@@ -375,8 +426,16 @@ export class AvailIter implements IterableIterator<DescriptorChain> {
   }
 }
 
+function notReady(): VirtioQueueError {
+  return new VirtioQueueError(
+    'the queue is not ready (setReady(true) first): a used entry would be written at whatever address the used ring has',
+    'QueueNotReady',
+  )
+}
+
 function toOrder(order: MemoryOrdering): Order {
-  const o = ORDERS[order]
+  // Only a string is looked up: another value would be converted to a key by its own code.
+  const o = typeof order === 'string' ? ORDERS[order] : undefined
   if (o === undefined) throw typeError('order', "'relaxed', 'acquire' or 'seqcst'", order)
   return o
 }

@@ -1,58 +1,99 @@
 // Queue: a virtio split queue (the crate's `Queue`) over guest memory.
-import { typeError, VirtioQueueError } from './errors'
-import { type GuardOwner, QueueGuard } from './guard'
+import { rangeError, typeError, VirtioQueueError } from './errors'
+import { type QueueCore, QueueGuard, settleCore } from './guard'
 import { GuestMemory } from './memory'
-import { native, type QueueAnchor, type QueueHandle, STATE_WORDS } from './native'
+import { type MemoryHandle, native, type QueueAnchor, type QueueHandle, STATE_WORDS } from './native'
 import { decodeState, encodeState, type QueueState } from './state'
+
+/**
+ * A restored native queue on its way from Queue.fromState to the constructor. The class is
+ * not exported and instances are recognised by a private field, so no caller can forge one,
+ * and it travels as an argument: nothing outlives the call that made it.
+ */
+class Restored {
+  readonly #brand = true
+  constructor(
+    readonly handle: QueueHandle,
+    readonly anchor: QueueAnchor,
+  ) {}
+
+  static is(value: unknown): value is Restored {
+    return typeof value === 'object' && value !== null && #brand in value
+  }
+}
 
 export class Queue {
   /** The guest memory the queue's rings and buffers live in. */
   readonly memory: GuestMemory
   readonly #handle: QueueHandle
   // Keeps the native queue alive: collected with this Queue, it frees the handle's slot.
-  // Guards reach it through their owner (whose unlock closure holds this Queue).
+  // Guards reach the queue through the core, which holds the handle; the Queue holds the anchor.
   readonly #anchor: QueueAnchor
-  #guard: QueueGuard | null = null
-  static #restored: [QueueHandle, QueueAnchor] | null = null
+  readonly #core: QueueCore
 
   /** A queue offering `maxSize` entries (a power of two ≤ 32768, else `InvalidMaxSize`). */
   constructor(memory: GuestMemory, maxSize: number) {
-    if (!(memory instanceof GuestMemory)) throw typeError('memory', 'a GuestMemory', memory)
+    const mh = GuestMemory.handleOf(memory)
+    if (mh === null) throw typeError('memory', 'a GuestMemory', memory)
+    const restored = Restored.is(maxSize) ? maxSize : null
+    if (restored === null) {
+      if (typeof maxSize === 'number' && !(Number.isInteger(maxSize) && maxSize >= 0))
+        throw rangeError('maxSize', `it must be a power of two from 1 to 32768; received ${maxSize}`)
+    }
+    const [handle, anchor] = restored !== null ? [restored.handle, restored.anchor] : native.queueNew(mh, maxSize)
     this.memory = memory
-    const restored = Queue.#restored
-    Queue.#restored = null
-    ;[this.#handle, this.#anchor] = restored ?? native.queueNew(memory.handle, maxSize)
+    this.#handle = handle
+    this.#anchor = anchor
+    this.#core = { handle, memory, ready: native.ready(handle), lock: null, count: 0, taken: 0 }
   }
 
   /** Restores a queue from {@link state}; throws VirtioQueueError when the state is invalid. */
   static fromState(memory: GuestMemory, state: QueueState): Queue {
-    if (!(memory instanceof GuestMemory)) throw typeError('memory', 'a GuestMemory', memory)
-    Queue.#restored = native.queueFromState(memory.handle, encodeState(state))
-    return new Queue(memory, 0)
+    const mh: MemoryHandle | null = GuestMemory.handleOf(memory)
+    if (mh === null) throw typeError('memory', 'a GuestMemory', memory)
+    const [handle, anchor] = native.queueFromState(mh, encodeState(state))
+    return new Queue(memory, new Restored(handle, anchor) as unknown as number)
   }
 
   /**
    * Locks the queue for device work: the returned guard has the crate's QueueGuard API.
-   * One guard at a time; release it (or use `using`) to lock again.
+   * One guard at a time: release it (`try { … } finally { guard.release() }`, or `using`)
+   * to lock again. A guard that was never released but is no longer reachable (collected)
+   * is taken over; a reachable one makes this throw `QueueLocked` (see {@link forceUnlock}).
    */
   lockWithMemory(): QueueGuard {
-    if (this.#guard) {
-      throw new VirtioQueueError('the queue is already locked by a QueueGuard that was not released', 'QueueLocked')
+    const core = this.#core
+    if (core.lock !== null) {
+      if (core.lock.deref() !== undefined) {
+        throw new VirtioQueueError(
+          'the queue is already locked by a QueueGuard that was not released (release it, or call queue.forceUnlock())',
+          'QueueLocked',
+        )
+      }
+      // The holder was collected without release(): return its read-ahead chains to the ring.
+      settleCore(core)
+      core.lock = null
     }
-    const owner: GuardOwner = {
-      handle: this.#handle,
-      memory: this.memory,
-      unlock: (g) => {
-        if (this.#guard === g) this.#guard = null
-      },
-    }
-    this.#guard = new QueueGuard(owner)
-    return this.#guard
+    return new QueueGuard(core)
+  }
+
+  /**
+   * Takes the lock away from the guard holding it, if any: its read-ahead chains go back to
+   * the ring and every later call on it throws `GuardReleased`. The recovery path for a
+   * guard that was never released (an exception between lock and release). Returns whether
+   * a guard held the lock.
+   */
+  forceUnlock(): boolean {
+    const core = this.#core
+    if (core.lock === null) return false
+    settleCore(core)
+    core.lock = null
+    return true
   }
 
   /** A JSON-serialisable snapshot of the queue (the crate's QueueState). */
   state(): QueueState {
-    this.#guard?.settle()
+    settleCore(this.#core)
     const w = new Uint32Array(STATE_WORDS)
     native.queueState(this.#handle, w)
     return decodeState(w)

@@ -124,6 +124,8 @@ export function modelPop(m: CanaryMemory, q: QueueModel): Outcome<RefChain | nul
 
 /** What addUsed(head, len) does to the model; the used element's address on success. */
 export function modelAddUsed(m: CanaryMemory, q: QueueModel, head: number): Outcome<bigint> {
+  // This package's rule (the crate would write the element wherever the used ring points).
+  if (!q.ready) return fail('QueueNotReady')
   if (head >= q.size) return fail('InvalidDescriptorIndex')
   const elem = q.usedRing + 4n + 8n * BigInt(q.nextUsed % q.size)
   if (elem > U64_MAX) return fail('AddressOverflow')
