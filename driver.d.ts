@@ -11,7 +11,8 @@
  *
  * All addresses are guest physical addresses given as JS numbers (safe
  * integers); all multi-byte fields are little-endian. Argument errors are
- * `TypeError` / `RangeError` whose message names the argument; state errors
+ * `TypeError` (`code: 'ERR_INVALID_ARG_TYPE'`) / `RangeError`
+ * (`code: 'ERR_OUT_OF_RANGE'`) whose message names the argument; state errors
  * are {@link DriverError} with a `code`.
  *
  * @example

@@ -2,10 +2,13 @@
 // whose `code` names the virtio-queue (or vm-memory) error variant; argument
 // errors are TypeError / RangeError with Node-style codes.
 
+import { types } from 'node:util'
+
 import type { VirtioQueueErrorCode } from '../index'
 
 export type { VirtioQueueErrorCode }
 
+const { isProxy } = types
 const ordinaryHasInstance = Function.prototype[Symbol.hasInstance]
 
 export class VirtioQueueError extends Error {
@@ -76,15 +79,12 @@ function describe(value: unknown): string {
   if (typeof value === 'string') return `type string (${JSON.stringify(value.slice(0, 40))})`
   if (typeof value === 'function') return 'a function'
   if (typeof value === 'object') {
-    // A getter or a Proxy trap may throw: the argument error must still be the one thrown.
-    try {
-      const ctor = (value as object).constructor
-      return typeof ctor === 'function' && typeof ctor.name === 'string' && ctor.name
-        ? `an instance of ${ctor.name}`
-        : 'an object'
-    } catch {
-      return 'an object'
-    }
+    // Describing the value runs none of its code: no Proxy trap, no getter.
+    if (isProxy(value)) return 'a Proxy'
+    const proto = Object.getPrototypeOf(value) as object | null
+    const ctor = proto === null ? undefined : Object.getOwnPropertyDescriptor(proto, 'constructor')?.value
+    const name = typeof ctor === 'function' ? Object.getOwnPropertyDescriptor(ctor, 'name')?.value : undefined
+    return typeof name === 'string' && name !== '' ? `an instance of ${name}` : 'an object'
   }
   return `type ${typeof value}`
 }

@@ -1,5 +1,6 @@
 // The memory interface the driver writes through is declared in driver.d.ts.
 import type { DriverMemory } from '../../driver'
+import { argTypeError } from './errors'
 
 export type { DriverMemory }
 
@@ -22,11 +23,11 @@ const METHODS = [
 /** Throws a TypeError naming `memory` unless every DriverMemory method exists. */
 export function checkMemory(memory: unknown): DriverMemory {
   if (memory === null || typeof memory !== 'object') {
-    throw new TypeError('memory must be an object implementing DriverMemory')
+    throw argTypeError('memory must be an object implementing DriverMemory')
   }
   for (const m of METHODS) {
     if (typeof (memory as Record<string, unknown>)[m] !== 'function') {
-      throw new TypeError(`memory.${m} must be a function (DriverMemory)`)
+      throw argTypeError(`memory.${m} must be a function (DriverMemory)`)
     }
   }
   return memory as DriverMemory
