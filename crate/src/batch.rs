@@ -13,7 +13,10 @@
 //! direction is not in guest memory or the sum does not fit below it (the
 //! JavaScript layer then walks the descriptors itself and reports why).
 //! `descriptors needed` is non-zero only when the first chain did not fit:
-//! the chain is then left in the ring and the caller retries with a larger array.
+//! the chain is then left in the ring and the caller retries with a larger
+//! array. It is `max_chain_descriptors(size)`, room for any chain, not the
+//! chain's own length: the walk stops where the array ends, so no chain is
+//! walked in full more than once (the totals are summed in the same walk).
 
 use std::ops::Deref;
 
@@ -31,6 +34,13 @@ pub const CHAIN_WORDS: usize = 6;
 pub const UNKNOWN_TOTAL: u32 = u32::MAX;
 pub const DESC_WORDS: usize = 4;
 
+/// The most descriptors virtio-queue 0.14's `DescriptorChain` yields for a queue
+/// of `size`: up to `size - 1` direct descriptors, then one indirect table of at
+/// most 65535 entries (rounded up to `size + 65535`).
+pub fn max_chain_descriptors(size: u16) -> usize {
+    usize::from(size) + usize::from(u16::MAX)
+}
+
 /// Where the chain table ends and descriptors begin, for `max_chains` chains.
 pub fn desc_base(max_chains: usize) -> usize {
     HEADER_WORDS + CHAIN_WORDS * max_chains
@@ -46,7 +56,7 @@ pub fn pop_chains(
     let base = desc_base(max_chains);
     if max_chains == 0 || out.len() < base + DESC_WORDS {
         return Err(Error::range(
-            "out",
+            "batch",
             format!("a batch of {max_chains} chains needs more than {base} words"),
         ));
     }
@@ -54,6 +64,7 @@ pub fn pop_chains(
     out[..HEADER_WORDS].fill(0);
     let desc_table = queue.desc_table();
     let size = queue.size();
+    let room_for_any = max_chain_descriptors(size);
     // The crate's own checks (ready, avail idx sane) run first, then the
     // avail idx this batch works up to is recorded for the caller.
     let _ = queue.iter(mem)?;
@@ -67,8 +78,12 @@ pub fn pop_chains(
         let Some(chain) = iter.next() else { break };
         let head = chain.head_index();
         let first = descs;
-        match store_chain(chain, out, base, capacity, &mut descs) {
-            Ok(complete) => {
+        match store_chain(chain, mem, out, base, capacity, &mut descs, room_for_any) {
+            Ok(Stored {
+                complete,
+                readable,
+                writable,
+            }) => {
                 let status = if complete {
                     ChainStatus::Complete
                 } else {
@@ -83,10 +98,6 @@ pub fn pop_chains(
                 out[c + 1] = first as u32;
                 out[c + 2] = (descs - first) as u32;
                 out[c + 3] = status as u32;
-                let (readable, writable) = totals(
-                    mem,
-                    &out[base + first * DESC_WORDS..base + descs * DESC_WORDS],
-                );
                 out[c + 4] = readable;
                 out[c + 5] = writable;
                 chains += 1;
@@ -106,14 +117,29 @@ pub fn pop_chains(
     Ok(chains)
 }
 
-/// Stores the chain's descriptors; `Ok(complete)`, or `Err(total needed)` when they do not fit.
+/// What `store_chain` learnt in its one walk over a chain.
+struct Stored {
+    /// The last descriptor had no NEXT flag.
+    complete: bool,
+    /// Byte totals of the readable and writable buffers, each `UNKNOWN_TOTAL`
+    /// unless every buffer of its direction is in guest memory (possibly across
+    /// adjacent regions) and the sum is below `UNKNOWN_TOTAL`.
+    readable: u32,
+    writable: u32,
+}
+
+/// Stores the chain's descriptors after the `descs` already stored, summing its
+/// byte totals in the same walk; `Err(needed)` as soon as one does not fit, with
+/// `needed` the room to retry with (the rest of the chain is not walked).
 fn store_chain<M>(
     chain: DescriptorChain<M>,
+    mem: &GuestMem,
     out: &mut [u32],
     base: usize,
     capacity: usize,
     descs: &mut usize,
-) -> std::result::Result<bool, usize>
+    needed: usize,
+) -> std::result::Result<Stored, usize>
 where
     M: Deref,
     M::Target: GuestMemory,
@@ -121,45 +147,32 @@ where
     let first = *descs;
     let mut last: Option<Descriptor> = None;
     let mut count = 0usize;
+    let mut sums = [0u64; 2];
     for d in chain {
-        if first + count < capacity {
-            let o = base + (first + count) * DESC_WORDS;
-            let addr = d.addr().0;
-            out[o] = addr as u32;
-            out[o + 1] = (addr >> 32) as u32;
-            out[o + 2] = d.len();
-            out[o + 3] = d.flags() as u32 | (d.next() as u32) << 16;
+        if first + count == capacity {
+            return Err(needed);
+        }
+        let o = base + (first + count) * DESC_WORDS;
+        let addr = d.addr().0;
+        out[o] = addr as u32;
+        out[o + 1] = (addr >> 32) as u32;
+        out[o + 2] = d.len();
+        out[o + 3] = d.flags() as u32 | (d.next() as u32) << 16;
+        let len = d.len() as u64;
+        if len != 0 {
+            let dir = (d.flags() & VRING_DESC_F_WRITE as u16 != 0) as usize;
+            let in_memory = mem.region_range(addr, len).is_some()
+                || mem.check_range(GuestAddress(addr), len as usize);
+            sums[dir] = if in_memory {
+                sums[dir].saturating_add(len)
+            } else {
+                u64::MAX
+            };
         }
         count += 1;
         last = Some(d);
     }
-    if first + count > capacity {
-        return Err(first + count);
-    }
     *descs = first + count;
-    Ok(matches!(last, Some(d) if !d.has_next()))
-}
-
-/// The readable and writable byte totals of a chain's stored descriptor words,
-/// each `UNKNOWN_TOTAL` unless every buffer of its direction is in guest memory
-/// (possibly across adjacent regions) and the sum is below `UNKNOWN_TOTAL`.
-fn totals(mem: &GuestMem, words: &[u32]) -> (u32, u32) {
-    let mut sums = [0u64; 2];
-    for d in words.chunks_exact(DESC_WORDS) {
-        let len = d[2] as u64;
-        if len == 0 {
-            continue;
-        }
-        let dir = (d[3] as u16 & VRING_DESC_F_WRITE as u16 != 0) as usize;
-        let addr = (d[1] as u64) << 32 | d[0] as u64;
-        let in_memory = mem.region_range(addr, len).is_some()
-            || mem.check_range(GuestAddress(addr), len as usize);
-        sums[dir] = if in_memory {
-            sums[dir].saturating_add(len)
-        } else {
-            u64::MAX
-        };
-    }
     let clamp = |s: u64| {
         if s < UNKNOWN_TOTAL as u64 {
             s as u32
@@ -167,7 +180,11 @@ fn totals(mem: &GuestMem, words: &[u32]) -> (u32, u32) {
             UNKNOWN_TOTAL
         }
     };
-    (clamp(sums[0]), clamp(sums[1]))
+    Ok(Stored {
+        complete: matches!(last, Some(d) if !d.has_next()),
+        readable: clamp(sums[0]),
+        writable: clamp(sums[1]),
+    })
 }
 
 /// Adds `count` used entries given as `(head, len)` pairs in `pairs`; stops at
@@ -307,10 +324,11 @@ mod tests {
         desc(&mem, DESC, 2, 0x6000, 16, 4, 0); // table holding an indirect descriptor
         desc(&mem, 0x6000, 0, 0x4000, 16, 4, 0);
         publish(&mem, &[0, 1, 2]);
-        // Room for 2 descriptors only: the first chain (3) does not fit.
+        // Room for 2 descriptors only: the first chain (3) does not fit, and the
+        // retry is asked for room for any chain of this queue.
         let mut small = vec![0u32; desc_base(4) + 2 * DESC_WORDS];
         assert_eq!(pop_chains(&mut q, &mem, &mut small, 4).unwrap(), 0);
-        assert_eq!(small[2], 3);
+        assert_eq!(small[2] as usize, max_chain_descriptors(16));
         assert_eq!(q.next_avail(), 0, "the chain stays in the ring");
         let mut out = vec![0u32; desc_base(4) + 16 * DESC_WORDS];
         assert_eq!(pop_chains(&mut q, &mem, &mut out, 4).unwrap(), 3);
