@@ -290,7 +290,7 @@ export declare class QueueGuard implements Disposable {
   /**
    * Batch path: pops up to `batch.maxChains` chains into `batch` in one native call and
    * returns how many; no per-chain object is created. Grows the batch if one chain has more
-   * descriptors than it holds.
+   * descriptors than it holds (to room for any chain of the queue: size + 65535 descriptors).
    */
   popChains(batch: ChainBatch): number
   /**
@@ -426,7 +426,11 @@ export declare class Writer {
  * straight from `words`, whose layout is public.
  */
 export declare class ChainBatch {
-  /** Words before the chain table: `[chains, descriptors, descriptors needed, avail idx seen]` (4). */
+  /**
+   * Words before the chain table (4): `[chains, descriptors, room needed, avail idx seen]`.
+   * Room needed is non-zero only when the first chain did not fit: the descriptors to retry
+   * with, enough for any chain of the queue (size + 65535), not that chain's own length.
+   */
   static readonly HEADER_WORDS: number
   /**
    * Words per chain (6), from word `HEADER_WORDS + CHAIN_WORDS * i`: `[head, first descriptor,

@@ -28,7 +28,11 @@ export function descriptorBase(maxChains: number): number {
  * call per field (see {@link HEADER_WORDS}).
  */
 export class ChainBatch {
-  /** Words before the chain table: `[chains, descriptors, descriptors needed, avail idx seen]`. */
+  /**
+   * Words before the chain table: `[chains, descriptors, room needed, avail idx seen]`. Room
+   * needed is non-zero only when the first chain did not fit: the descriptors to retry with,
+   * enough for any chain of the queue (size + 65535), not that chain's own length.
+   */
   static readonly HEADER_WORDS: number = HEADER_WORDS
   /**
    * Words per chain, from word `HEADER_WORDS + CHAIN_WORDS * i`: `[head, first descriptor,

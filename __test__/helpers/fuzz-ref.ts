@@ -262,11 +262,14 @@ export function modelPops(m: CanaryMemory, q: QueueModel, max: number, room = In
     if (!r.ok) return out.length === 0 ? r : { ok: true, value: out }
     if (r.value === null) break
     used += r.value.descs.length
-    if (out.length > 0 && used > room) {
-      q.nextAvail = saved
-      break
+    if (used > room) {
+      if (out.length > 0) {
+        q.nextAvail = saved
+        break
+      }
+      // The first chain does not fit: the batch grows to room for any chain of the queue.
+      room = q.size + 0xffff
     }
-    room = Math.max(room, used)
     out.push(r.value)
   }
   return { ok: true, value: out }
