@@ -114,8 +114,11 @@ export declare class GuestMemory {
    * Maps existing memory as guest regions without copying. The memory must be 8-byte
    * aligned in the host (ring indices are accessed atomically; `Buffer.alloc` of 8 bytes or
    * more and `new ArrayBuffer(n)` are) and each backing store stays alive while this memory
-   * or a queue using it does. Detaching an ArrayBuffer afterwards (e.g. `ab.transfer()`)
-   * makes later accesses throw `DetachedBuffer`; resizable ArrayBuffers are refused.
+   * or a queue using it does. Detaching an ArrayBuffer afterwards (a transfer:
+   * `structuredClone(ab, { transfer: [ab] })`, or `ab.transfer()` on Node.js 22 and later)
+   * makes later accesses throw `DetachedBuffer`. Resizable ArrayBuffers and views of them are
+   * refused (growable SharedArrayBuffers are accepted); what a backing is, and its buffer,
+   * offset and length, come from the built-in accessors, not the object's own properties.
    * @throws VirtioQueueError `InvalidRegion` as for {@link fromRanges}, and for misaligned buffers.
    */
   static fromBuffers(

@@ -169,7 +169,10 @@ export class GuestMemory {
   /**
    * Maps existing memory as guest regions, without copying: `[{ guestAddress, buffer }, ...]`.
    * Each buffer must be 8-byte aligned in host memory and stays alive while this memory (or
-   * a queue using it) does.
+   * a queue using it) does. Resizable ArrayBuffers and views of them are refused
+   * (`InvalidRegion`); growable SharedArrayBuffers are accepted. The backing store, offset,
+   * length and resizability come from the intrinsic accessors captured at load, never from
+   * the caller's object.
    */
   static fromBuffers(
     list: ReadonlyArray<{ readonly guestAddress: GuestAddressLike; readonly buffer: RegionBacking }>,
