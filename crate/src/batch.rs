@@ -24,7 +24,7 @@ use virtio_bindings::bindings::virtio_ring::VRING_DESC_F_WRITE;
 use virtio_queue::{Descriptor, DescriptorChain, Queue, QueueOwnedT, QueueT};
 use vm_memory::{GuestAddress, GuestMemory};
 
-use crate::chain_status::{diagnose, ChainStatus};
+use crate::chain_status::{diagnose, ChainStatus, Yielded};
 use crate::error::{Error, Result};
 use crate::memory::GuestMem;
 
@@ -83,11 +83,22 @@ pub fn pop_chains(
                 complete,
                 readable,
                 writable,
+                bytes,
             }) => {
                 let status = if complete {
                     ChainStatus::Complete
                 } else {
-                    match diagnose(mem, GuestAddress(desc_table), size, head) {
+                    let last_next = if descs > first {
+                        (out[base + (descs - 1) * DESC_WORDS + 3] >> 16) as u16
+                    } else {
+                        0
+                    };
+                    let yielded = Yielded {
+                        count: descs - first,
+                        last_next,
+                        bytes,
+                    };
+                    match diagnose(mem, GuestAddress(desc_table), size, head, yielded) {
                         // The guest changed the table under us: report the crate's verdict.
                         ChainStatus::Complete => ChainStatus::InvalidChain,
                         s => s,
@@ -126,6 +137,8 @@ struct Stored {
     /// adjacent regions) and the sum is below `UNKNOWN_TOTAL`.
     readable: u32,
     writable: u32,
+    /// Total length of the chain's descriptors, as the crate summed it.
+    bytes: u32,
 }
 
 /// Stores the chain's descriptors after the `descs` already stored, summing its
@@ -148,6 +161,7 @@ where
     let mut last: Option<Descriptor> = None;
     let mut count = 0usize;
     let mut sums = [0u64; 2];
+    let mut bytes = 0u32;
     for d in chain {
         if first + count == capacity {
             return Err(needed);
@@ -158,6 +172,8 @@ where
         out[o + 1] = (addr >> 32) as u32;
         out[o + 2] = d.len();
         out[o + 3] = d.flags() as u32 | (d.next() as u32) << 16;
+        // The crate yields a descriptor only if the chain's total stays below 2^32.
+        bytes = bytes.wrapping_add(d.len());
         let len = d.len() as u64;
         if len != 0 {
             let dir = (d.flags() & VRING_DESC_F_WRITE as u16 != 0) as usize;
@@ -184,6 +200,7 @@ where
         complete: matches!(last, Some(d) if !d.has_next()),
         readable: clamp(sums[0]),
         writable: clamp(sums[1]),
+        bytes,
     })
 }
 
@@ -340,6 +357,36 @@ mod tests {
             ChainStatus::InvalidIndirectDescriptorTable as u32
         );
         assert_eq!(status(2), ChainStatus::InvalidIndirectDescriptor as u32);
+    }
+
+    #[test]
+    fn indirect_chains_cut_short_name_their_rule() {
+        let (mem, mut q) = setup(16);
+        // Head 0: one direct descriptor, then a table of 4 whose third entry names entry 9.
+        desc(&mem, DESC, 0, 0x8000, 1, 1, 1);
+        desc(&mem, DESC, 1, 0x4000, 64, 4, 0);
+        desc(&mem, 0x4000, 0, 0x8000, 2, 1, 1);
+        desc(&mem, 0x4000, 1, 0x8000, 2, 1, 2);
+        desc(&mem, 0x4000, 2, 0x8000, 2, 1, 9);
+        // Head 2: a table of 3 that loops.
+        desc(&mem, DESC, 2, 0x5000, 48, 4, 0);
+        for i in 0..3u16 {
+            desc(&mem, 0x5000, i as u64, 0x8000, 1, 1, (i + 1) % 3);
+        }
+        // Head 3: a table whose second entry makes the total overflow 32 bits.
+        desc(&mem, DESC, 3, 0x6000, 32, 4, 0);
+        desc(&mem, 0x6000, 0, 0x8000, 0xffff_fff0, 1, 1);
+        desc(&mem, 0x6000, 1, 0x8000, 0x20, 0, 0);
+        publish(&mem, &[0, 2, 3]);
+        let mut out = vec![0u32; desc_base(4) + 16 * DESC_WORDS];
+        assert_eq!(pop_chains(&mut q, &mem, &mut out, 4).unwrap(), 3);
+        let chain =
+            |i: usize| &out[HEADER_WORDS + CHAIN_WORDS * i..HEADER_WORDS + CHAIN_WORDS * i + 4];
+        let bad_index = ChainStatus::InvalidDescriptorIndex as u32;
+        assert_eq!(chain(0), &[0, 0, 4, bad_index]);
+        assert_eq!(chain(1), &[2, 4, 3, ChainStatus::InvalidChain as u32]);
+        let overflow = ChainStatus::DescriptorChainOverflow as u32;
+        assert_eq!(chain(2), &[3, 7, 1, overflow]);
     }
 
     #[test]
