@@ -17,8 +17,12 @@ export interface HostileRing {
   publish(n: number): void
 }
 
-/** A ready queue of `size` whose every avail entry is an indirect descriptor of the one 65,535-entry table. */
-export function hostileRing(size: number): HostileRing {
+/**
+ * A ready queue of `size` whose every avail entry is an indirect descriptor of the one
+ * 65,535-entry table; with `cutShort`, the table's last entry names an entry past the
+ * table, so every chain ends malformed (InvalidChain: the table's count is used up first).
+ */
+export function hostileRing(size: number, cutShort = false): HostileRing {
   const memory = GuestMemory.fromRanges([[0, TABLE + 16 * TABLE_ENTRIES + 0x1000]])
   const region = memory.regions[0]!.buffer
   const table = new DataView(region.buffer, region.byteOffset + TABLE)
@@ -26,8 +30,8 @@ export function hostileRing(size: number): HostileRing {
     const last = i === TABLE_ENTRIES - 1
     table.setUint32(16 * i, 0x8000, true)
     table.setUint32(16 * i + 8, 1, true)
-    table.setUint16(16 * i + 12, last ? 0 : 1, true) // NEXT
-    table.setUint16(16 * i + 14, last ? 0 : i + 1, true)
+    table.setUint16(16 * i + 12, last && !cutShort ? 0 : 1, true) // NEXT
+    table.setUint16(16 * i + 14, last ? (cutShort ? TABLE_ENTRIES : 0) : i + 1, true)
   }
   for (let i = 0; i < size; i++) {
     memory.writeU64(DESC + 16 * i, TABLE)
