@@ -273,3 +273,13 @@ test('Queue.fromState: a Proxy memory whose trap throws midway leaves nothing be
   t.throws(() => Queue.fromState(new Proxy(m1, {}), state), argTypeError('memory'))
   t.like(Queue.fromState(m1, state).state(), { maxSize: 16, ready: true, descTable: 0x1000 })
 })
+
+test('a chain reads the memory it was popped from, whatever its `memory` property is set to', (t) => {
+  const r = offered(1)
+  r.memory.write(0x80000, Buffer.from('guest data 16 B!'))
+  const chain = r.guard.popDescriptorChain()!
+  const other = GuestMemory.fromRanges([[0, 0x100000]])
+  ;(chain as { memory: GuestMemory }).memory = other
+  t.is(chain.reader().read(16).toString(), 'guest data 16 B!')
+  t.is(chain.buffers()[0]!.toString(), 'guest data 16 B!')
+})

@@ -35,6 +35,9 @@ export class DescriptorChain {
    * descriptors before it are still yielded.
    */
   readonly stopReason: ChainStopReason | null
+  // The memory the chain was popped from, as the chain uses it (the public field is only
+  // read-only to TypeScript).
+  readonly #mem: GuestMemory
   readonly #words: Uint32Array
   readonly #first: number
   readonly #count: number
@@ -55,6 +58,7 @@ export class DescriptorChain {
     writable: number,
   ) {
     this.memory = memory
+    this.#mem = memory
     this.headIndex = head
     this.#words = words
     this.#first = firstWord
@@ -107,16 +111,16 @@ export class DescriptorChain {
    * DetachedBuffer if a region's buffer was detached.
    */
   reader(): Reader {
-    this.memory.checkAttached()
+    this.#mem.checkAttached()
     const total = this.#readable !== UNKNOWN_TOTAL ? this.#readable : this.#checked(false)
-    return new Reader(this.memory, this.#words, this.#first, this.#count, total)
+    return new Reader(this.#mem, this.#words, this.#first, this.#count, total)
   }
 
   /** A stream over the writable buffers; throws as {@link reader} does. */
   writer(): Writer {
-    this.memory.checkAttached()
+    this.#mem.checkAttached()
     const total = this.#writable !== UNKNOWN_TOTAL ? this.#writable : this.#checked(true)
-    return new Writer(this.memory, this.#words, this.#first, this.#count, total)
+    return new Writer(this.#mem, this.#words, this.#first, this.#count, total)
   }
 
   /** Zero-copy Buffer views of every descriptor's memory, in order (a buffer spanning two regions gives two views). */
@@ -146,7 +150,7 @@ export class DescriptorChain {
       const high = w[o + 1]!
       const len = w[o + 2]!
       if (len === 0) continue
-      const view = high < 0x200000 ? this.memory.view(high * 2 ** 32 + w[o]!, len) : null
+      const view = high < 0x200000 ? this.#mem.view(high * 2 ** 32 + w[o]!, len) : null
       if (view === null) return this.#segments(writable).views()
       out.push(view)
     }
@@ -163,7 +167,7 @@ export class DescriptorChain {
       const addr = high * 2 ** 32 + w[o]!
       const len = w[o + 2]!
       if (len === 0) continue
-      if (high >= 0x200000 || !this.memory.resolve(addr, len, seg)) throw this.#notInMemory(i, o)
+      if (high >= 0x200000 || !this.#mem.resolve(addr, len, seg)) throw this.#notInMemory(i, o)
     }
     return seg
   }
@@ -180,7 +184,7 @@ export class DescriptorChain {
       const high = w[o + 1]!
       const len = w[o + 2]!
       if (len === 0) continue
-      if (high >= 0x200000 || !this.memory.covers(high * 2 ** 32 + w[o]!, len)) throw this.#notInMemory(i, o)
+      if (high >= 0x200000 || !this.#mem.covers(high * 2 ** 32 + w[o]!, len)) throw this.#notInMemory(i, o)
       total += len
     }
     return total
