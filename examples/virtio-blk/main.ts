@@ -5,7 +5,7 @@ import { BlkDevice } from './device'
 import { DiskError, DiskImage } from './disk'
 import { type DemoOptions, HELP, parseOptions } from './options'
 import { Rng } from './random'
-import { type RunConfig, buildReport, formatSummary, progressLine } from './report'
+import { type RunConfig, buildReport, formatHeader, formatResults, progressLine } from './report'
 import { EventFd, Simulation } from './simulation'
 import { createVm } from './vm'
 import { BlkGuest, type BlkRequest, MAX_REQUEST_SECTORS } from './workload'
@@ -77,6 +77,21 @@ async function run(opts: DemoOptions, disk: DiskImage): Promise<number> {
   process.once('SIGINT', onSignal)
   process.once('SIGTERM', onSignal)
 
+  const config: RunConfig = {
+    requests: opts.requests,
+    seconds: opts.seconds,
+    queueSize: opts.queueSize,
+    depth: opts.depth,
+    eventIdx: opts.eventIdx,
+    indirectPercent: opts.indirectPercent,
+    seed: opts.seed,
+    disk: disk.temporary ? 'temporary sparse file' : disk.path,
+    diskBytes: disk.sizeBytes,
+  }
+  // The header goes out before the first progress line (on a TTY the progress line is
+  // rewritten in place, and anything printed after it would follow it on the screen).
+  if (!opts.json) console.log(formatHeader(config))
+
   const tty = process.stderr.isTTY === true
   const showProgress = !opts.quiet
   const target = opts.requests === null ? '' : `/${opts.requests}`
@@ -99,17 +114,6 @@ async function run(opts: DemoOptions, disk: DiskImage): Promise<number> {
   process.off('SIGINT', onSignal)
   process.off('SIGTERM', onSignal)
 
-  const config: RunConfig = {
-    requests: opts.requests,
-    seconds: opts.seconds,
-    queueSize: opts.queueSize,
-    depth: opts.depth,
-    eventIdx: opts.eventIdx,
-    indirectPercent: opts.indirectPercent,
-    seed: opts.seed,
-    disk: disk.temporary ? 'temporary sparse file' : disk.path,
-    diskBytes: disk.sizeBytes,
-  }
   const report = buildReport({
     config,
     elapsedMs,
@@ -121,7 +125,7 @@ async function run(opts: DemoOptions, disk: DiskImage): Promise<number> {
     errors: guest.errors,
   })
   if (opts.json) console.log(JSON.stringify(report, null, 2))
-  else console.log(formatSummary(report))
+  else console.log(formatResults(report))
   if (interrupted) return 130
   return report.passed ? 0 : 1
 }
