@@ -372,28 +372,82 @@ export declare class DescriptorChain implements Iterable<Descriptor> {
   writableBuffers(): Buffer[]
 }
 
-/** Reads a chain's readable buffers in order. */
+/**
+ * Reads a chain's device-readable buffers in order: the crate's `Reader` (a buffer may span
+ * two adjacent guest memory regions). Every read either reads all it was asked or nothing.
+ */
 export declare class Reader {
   private constructor(...internal: never[])
-  /** Bytes left to read. */
+  /** Bytes left to read (the crate's `available_bytes`). */
   availableBytes(): number
-  /** Bytes read so far. */
+  /** Bytes read so far by this reader (the crate's `bytes_read`). */
   bytesRead(): number
-  /** Reads exactly `length` bytes. @throws RangeError (reading nothing) if fewer are left. */
+  /**
+   * Reads exactly `length` bytes into a new Buffer (the crate's `read_exact`).
+   * @throws RangeError `ERR_OUT_OF_RANGE` (reading nothing) if fewer are left.
+   */
   read(length: number): Buffer
-  /** Reads up to `target.length` bytes into `target`; returns how many. */
+  /**
+   * Reads up to `target.length` bytes into `target` and returns how many (0 at the end):
+   * the crate's `io::Read::read`. The array's real length counts, whatever its `length`
+   * property says. @throws TypeError unless `target` is a Uint8Array.
+   */
   readInto(target: Uint8Array): number
+  /** Reads a u8. @throws RangeError `ERR_OUT_OF_RANGE` (reading nothing) at the end. */
+  readU8(): number
+  /** Reads a little-endian u16, which may straddle two descriptors. @throws RangeError `ERR_OUT_OF_RANGE` (reading nothing) if fewer than 2 bytes are left. */
+  readU16(): number
+  /** Reads a little-endian u32, which may straddle two descriptors. @throws RangeError `ERR_OUT_OF_RANGE` (reading nothing) if fewer than 4 bytes are left. */
+  readU32(): number
+  /** Reads a little-endian u64 as a bigint, which may straddle two descriptors. @throws RangeError `ERR_OUT_OF_RANGE` (reading nothing) if fewer than 8 bytes are left. */
+  readU64(): bigint
+  /**
+   * Splits this reader at `offset` bytes of what it has left (the crate's `split_at`): this
+   * reader keeps the first `offset` bytes, the returned one reads the rest with its own
+   * cursor and counters (its `bytesRead()` starts at 0). `0` and `availableBytes()` are valid.
+   * @throws VirtioQueueError `SplitOutOfBounds` past the end, `DetachedBuffer` if guest memory
+   *   was detached.
+   */
+  splitAt(offset: number): Reader
 }
 
-/** Writes a chain's writable buffers in order. */
+/**
+ * Writes a chain's device-writable buffers in order: the crate's `Writer` (a buffer may span
+ * two adjacent guest memory regions). `write` and the typed writes write all or nothing.
+ */
 export declare class Writer {
   private constructor(...internal: never[])
-  /** Bytes left to write. */
+  /** Bytes left to write (the crate's `available_bytes`). */
   availableBytes(): number
-  /** Bytes written so far. */
+  /** Bytes written so far by this writer (the crate's `bytes_written`). */
   bytesWritten(): number
-  /** Writes all of `bytes`, returning its length. @throws RangeError (writing nothing) if they do not fit. */
+  /**
+   * Writes all of `bytes`, returning its length (the crate's `write_all`).
+   * @throws RangeError `ERR_OUT_OF_RANGE` (writing nothing) if they do not fit; TypeError
+   *   unless `bytes` is a Uint8Array.
+   */
   write(bytes: Uint8Array): number
+  /**
+   * Writes as much of `bytes` as fits and returns how many bytes that was (0 when full): the
+   * crate's `io::Write::write`. @throws TypeError unless `bytes` is a Uint8Array.
+   */
+  writeSome(bytes: Uint8Array): number
+  /** Writes a u8. @throws RangeError `ERR_OUT_OF_RANGE` (writing nothing) when full or `value` is not in 0..255. */
+  writeU8(value: number): void
+  /** Writes a little-endian u16, which may straddle two descriptors. @throws RangeError `ERR_OUT_OF_RANGE` (writing nothing) if fewer than 2 bytes are left or `value` is out of range. */
+  writeU16(value: number): void
+  /** Writes a little-endian u32, which may straddle two descriptors. @throws RangeError `ERR_OUT_OF_RANGE` (writing nothing) if fewer than 4 bytes are left or `value` is out of range. */
+  writeU32(value: number): void
+  /** Writes a little-endian u64 (a bigint, or a safe-integer number), which may straddle two descriptors. @throws RangeError `ERR_OUT_OF_RANGE` (writing nothing) if fewer than 8 bytes are left or `value` is out of range. */
+  writeU64(value: bigint | number): void
+  /**
+   * Splits this writer at `offset` bytes of what it has left (the crate's `split_at`): this
+   * writer keeps the first `offset` bytes, the returned one writes the rest with its own
+   * cursor and counters (its `bytesWritten()` starts at 0, so the used length is the sum
+   * of the parts'). @throws VirtioQueueError `SplitOutOfBounds` past the end, `DetachedBuffer`
+   * if guest memory was detached.
+   */
+  splitAt(offset: number): Writer
 }
 
 /**
