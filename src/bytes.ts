@@ -25,6 +25,10 @@ const lengthOf = getter('length')
 const bufferOf = getter('buffer')
 const byteOffsetOf = getter('byteOffset')
 const Uint8ArrayCtor = Uint8Array
+const getPrototypeOf = Object.getPrototypeOf
+const Uint8ArrayPrototype = Uint8Array.prototype
+// In Node, Buffer.prototype is the prototype of every Buffer (FastBuffer's).
+const BufferPrototype = Buffer.prototype
 
 /**
  * The real length of `value` when it is a Uint8Array (a Buffer, any subclass, from any
@@ -32,6 +36,20 @@ const Uint8ArrayCtor = Uint8Array
  */
 export function uint8Length(value: unknown): number {
   return tagOf(value) === 'Uint8Array' ? (lengthOf(value) as number) : -1
+}
+
+/**
+ * `n` bytes of `bytes` (a real Uint8Array of real length `len` >= `n`) as an array that can
+ * be handed to GuestMemory: `bytes` itself when it is all of it and a plain Uint8Array or a
+ * Buffer (no allocation: the hot path), else a fresh view, so that no method or getter a
+ * subclass defines is ever called on the way.
+ */
+export function uint8Whole(bytes: Uint8Array, len: number, n: number): Uint8Array {
+  if (n === len) {
+    const proto = getPrototypeOf(bytes)
+    if (proto === Uint8ArrayPrototype || proto === BufferPrototype) return bytes
+  }
+  return uint8View(bytes, 0, n)
 }
 
 /**

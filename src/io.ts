@@ -9,7 +9,7 @@
 // JIT does not fold away (it cost ~10 ns per Buffer.allocUnsafe on the read path).
 import { Buffer } from 'node:buffer'
 import { toCount, toUint } from './address'
-import { uint8Length, uint8View } from './bytes'
+import { uint8Length, uint8Whole } from './bytes'
 import {
   advance,
   type Cursor,
@@ -100,7 +100,7 @@ export class Reader implements Cursor {
     if (len < 0) throw typeError('target', 'a Uint8Array', target)
     const n = Math.min(len, this.total - this.consumed)
     // Nothing left: return before making an empty view (a chain with no readable bytes).
-    if (n > 0) transfer(this, n === len ? target : uint8View(target, 0, n), n, false)
+    if (n > 0) transfer(this, uint8Whole(target, len, n), n, false)
     return n
   }
 
@@ -235,7 +235,7 @@ export class Writer implements Cursor {
     const n = uint8Length(bytes)
     if (n < 0) throw typeError('bytes', 'a Uint8Array', bytes)
     if (n > this.total - this.consumed) throw pastEnd('write', n, this.total - this.consumed)
-    transfer(this, bytes, n, true)
+    if (n > 0) transfer(this, uint8Whole(bytes, n, n), n, true)
     return n
   }
 
@@ -248,7 +248,7 @@ export class Writer implements Cursor {
     const len = uint8Length(bytes)
     if (len < 0) throw typeError('bytes', 'a Uint8Array', bytes)
     const n = Math.min(len, this.total - this.consumed)
-    if (n > 0) transfer(this, n === len ? bytes : uint8View(bytes, 0, n), n, true)
+    if (n > 0) transfer(this, uint8Whole(bytes, len, n), n, true)
     return n
   }
 
