@@ -25,10 +25,6 @@ const lengthOf = getter('length')
 const bufferOf = getter('buffer')
 const byteOffsetOf = getter('byteOffset')
 const Uint8ArrayCtor = Uint8Array
-const getPrototypeOf = Object.getPrototypeOf
-const Uint8ArrayPrototype = Uint8Array.prototype
-// In Node, Buffer.prototype is the prototype of every Buffer (FastBuffer's).
-const BufferPrototype = Buffer.prototype
 
 /**
  * The real length of `value` when it is a Uint8Array (a Buffer, any subclass, from any
@@ -39,17 +35,24 @@ export function uint8Length(value: unknown): number {
 }
 
 /**
- * `n` bytes of `bytes` (a real Uint8Array of real length `len` >= `n`) as an array that can
- * be handed to GuestMemory: `bytes` itself when it is all of it and a plain Uint8Array or a
- * Buffer (no allocation: the hot path), else a fresh view, so that no method or getter a
- * subclass defines is ever called on the way.
+ * `n` bytes of `bytes` (a real Uint8Array of real length `len` >= `n`) for GuestMemory:
+ * `bytes` itself when that is all of it (no allocation: the hot path; GuestMemory reads its
+ * length through the same intrinsics), else a fresh view of its first `n` bytes. Checking the
+ * prototype here to keep subclasses away from GuestMemory cost more than the rest of a
+ * reader's readInto, so a subclass passes whole.
  */
 export function uint8Whole(bytes: Uint8Array, len: number, n: number): Uint8Array {
-  if (n === len) {
-    const proto = getPrototypeOf(bytes)
-    if (proto === Uint8ArrayPrototype || proto === BufferPrototype) return bytes
-  }
-  return uint8View(bytes, 0, n)
+  return n === len ? bytes : uint8View(bytes, 0, n)
+}
+
+/** The real backing store of `bytes` (a real Uint8Array). */
+export function uint8Buffer(bytes: Uint8Array): ArrayBuffer {
+  return bufferOf(bytes) as ArrayBuffer
+}
+
+/** The real byte offset of `bytes` (a real Uint8Array) in its backing store. */
+export function uint8ByteOffset(bytes: Uint8Array): number {
+  return byteOffsetOf(bytes) as number
 }
 
 /**
@@ -58,5 +61,5 @@ export function uint8Whole(bytes: Uint8Array, len: number, n: number): Uint8Arra
  * which a subclass chooses).
  */
 export function uint8View(bytes: Uint8Array, start: number, length: number): Uint8Array {
-  return new Uint8ArrayCtor(bufferOf(bytes) as ArrayBuffer, (byteOffsetOf(bytes) as number) + start, length)
+  return new Uint8ArrayCtor(uint8Buffer(bytes), uint8ByteOffset(bytes) + start, length)
 }

@@ -2,12 +2,13 @@
 // (the batch the chain was popped into) and a byte budget. Copies go through
 // GuestMemory.readInto/write, whose single-region fast path allocates nothing, so
 // making a cursor builds no list of pieces; splitting one moves a position.
-import { uint8View } from './bytes'
+import { uint8Buffer, uint8ByteOffset } from './bytes'
 import { VirtioQueueError } from './errors'
 import type { GuestMemory } from './memory'
 import { BATCH_DESC_WORDS } from './native'
 
 const TWO_32 = 2 ** 32
+const Uint8ArrayCtor = Uint8Array
 export const F_WRITE = 2
 
 /** The cursor state of a Reader or Writer (their `@internal` fields). */
@@ -70,6 +71,9 @@ export function transfer(c: Cursor, bytes: Uint8Array, n: number, toGuest: boole
     mem.covers(w[p + 1]! * TWO_32 + w[p]!, w[p + 2]!)
     left -= w[p + 2]!
   }
+  // The real backing store and offset, read once (the buffer getter is a runtime call).
+  const ab = uint8Buffer(bytes)
+  const base = uint8ByteOffset(bytes)
   let done = 0
   for (;;) {
     if (offset === len) {
@@ -79,7 +83,7 @@ export function transfer(c: Cursor, bytes: Uint8Array, n: number, toGuest: boole
     }
     const k = Math.min(n - done, len - offset)
     const addr = w[at + 1]! * TWO_32 + w[at]! + offset
-    const part = uint8View(bytes, done, k)
+    const part = new Uint8ArrayCtor(ab, base + done, k)
     if (toGuest) mem.write(addr, part)
     else mem.readInto(addr, part)
     done += k
