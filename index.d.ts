@@ -374,7 +374,8 @@ export declare class DescriptorChain implements Iterable<Descriptor> {
 
 /**
  * Reads a chain's device-readable buffers in order: the crate's `Reader` (a buffer may span
- * two adjacent guest memory regions). Every read either reads all it was asked or nothing.
+ * two adjacent guest memory regions). `read` and the typed reads read all they are asked or
+ * nothing; `readInto` reads what there is.
  */
 export declare class Reader {
   private constructor(...internal: never[])

@@ -35,11 +35,11 @@ export function uint8Length(value: unknown): number {
 }
 
 /**
- * `n` bytes of `bytes` (a real Uint8Array of real length `len` >= `n`) for GuestMemory:
- * `bytes` itself when that is all of it (no allocation: the hot path; GuestMemory reads its
- * length through the same intrinsics), else a fresh view of its first `n` bytes. Checking the
- * prototype here to keep subclasses away from GuestMemory cost more than the rest of a
- * reader's readInto, so a subclass passes whole.
+ * `n` bytes of `bytes` (a real Uint8Array of real length `len` >= `n`) to hand to GuestMemory:
+ * `bytes` itself when that is all of it (no allocation: the hot path), else a fresh view of
+ * its first `n` bytes. GuestMemory.readInto/write then take the length of the whole array
+ * themselves, and must take it from the intrinsics as well. Checking the prototype here, to
+ * keep subclasses away from GuestMemory, cost about as much as the rest of a readInto.
  */
 export function uint8Whole(bytes: Uint8Array, len: number, n: number): Uint8Array {
   return n === len ? bytes : uint8View(bytes, 0, n)
