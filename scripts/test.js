@@ -11,7 +11,8 @@
 //
 // Before ava (and the extras that run JavaScript) it builds the testing addon
 // and lib/ (`node scripts/build.js --testing`; cargo rebuilds only what
-// changed): the suite runs on that addon (scripts/testing-addon.js).
+// changed): the suite runs on that addon (scripts/testing-addon.js). With
+// VIRTIO_QUEUE_NATIVE_PATH set, it builds nothing and the suite uses that file.
 //
 // Extra runners, listed in VIRTIO_QUEUE_TEST_EXTRAS (comma-separated), and by
 // default when CI=true (as .ci/run sets it): `node:<major>` runs the ava suite
@@ -115,7 +116,10 @@ const extras = (process.env.VIRTIO_QUEUE_TEST_EXTRAS ?? (process.env.CI === 'tru
   .filter(Boolean)
 
 let testingBuilt = true
-if (only.includes('ava') || extras.some((x) => x.startsWith('node:') || x === 'bench')) {
+if (process.env.VIRTIO_QUEUE_NATIVE_PATH) {
+  // An explicit binary (CI passes the testing addon it built for its target): use it as is.
+  console.log(`\n== build (testing addon): skipped, VIRTIO_QUEUE_NATIVE_PATH=${process.env.VIRTIO_QUEUE_NATIVE_PATH}`)
+} else if (only.includes('ava') || extras.some((x) => x.startsWith('node:') || x === 'bench')) {
   const r = run('build (testing addon)', process.execPath, [path.join('scripts', 'build.js'), '--testing'])
   testingBuilt = r.status === 0
   if (!testingBuilt) results.push(['build', 0, 1])
