@@ -151,3 +151,31 @@ test('a subclass overriding subarray() or set(): the reader and writer call neit
   t.is(Buffer.from(dst.buffer, 0, 8).toString(), 'readable')
   t.is(called, 0)
 })
+
+test('a replaced Uint8Array[Symbol.hasInstance] that grows the source mid-call: write() copies nothing past the buffer', (t) => {
+  const { chain, memory } = smallChain()
+  // A length-tracking view of a resizable buffer: 8 bytes now, 64 once the hook ran.
+  type Resizable = ArrayBuffer & { resize(n: number): void }
+  const ab = new (ArrayBuffer as unknown as new (n: number, o: object) => Resizable)(8, { maxByteLength: 64 })
+  const src = new Uint8Array(ab).fill(0x44)
+  let ran = 0
+  Object.defineProperty(Uint8Array, Symbol.hasInstance, {
+    configurable: true,
+    value(v: unknown) {
+      ran++
+      ab.resize(64)
+      new Uint8Array(ab).fill(0x44)
+      return Function.prototype[Symbol.hasInstance].call(Uint8Array, v)
+    },
+  })
+  try {
+    const w = chain.writer()
+    w.write(src)
+    t.is(w.bytesWritten(), 8)
+  } finally {
+    delete (Uint8Array as unknown as Record<symbol, unknown>)[Symbol.hasInstance]
+  }
+  t.is(ran, 0, 'the package ran no instanceof on the caller array')
+  t.deepEqual(memory.read(DATA_BASE + 0x100, 8), Buffer.alloc(8, 0x44))
+  t.deepEqual(after(memory), Buffer.alloc(56), 'nothing was written past the chain')
+})

@@ -24,6 +24,7 @@ const tagOf = getter(Symbol.toStringTag)
 const lengthOf = getter('length')
 const bufferOf = getter('buffer')
 const byteOffsetOf = getter('byteOffset')
+const byteLengthOf = getter('byteLength')
 const Uint8ArrayCtor = Uint8Array
 
 /**
@@ -43,6 +44,19 @@ export function uint8Length(value: unknown): number {
  */
 export function uint8Whole(bytes: Uint8Array, len: number, n: number): Uint8Array {
   return n === len ? bytes : uint8View(bytes, 0, n)
+}
+
+/**
+ * The real backing store, byte offset and byte length of `value` when it is a typed array
+ * of any kind (from any realm), else null.
+ */
+export function typedArrayBacking(value: unknown): [ArrayBuffer | SharedArrayBuffer, number, number] | null {
+  if (tagOf(value) === undefined) return null
+  return [
+    bufferOf(value) as ArrayBuffer | SharedArrayBuffer,
+    byteOffsetOf(value) as number,
+    byteLengthOf(value) as number,
+  ]
 }
 
 /** The real backing store of `bytes` (a real Uint8Array). */

@@ -6,13 +6,15 @@ import { Buffer, constants as bufferConstants } from 'node:buffer'
 import { type GuestAddressLike, toAddress, toCount, toUint } from './address'
 import { addressError, rangeError, typeError, VirtioQueueError } from './errors'
 import { type MemoryHandle, native, PAGE_SIZE } from './native'
+import { typedArrayBacking, uint8Buffer, uint8ByteOffset, uint8Length } from './bytes'
 
 /**
- * A Buffer over `length` bytes of `b` from `offset`, without a copy. Buffer.from on the
- * ArrayBuffer costs about half of b.subarray(), which goes through the species constructor.
+ * A Buffer over `length` bytes of region `r` from `offset`, without a copy. Buffer.from on
+ * the ArrayBuffer costs about half of a subarray(), which goes through the species
+ * constructor; the backing store and offset are the region's own, kept when it was made.
  */
-function viewOf(b: Buffer, offset: number, length: number): Buffer {
-  return Buffer.from(b.buffer, b.byteOffset + offset, length)
+function viewOf(r: Region, offset: number, length: number): Buffer {
+  return Buffer.from(r.ab, r.base + offset, length)
 }
 
 /** A region of guest memory as returned by {@link GuestMemory.regions}. */
@@ -30,13 +32,13 @@ export type RegionBacking = ArrayBufferView | ArrayBuffer | SharedArrayBuffer
 
 /** @internal Flat list of (buffer, offset, length) pieces of guest memory. */
 export class Segments {
-  readonly buffers: Buffer[] = []
+  readonly regions: Region[] = []
   readonly offsets: number[] = []
   readonly lengths: number[] = []
   total = 0
 
-  push(buffer: Buffer, offset: number, length: number): void {
-    this.buffers.push(buffer)
+  push(region: Region, offset: number, length: number): void {
+    this.regions.push(region)
     this.offsets.push(offset)
     this.lengths.push(length)
     this.total += length
@@ -44,7 +46,7 @@ export class Segments {
 
   /** Zero-copy views of every piece. */
   views(): Buffer[] {
-    return this.buffers.map((b, i) => viewOf(b, this.offsets[i]!, this.lengths[i]!))
+    return this.regions.map((r, i) => viewOf(r, this.offsets[i]!, this.lengths[i]!))
   }
 }
 
@@ -54,6 +56,9 @@ interface Region extends GuestRegion {
   readonly u16: Uint16Array | null
   /** The region as a plain Uint8Array (cheaper subarray() than a Buffer's). */
   readonly bytes: Uint8Array
+  /** The region's backing store and its byte offset there, as the intrinsics reported them. */
+  readonly ab: ArrayBuffer | SharedArrayBuffer
+  readonly base: number
   readonly index: number
 }
 
@@ -338,8 +343,9 @@ export class GuestMemory {
 
   /** Copies `target.length` bytes out of guest memory into `target`. */
   readInto(addr: GuestAddressLike, target: Uint8Array): void {
-    // The length from the intrinsic getter: a subclass's `length` getter may lie.
-    const len = target instanceof Uint8Array ? byteLengthOf(target) : -1
+    // The brand and length from the intrinsics: no `instanceof` (Symbol.hasInstance can be
+    // replaced) and no `length` getter (a subclass's may lie) runs caller code.
+    const len = uint8Length(target)
     if (len < 0) throw typeError('target', 'a Uint8Array', target)
     const r = this.#within(addr, len)
     if (r !== null) {
@@ -356,7 +362,7 @@ export class GuestMemory {
   // The general paths of readInto/write live in their own methods: a closure in readInto
   // or write themselves would allocate its context on every call, fast path included.
   #readSpans(addr: GuestAddressLike, target: Uint8Array): void {
-    this.#spans(addr, byteLengthOf(target), (r, o, done, n) => {
+    this.#spans(addr, uint8Length(target), (r, o, done, n) => {
       target.set(r.bytes.subarray(o, o + n), done)
     })
   }
@@ -366,7 +372,7 @@ export class GuestMemory {
    * written if any part is outside guest memory.
    */
   write(addr: GuestAddressLike, bytes: Uint8Array): void {
-    const len = bytes instanceof Uint8Array ? byteLengthOf(bytes) : -1
+    const len = uint8Length(bytes)
     if (len < 0) throw typeError('bytes', 'a Uint8Array', bytes)
     const r = this.#within(addr, len)
     if (r !== null) {
@@ -377,8 +383,8 @@ export class GuestMemory {
   }
 
   #writeSpans(addr: GuestAddressLike, bytes: Uint8Array, len: number): void {
-    const buffer = apply(taBuffer, bytes, []) as ArrayBuffer
-    const offset = apply(taByteOffset, bytes, []) as number
+    const buffer = uint8Buffer(bytes)
+    const offset = uint8ByteOffset(bytes)
     this.#spans(addr, len, (r, o, done, n) => {
       r.buffer.set(n === len ? bytes : new Uint8ArrayCtor(buffer, offset + done, n), o)
     })
@@ -387,7 +393,7 @@ export class GuestMemory {
   /** A zero-copy Buffer view of `length` bytes, which must lie within one region. */
   slice(addr: GuestAddressLike, length: number): Buffer {
     const [r, o] = this.#at(addr, toCount(length, 'length'))
-    return viewOf(r.buffer, o, length)
+    return viewOf(r, o, length)
   }
 
   /** Whether `[addr, addr + length)` lies in guest memory (possibly across adjacent regions). */
@@ -404,7 +410,7 @@ export class GuestMemory {
    */
   view(a: number, len: number): Buffer | null {
     const r = this.#within(a, len)
-    return r === null ? null : viewOf(r.buffer, a - r.guestAddress, len)
+    return r === null ? null : viewOf(r, a - r.guestAddress, len)
   }
 
   /** @internal Throws DetachedBuffer if a region's buffer was detached (transferred). */
@@ -440,7 +446,7 @@ export class GuestMemory {
   resolve(a: number, len: number, out: Segments): boolean {
     const hit = this.#within(a, len)
     if (hit !== null) {
-      out.push(hit.buffer, a - hit.guestAddress, len)
+      out.push(hit, a - hit.guestAddress, len)
       return true
     }
     let done = 0
@@ -450,7 +456,7 @@ export class GuestMemory {
       if (r.buffer.length !== r.size) throw detached(r)
       const o = a + done - r.guestAddress
       const n = Math.min(len - done, r.size - o)
-      out.push(r.buffer, o, n)
+      out.push(r, o, n)
       done += n
     }
     return true
@@ -562,24 +568,27 @@ function allocateRegion(size: number | bigint, index: number): ArrayBuffer {
 }
 
 function region(index: number, guestAddress: number, buffer: Buffer): Region {
-  const size = buffer.length
-  const shared = buffer.buffer instanceof SharedArrayBuffer
-  const u16 =
-    shared && buffer.byteOffset % 2 === 0 ? new Uint16Array(buffer.buffer, buffer.byteOffset, size >> 1) : null
+  // What the region is comes from the intrinsics, as for the backings (see below).
+  const [ab, base, size] = typedArrayBacking(buffer)!
+  const shared = branded(sabByteLength, ab) !== undefined
+  const u16 = shared && base % 2 === 0 ? new Uint16Array(ab, base, size >> 1) : null
   return {
     index,
     guestAddress,
     size,
     end: guestAddress + size,
     buffer,
-    view: new DataView(buffer.buffer, buffer.byteOffset, size),
+    view: new DataView(ab, base, size),
     u16,
-    bytes: new Uint8Array(buffer.buffer, buffer.byteOffset, size),
+    bytes: new Uint8Array(ab, base, size),
+    ab,
+    base,
   }
 }
 
-// The real TypedArray, DataView, ArrayBuffer and SharedArrayBuffer accessors, captured when
-// this module loads and called with a captured Reflect.apply: whether a backing store may back
+// The real DataView, ArrayBuffer and SharedArrayBuffer accessors (the TypedArray ones are in
+// bytes.ts), captured when this module loads and called with a captured Reflect.apply:
+// whether a backing store may back
 // guest memory, and which bytes of it, is decided from these, never from properties of the
 // caller's object (an own `buffer` property, a patched prototype getter, a subclass or a
 // null-prototype buffer can lie). Each getter also brand-checks its receiver (it throws for
@@ -590,10 +599,6 @@ function getterOf(proto: object, key: string): (this: unknown) => unknown {
   if (get === undefined) throw new Error(`virtio-queue: this JavaScript engine lacks ${key}`)
   return get
 }
-const TypedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype) as object
-const taBuffer = getterOf(TypedArrayPrototype, 'buffer')
-const taByteOffset = getterOf(TypedArrayPrototype, 'byteOffset')
-const taByteLength = getterOf(TypedArrayPrototype, 'byteLength')
 const dvBuffer = getterOf(DataView.prototype, 'buffer')
 const dvByteOffset = getterOf(DataView.prototype, 'byteOffset')
 const dvByteLength = getterOf(DataView.prototype, 'byteLength')
@@ -602,15 +607,6 @@ const sabByteLength = getterOf(SharedArrayBuffer.prototype, 'byteLength')
 // Absent only on engines without resizable buffers, where no buffer can be resizable.
 const abResizable = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'resizable')?.get
 const Uint8ArrayCtor = Uint8Array
-
-/** The real byte length of a typed array (its `length` for a Uint8Array); -1 for anything else. */
-function byteLengthOf(v: Uint8Array): number {
-  try {
-    return apply(taByteLength, v, []) as number
-  } catch {
-    return -1
-  }
-}
 
 /** Calls the intrinsic getter `get` on `obj`; undefined when `obj` lacks its brand. */
 function branded(get: (this: unknown) => unknown, obj: unknown): unknown {
@@ -628,11 +624,9 @@ function backingOf(b: unknown): [ArrayBuffer | SharedArrayBuffer, number, number
   if (n !== undefined) return [b as ArrayBuffer, 0, n as number]
   n = branded(sabByteLength, b)
   if (n !== undefined) return [b as SharedArrayBuffer, 0, n as number]
-  let buf = branded(taBuffer, b)
-  if (buf !== undefined) {
-    return [buf as ArrayBuffer, apply(taByteOffset, b, []) as number, apply(taByteLength, b, []) as number]
-  }
-  buf = branded(dvBuffer, b)
+  const typed = typedArrayBacking(b)
+  if (typed !== null) return typed
+  const buf = branded(dvBuffer, b)
   if (buf !== undefined) {
     // A DataView's offset and length getters throw once its buffer is detached: empty then.
     const length = branded(dvByteLength, b)
