@@ -141,7 +141,7 @@ const want = require('path').join('node_modules', 'virtio-queue-$platform', 'vir
 if (loaded.length !== 1 || !loaded[0].endsWith(want)) throw new Error('loaded ' + JSON.stringify(loaded) + ', expected ' + want)
 // The product build: no test or benchmark hook (those are in the testing build only).
 const binding = require(loaded[0])
-for (const hook of ['benchNative', 'forcePanicForTesting']) if (hook in binding) throw new Error('the packed binary exports ' + hook)
+for (const hook of ['benchNative', 'forcePanicForTesting', 'frontendStart', 'frontendRequest']) if (hook in binding) throw new Error('the packed binary exports ' + hook)
 console.log('require: ' + n + ' chains, binary ' + loaded[0].slice(process.cwd().length + 1))
 JS
 node smoke.cjs || die "(a) require('virtio-queue') failed"

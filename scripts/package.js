@@ -30,7 +30,15 @@ const path = require('node:path')
 
 const root = path.resolve(__dirname, '..')
 /** Exports of the testing build only (cargo feature `testing`). */
-const TESTING_HOOKS = ['benchNative', 'forcePanicForTesting']
+const TESTING_HOOKS = [
+  'benchNative',
+  'forcePanicForTesting',
+  'frontendCalls',
+  'frontendKick',
+  'frontendRequest',
+  'frontendResult',
+  'frontendStart',
+]
 const LICENSE_FILES = ['LICENSE-APACHE', 'LICENSE-BSD-3-Clause', 'THIRD_PARTY_NOTICES.md']
 const TRIPLE_TO_PLATFORM = {
   'x86_64-unknown-linux-gnu': 'linux-x64-gnu',

