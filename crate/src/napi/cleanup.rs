@@ -102,17 +102,20 @@ impl AsyncCleanupHook {
     }
 }
 
+/// The closure of an `EnvCleanupHook`, shared with its registration (`None` once run).
+type HookSlot = RefCell<Option<Box<dyn FnOnce()>>>;
+
 /// A synchronous environment-teardown hook, unregistered when dropped (if it
 /// has not run). Node runs such hooks in the reverse order of registration.
 pub struct EnvCleanupHook {
     env: Env,
-    f: Rc<RefCell<Option<Box<dyn FnOnce()>>>>,
+    f: Rc<HookSlot>,
 }
 
 unsafe extern "C" fn fire_env(arg: *mut c_void) {
     // SAFETY: the Rc clone leaked by `add_env_cleanup_hook`, consumed once
     // (Node runs a hook once and then forgets it).
-    let f = unsafe { Rc::from_raw(arg as *const RefCell<Option<Box<dyn FnOnce()>>>) };
+    let f = unsafe { Rc::from_raw(arg as *const HookSlot) };
     let hook = f.borrow_mut().take();
     if let Some(h) = hook {
         let _ = catch_unwind(AssertUnwindSafe(h));
@@ -122,13 +125,13 @@ unsafe extern "C" fn fire_env(arg: *mut c_void) {
 impl Env {
     /// Registers `f` to run at this environment's teardown.
     pub fn add_env_cleanup_hook(self, f: impl FnOnce() + 'static) -> Result<EnvCleanupHook> {
-        let cell: Rc<RefCell<Option<Box<dyn FnOnce()>>>> = Rc::new(RefCell::new(Some(Box::new(f))));
+        let cell: Rc<HookSlot> = Rc::new(RefCell::new(Some(Box::new(f))));
         let arg = Rc::into_raw(cell.clone()) as *mut c_void;
         // SAFETY: `arg` stays valid until the hook runs or is removed.
         if let Err(e) = check(unsafe { napi_add_env_cleanup_hook(self.raw(), Some(fire_env), arg) })
         {
             // SAFETY: not registered: the clone is still ours.
-            drop(unsafe { Rc::from_raw(arg as *const RefCell<Option<Box<dyn FnOnce()>>>) });
+            drop(unsafe { Rc::from_raw(arg as *const HookSlot) });
             return Err(e);
         }
         Ok(EnvCleanupHook { env: self, f: cell })
@@ -145,9 +148,7 @@ impl Drop for EnvCleanupHook {
         // then take back the clone its argument held.
         unsafe {
             napi_remove_env_cleanup_hook(self.env.raw(), Some(fire_env), arg);
-            drop(Rc::from_raw(
-                arg as *const RefCell<Option<Box<dyn FnOnce()>>>,
-            ));
+            drop(Rc::from_raw(arg as *const HookSlot));
         }
     }
 }
