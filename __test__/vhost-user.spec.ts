@@ -2,6 +2,7 @@
 // (testing addon): setup as QEMU does it, chains served through the ordinary Queue API from
 // the kick handler, interrupts, event idx, stops that wait for a Promise, config space,
 // reconnects, throwing device callbacks, memory views across table changes.
+import { constants as bufferConstants } from 'node:buffer'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import test, { type ExecutionContext } from 'ava'
@@ -338,3 +339,45 @@ onLinux('unusable device parameters reject listen() with VhostUserDevice', async
   const b = new VhostUserBackend({ socketPath, device: { ...echoDevice(), maxQueueSize: 100 } })
   await t.throwsAsync(b.listen(), { code: 'VhostUserDevice' })
 })
+
+onLinux(
+  'a region above 4 GiB, larger than one Buffer can hold, is seen in windows; a chain across them is served',
+  async (t) => {
+    const GiB = 2 ** 30
+    const big = 4 * GiB + 0x100000
+    const device = echoDevice()
+    const socketPath = sockPath('windows')
+    const backend = new VhostUserBackend({ socketPath, device })
+    await backend.listen()
+    t.teardown(() => backend.close())
+    // Sparse guest RAM: 1 MiB at 0 (the rings; the only part mapped into this test's view),
+    // and 4 GiB + 1 MiB at 4 GiB.
+    const fe = new TestFrontend(socketPath, 0x100000 + big, 1, 0x100000)
+    await fe.setup(ALL, [0, 0x100000, 0, 4 * GiB, big, 0x100000])
+    await fe.startVring(0, LAYOUT)
+    const mem = device.stats.started[0]!.memory
+    const max = Math.floor(Math.min(bufferConstants.MAX_LENGTH, 2 ** 52) / 4096) * 4096
+    const windows: Array<[number, number]> = [[0, 0x100000]]
+    for (let off = 0; off < big; off += max) windows.push([4 * GiB + off, Math.min(max, big - off)])
+    t.deepEqual(
+      mem.regions.map((r) => [r.guestAddress, r.size]),
+      windows,
+    )
+    t.is(mem.size, 0x100000 + big)
+    // A chain whose buffers straddle the first window's end (8 GiB on Node 20).
+    const edge = 4 * GiB + Math.min(max, big) - 8
+    mem.write(edge, Buffer.alloc(16, 0x5a))
+    const driver = new SplitQueueDriver<number>(fe.memory, { ...LAYOUT, eventIdx: true })
+    driver.addChain([
+      { addr: edge, len: 16 },
+      { addr: edge + 0x1000, len: 64, writable: true },
+    ])
+    if (driver.kick()) fe.kick(0)
+    t.is(await fe.waitCall(0), 1)
+    t.deepEqual(driver.popAllUsed()[0]?.len, 64)
+    t.deepEqual(mem.read(edge + 0x1000, 64), Buffer.alloc(64, 0x5a))
+    mem.writeU64(edge + 4, 0x1122334455667788n)
+    t.is(mem.readU64(edge + 4), 0x1122334455667788n, 'an access across two windows')
+    await fe.disconnect()
+  },
+)

@@ -13,7 +13,7 @@ type FrontendHandle = { readonly [brand]: 'frontend' }
 type Result = [true, unknown] | [false, string]
 
 interface FrontendBinding {
-  frontendStart(path: string, memSize: number, queues: number): [FrontendHandle, ArrayBuffer]
+  frontendStart(path: string, memSize: number, queues: number, viewSize?: number): [FrontendHandle, ArrayBuffer]
   frontendRequest(fe: FrontendHandle, op: number, a?: unknown, b?: unknown, c?: unknown, d?: unknown): number
   frontendResult(fe: FrontendHandle, ticket: number): Result | undefined
   frontendKick(fe: FrontendHandle, index: number): void
@@ -28,8 +28,9 @@ export class TestFrontend {
   readonly ram: ArrayBuffer
   readonly #h: FrontendHandle
 
-  constructor(path: string, memSize = 0x100000, queues = 2) {
-    const [h, ram] = binding.frontendStart(path, memSize, queues)
+  /** Guest RAM of `memSize` bytes (a sparse memfd), of which `viewSize` are mapped into `memory`. */
+  constructor(path: string, memSize = 0x100000, queues = 2, viewSize = memSize) {
+    const [h, ram] = binding.frontendStart(path, memSize, queues, viewSize)
     this.#h = h
     this.ram = ram
     this.memory = GuestMemory.fromBuffers([{ guestAddress: 0, buffer: ram }])

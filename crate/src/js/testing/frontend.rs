@@ -29,15 +29,22 @@ fn err(message: String) -> Error {
     }
 }
 
-/// `frontendStart(path, memSize, queues) -> [frontend, ArrayBuffer over guest RAM]`.
+/// `frontendStart(path, memSize, queues, viewSize = memSize) -> [frontend, ArrayBuffer over
+/// the first viewSize bytes of guest RAM]` (the memfd is sparse: a large one costs nothing
+/// until touched).
 pub fn start(ctx: &Ctx) -> Result<Value> {
     let path = PathBuf::from(ctx.string_of(ctx.arg(0)));
     let size = ctx.uint_arg(1, "memSize", 1 << 40)?;
     let queues = ctx.uint_arg(2, "queues", 256)? as usize;
+    let view = match ctx.is_nullish_arg(3)? {
+        true => size,
+        false => ctx.uint_arg(3, "viewSize", size)?,
+    };
     let session = Session::start(path, size, queues).map_err(err)?;
     let mapping: Arc<SharedMapping> = Arc::clone(session.memory());
-    let (ptr, len) = (mapping.host_ptr(), mapping.len());
-    // SAFETY: the mapping is `len` bytes and stays mapped while the Arc lives.
+    let (ptr, len) = (mapping.host_ptr(), view as usize);
+    // SAFETY: the mapping is at least `len` bytes (`viewSize <= memSize`) and stays mapped
+    // while the Arc lives.
     let ab = unsafe { ctx.external_arraybuffer(ptr, len, mapping)? }
         .ok_or_else(|| err("external ArrayBuffers are not allowed here".into()))?;
     let handle = ctx.new_external(FrontendHandle(session))?;
