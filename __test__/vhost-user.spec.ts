@@ -382,3 +382,49 @@ onLinux(
     await fe.disconnect()
   },
 )
+
+onLinux('close() while a GET_VRING_BASE waits for queueStopped: it ends once the Promise settles', async (t) => {
+  let release!: () => void
+  const held = new Promise<void>((r) => {
+    release = r
+  })
+  const device = echoDevice({ queueStopped: () => held })
+  const { backend, fe } = await connect(t, device, 'closewait')
+  await fe.startVring(0, LAYOUT)
+  const base = fe.getVringBase(0)
+  await new Promise((r) => setTimeout(r, 20))
+  let closed = false
+  const closing = backend.close().then(() => {
+    closed = true
+  })
+  await new Promise((r) => setTimeout(r, 50))
+  t.false(closed, 'the stop in progress is finished first')
+  release()
+  await closing
+  t.false(backend.listening)
+  // close() dropped the connection: the frontend's request fails rather than hanging.
+  await t.throwsAsync(base)
+})
+
+test('listen() off Linux (no native vhost-user exports) rejects with VhostUserUnsupported', async (t) => {
+  const { native } = await import('../src/native')
+  const saved = native.vhostUserStart
+  delete native.vhostUserStart
+  try {
+    const b = new VhostUserBackend({ socketPath: sockPath('nolinux'), device: echoDevice() })
+    await t.throwsAsync(b.listen(), { instanceOf: VirtioQueueError, code: 'VhostUserUnsupported' })
+  } finally {
+    native.vhostUserStart = saved
+  }
+})
+
+test('bad options are TypeErrors naming the option', (t) => {
+  const device = echoDevice()
+  // @ts-expect-error a missing options object
+  t.throws(() => new VhostUserBackend(undefined), { instanceOf: TypeError, message: /"options"/ })
+  // @ts-expect-error a socket path that is not a string
+  t.throws(() => new VhostUserBackend({ socketPath: 1, device }), { message: /options\.socketPath/ })
+  t.throws(() => new VhostUserBackend({ socketPath: 'x', device: { ...device, kick: undefined as never } }), {
+    message: /options\.device\.kick/,
+  })
+})

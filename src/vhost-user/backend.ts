@@ -136,8 +136,9 @@ export class VhostUserBackend extends EventEmitter {
 
   /**
    * Stops listening and drops the frontend, if any (its rings stop: `queueStopped` is called
-   * without waiting); resolves once the backend has let go of everything. Closing a backend
-   * that is not listening resolves at once.
+   * without waiting); resolves once the backend has let go of everything. A stop already
+   * waiting for a `queueStopped` Promise (`GET_VRING_BASE`) is finished first: `close()`
+   * resolves after that Promise settles. Closing a backend that is not listening resolves at once.
    */
   close(): Promise<void> {
     if (this.#state === 'new') this.#state = 'closed'
