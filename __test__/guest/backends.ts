@@ -1,0 +1,62 @@
+// The vhost-user-blk backends the real-guest tests run against. Each is a factory:
+// given a disk FILE and a socket path, start serving FILE on the socket and resolve
+// once the socket accepts connections. Adding a backend to every real-guest test is
+// one entry in `allBackends`.
+import { findRig } from '../../scripts/guest/rig'
+import { startStorageDaemon } from '../../scripts/guest/qsd'
+
+export interface BackendOptions {
+  /** The raw disk image to serve (exists, sized by the test). */
+  file: string
+  /** Where to listen (a fresh path in a temporary folder). */
+  socket: string
+  readOnly?: boolean
+  /** Queues to offer (VIRTIO_BLK_F_MQ when > 1). */
+  queues?: number
+}
+
+export interface RunningBackend {
+  /** Stops it (SIGTERM, then SIGKILL) and resolves once it has exited. */
+  stop(): Promise<void>
+  /** Whether its process is still running (a frontend's death must not end it). */
+  alive(): boolean
+  /** What it logged, for failure messages. */
+  output(): string
+}
+
+export interface BackendFactory {
+  name: string
+  /** null when it can run here, else why not (and how to fix it). */
+  unavailable(): string | null
+  start(o: BackendOptions): Promise<RunningBackend>
+}
+
+export const qemuStorageDaemon: BackendFactory = {
+  name: 'qemu-storage-daemon',
+  unavailable() {
+    const { rig, missing } = findRig()
+    return rig ? null : missing.join('; ')
+  },
+  async start(o) {
+    const { rig } = findRig()
+    const d = await startStorageDaemon({ bin: rig!.storageDaemon, ...o })
+    return {
+      stop: () => d.stop(),
+      alive: () => d.process.exitCode === null && d.process.signalCode === null,
+      output: () => d.output(),
+    }
+  },
+}
+
+// When the package's own backend lands (`npm run vhost-user-blk`), its factory goes here:
+//   { name: 'node', unavailable: () => null, start: (o) => startNodeBackend(o) }
+export const allBackends: BackendFactory[] = [qemuStorageDaemon]
+
+/** The backends to test: all, or those named in VIRTIO_QUEUE_GUEST_BACKENDS (comma-separated). */
+export function selectedBackends(): BackendFactory[] {
+  const names = process.env.VIRTIO_QUEUE_GUEST_BACKENDS?.split(',').map((s) => s.trim())
+  if (!names) return allBackends
+  const unknown = names.filter((n) => !allBackends.some((b) => b.name === n))
+  if (unknown.length) throw new Error(`VIRTIO_QUEUE_GUEST_BACKENDS names unknown backends: ${unknown.join(', ')}`)
+  return allBackends.filter((b) => names.includes(b.name))
+}
