@@ -11,7 +11,7 @@ import test from 'ava'
 import { resultOf, runGuest, startGuest } from '../scripts/guest/qemu'
 import { findRig, guestsRequired } from '../scripts/guest/rig'
 import { fileCsum, firstMismatch, patternBytes, readRange } from '../scripts/guest/pattern'
-import { type BackendFactory, selectedBackends } from './guest/backends'
+import { type BackendFactory, selectedBackends } from '../scripts/guest/backends'
 import { assertRan, MiB, withBackend } from './guest/harness'
 
 const { rig, missing } = findRig()

@@ -5,7 +5,7 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import type { ExecutionContext } from 'ava'
 import type { GuestResult } from '../../scripts/guest/qemu'
-import type { BackendFactory, BackendOptions, RunningBackend } from './backends'
+import type { BackendFactory, BackendOptions, RunningBackend } from '../../scripts/guest/backends'
 
 export interface DiskCtx {
   dir: string

@@ -3,6 +3,7 @@
 // QEMU programs on PATH.
 import { spawnSync } from 'node:child_process'
 import * as fs from 'node:fs'
+import * as os from 'node:os'
 import * as path from 'node:path'
 
 export const repoRoot = path.resolve(__dirname, '..', '..')
@@ -62,9 +63,17 @@ export function guestsRequired(): boolean {
 
 /** Whether qemu-storage-daemon here was built with io_uring (aio=io_uring): it then starts and keeps running. */
 export function hasIoUring(storageDaemon: string): boolean {
-  const r = spawnSync(storageDaemon, ['--blockdev', 'driver=file,node-name=f,filename=/dev/null,aio=io_uring'], {
-    encoding: 'utf8',
-    timeout: 1000,
-  })
-  return r.status === null && r.signal !== null
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vq-uring-'))
+  const file = path.join(dir, 'probe.img')
+  fs.writeFileSync(file, Buffer.alloc(4096))
+  try {
+    const r = spawnSync(storageDaemon, ['--blockdev', `driver=file,node-name=f,filename=${file},aio=io_uring`], {
+      encoding: 'utf8',
+      timeout: 1000,
+      killSignal: 'SIGKILL',
+    })
+    return (r.error as NodeJS.ErrnoException | undefined)?.code === 'ETIMEDOUT'
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
 }

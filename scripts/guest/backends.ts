@@ -1,9 +1,10 @@
-// The vhost-user-blk backends the real-guest tests run against. Each is a factory:
+// The vhost-user-blk backends the real-guest tests (__test__/guest.spec.ts) and the
+// measurements (scripts/guest/measure.ts) run against. Each is a factory:
 // given a disk FILE and a socket path, start serving FILE on the socket and resolve
 // once the socket accepts connections. Adding a backend to every real-guest test is
 // one entry in `allBackends`.
-import { findRig } from '../../scripts/guest/rig'
-import { startStorageDaemon } from '../../scripts/guest/qsd'
+import { findRig } from './rig'
+import { type StorageDaemonOptions, startStorageDaemon } from './qsd'
 
 export interface BackendOptions {
   /** The raw disk image to serve (exists, sized by the test). */
@@ -31,22 +32,30 @@ export interface BackendFactory {
   start(o: BackendOptions): Promise<RunningBackend>
 }
 
-export const qemuStorageDaemon: BackendFactory = {
-  name: 'qemu-storage-daemon',
-  unavailable() {
-    const { rig, missing } = findRig()
-    return rig ? null : missing.join('; ')
-  },
-  async start(o) {
-    const { rig } = findRig()
-    const d = await startStorageDaemon({ bin: rig!.storageDaemon, ...o })
-    return {
-      stop: () => d.stop(),
-      alive: () => d.process.exitCode === null && d.process.signalCode === null,
-      output: () => d.output(),
-    }
-  },
+/** qemu-storage-daemon serving the file (aio=threads, cache.direct=off unless told otherwise). */
+export function storageDaemonBackend(
+  name: string,
+  tuning: Pick<StorageDaemonOptions, 'aio' | 'direct'> = {},
+): BackendFactory {
+  return {
+    name,
+    unavailable() {
+      const { rig, missing } = findRig()
+      return rig ? null : missing.join('; ')
+    },
+    async start(o) {
+      const { rig } = findRig()
+      const d = await startStorageDaemon({ bin: rig!.storageDaemon, ...tuning, ...o })
+      return {
+        stop: () => d.stop(),
+        alive: () => d.process.exitCode === null && d.process.signalCode === null,
+        output: () => d.output(),
+      }
+    },
+  }
 }
+
+export const qemuStorageDaemon = storageDaemonBackend('qemu-storage-daemon')
 
 // When the package's own backend lands (`npm run vhost-user-blk`), its factory goes here:
 //   { name: 'node', unavailable: () => null, start: (o) => startNodeBackend(o) }
