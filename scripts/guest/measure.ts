@@ -150,7 +150,10 @@ async function main(): Promise<void> {
   const table = points.map((p) => {
     const row: Record<string, number | string> = { point: p.name }
     for (const t of list) {
-      row[`${t.name} IOPS`] = Math.round(median(iops.get(t.name)!.get(p.name)!))
+      const xs = iops.get(t.name)!.get(p.name)!
+      row[`${t.name} IOPS`] = Math.round(median(xs))
+      row[`${t.name} IOPS min`] = Math.round(Math.min(...xs))
+      row[`${t.name} IOPS max`] = Math.round(Math.max(...xs))
       row[`${t.name} MiB/s`] = Number(median(mibps.get(t.name)!.get(p.name)!).toFixed(1))
     }
     return row
@@ -170,10 +173,15 @@ async function main(): Promise<void> {
     return
   }
   console.log(`guest: ${smp} vCPU (TCG), ${seconds} s per point, median of ${rounds} round(s); host CPUs ${meta.cpus}`)
+  console.log(`IOPS${rounds > 1 ? ' (min-max over rounds)' : ''}; MiB/s = IOPS x request size; ratios of medians`)
   const head = ['point', ...list.map((t) => t.name), ...list.slice(1).map((t) => `${t.name}/${ref}`)]
   const rows = table.map((row) => [
     String(row.point),
-    ...list.map((t) => `${row[`${t.name} IOPS`]} (${row[`${t.name} MiB/s`]} MiB/s)`),
+    ...list.map((t) =>
+      rounds > 1
+        ? `${row[`${t.name} IOPS`]} (${row[`${t.name} IOPS min`]}-${row[`${t.name} IOPS max`]})`
+        : String(row[`${t.name} IOPS`]),
+    ),
     ...list.slice(1).map((t) => (Number(row[`${t.name} IOPS`]) / Number(row[`${ref} IOPS`])).toFixed(2)),
   ])
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)))
