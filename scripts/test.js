@@ -119,7 +119,10 @@ if (only.includes('guests')) {
   let failed = count(/^# fail (\d+)/m)
   const skipped = count(/^# skip (\d+)/m)
   if (r.status !== 0 && failed === 0) failed = 1
-  if (skipped > 0) console.log(`\n== guests: ${skipped} skipped (see the SKIPPED line above for why)`)
+  if (skipped > 0) {
+    const why = (r.out.match(/^SKIPPED: (.*)$/m) || [])[1] || 'see the output above'
+    console.log(`\n== guests: ${skipped} skipped: ${why}`)
+  }
   results.push(['guests', passed, failed])
 }
 
