@@ -7,6 +7,8 @@
 // Run by `npm test`'s "guests" runner, one guest at a time (scripts/guest/ava.config.mjs).
 import { spawnSync } from 'node:child_process'
 import * as fs from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
 import test from 'ava'
 import { resultOf, runGuest, startGuest } from '../scripts/guest/qemu'
 import { findRig, guestsRequired } from '../scripts/guest/rig'
@@ -276,6 +278,27 @@ if (!rig) {
     test.skip(`real guests SKIPPED: ${why}`, () => {})
   }
 } else {
+  test('rig: a guest that never ends is killed at its timeout, keeping what it reported', async (t) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vq-rig-'))
+    const file = path.join(dir, 'disk.img')
+    fs.writeFileSync(file, Buffer.alloc(MiB))
+    try {
+      const started = Date.now()
+      const r = await runGuest({
+        rig,
+        disk: { kind: 'virtio-blk', file },
+        timeoutMs: 12000,
+        script: 'echo "RESULT op=alive x=1"\nwhile true; do sleep 1; done',
+      })
+      t.true(r.timedOut)
+      t.is(r.rc, null, 'no exit status from a guest that did not finish')
+      t.deepEqual(resultOf(r, 'alive'), { op: 'alive', x: '1' })
+      t.true(Date.now() - started < 20000, 'killed promptly')
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
   for (const b of selectedBackends()) {
     const why = b.unavailable()
     if (why && guestsRequired()) test(`${b.name}: required but unavailable`, (t) => t.fail(why))

@@ -143,7 +143,21 @@ export function startGuest(o: GuestOptions): Guest {
     Buffer.concat([fs.readFileSync(o.rig.initrd), cpioNewc([{ name: 'test.sh', data: o.script }])]),
   )
   const started = Date.now()
-  const child = spawn(o.rig.qemu, qemuArgs(o, initrd), { stdio: ['pipe', 'pipe', 'pipe'] })
+  const timeoutMs = o.timeoutMs ?? 60000
+  // coreutils timeout bounds QEMU's life even if this process dies without killing it; it
+  // leads its own process group, so kill() ends both at once.
+  const child = spawn(
+    'timeout',
+    ['-s', 'KILL', String(Math.ceil(timeoutMs / 1000) + 10), o.rig.qemu, ...qemuArgs(o, initrd)],
+    { stdio: ['pipe', 'pipe', 'pipe'] },
+  )
+  const killGroup = (signal: NodeJS.Signals) => {
+    try {
+      process.kill(-child.pid!, signal)
+    } catch {
+      child.kill(signal)
+    }
+  }
   const lines: string[] = []
   const waiters: { re: RegExp; resolve: (m: RegExpMatchArray) => void }[] = []
   let serial = ''
@@ -179,8 +193,8 @@ export function startGuest(o: GuestOptions): Guest {
 
   const timer = setTimeout(() => {
     timedOut = true
-    child.kill('SIGKILL')
-  }, o.timeoutMs ?? 60000)
+    killGroup('SIGKILL')
+  }, timeoutMs)
 
   const done = new Promise<GuestResult>((resolve) => {
     child.on('close', (code, signal) => {
@@ -230,7 +244,7 @@ export function startGuest(o: GuestOptions): Guest {
     },
     kill(signal: NodeJS.Signals = 'SIGKILL') {
       killed = true
-      child.kill(signal)
+      killGroup(signal)
     },
     waitFor(re: RegExp, timeoutMs = 30000) {
       for (const l of lines) {
