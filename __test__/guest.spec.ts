@@ -233,6 +233,38 @@ function define(b: BackendFactory): void {
     })
   })
 
+  test(`${b.name}: the backend restarted under a running guest (chardev reconnect=1); the guest's I/O goes on`, async (t) => {
+    await withBackend(t, b, { sizeMiB: 32 }, async ({ file, socket, backend }) => {
+      const g = startGuest({
+        rig: rig!,
+        disk: { kind: 'vhost-user', socket, reconnect: 1 },
+        script: [
+          `vqload write --tag a --dev $DISK --offset 0 --length ${MiB} --bs 4096 --seed 31 || exit 1`,
+          'echo "RESULT op=phase phase=before"',
+          'read -r go',
+          `vqload write --tag b --dev $DISK --offset ${MiB} --length ${MiB} --bs 4096 --seed 32 --jobs 2 || exit 1`,
+          `vqload verify --tag a --dev $DISK --offset 0 --length ${MiB} --bs 65536 --seed 31 || exit 1`,
+          `vqload verify --tag b --dev $DISK --offset ${MiB} --length ${MiB} --bs 65536 --seed 32 || exit 1`,
+        ].join('\n'),
+      })
+      await g.waitFor(/phase=before/)
+      await backend.stop()
+      const again = await b.start({ file, socket })
+      try {
+        await new Promise((r) => setTimeout(r, 2500)) // QEMU reconnects within reconnect=1 s
+        g.send('go')
+        const r = await g.done
+        assertRan(t, r)
+        for (const tag of ['a', 'b'])
+          t.is(r.results.find((x) => x.op === 'verify' && x.tag === tag)?.mismatches, '0', `${tag} read back`)
+        t.is(firstMismatch(file, 0, MiB, 31), -1)
+        t.is(firstMismatch(file, MiB, MiB, 32), -1)
+      } finally {
+        await again.stop()
+      }
+    })
+  })
+
   test(`${b.name}: QEMU killed mid-write, then a new guest on the same backend`, async (t) => {
     await withBackend(t, b, { sizeMiB: 64 }, async ({ file, socket, backend }) => {
       const g = startGuest({

@@ -17,7 +17,7 @@ export interface BackendOptions {
 }
 
 export interface RunningBackend {
-  /** Stops it (SIGTERM, then SIGKILL) and resolves once it has exited. */
+  /** Stops it (SIGTERM, then SIGKILL) and resolves once it has exited; may be called again after. */
   stop(): Promise<void>
   /** Whether its process is still running (a frontend's death must not end it). */
   alive(): boolean

@@ -21,6 +21,8 @@ export type GuestDisk =
       socket: string
       /** num-queues of vhost-user-blk-pci (default 1). */
       queues?: number
+      /** The chardev's reconnect= seconds: QEMU reconnects when the backend goes away and comes back. */
+      reconnect?: number
     }
   | {
       kind: 'virtio-blk'
@@ -120,7 +122,7 @@ export function qemuArgs(o: GuestOptions, initrd: string): string[] {
   ]
   const d = o.disk
   if (d?.kind === 'vhost-user') {
-    args.push('-chardev', `socket,id=c0,path=${d.socket}`)
+    args.push('-chardev', `socket,id=c0,path=${d.socket}${d.reconnect ? `,reconnect=${d.reconnect}` : ''}`)
     args.push('-device', `vhost-user-blk-pci,chardev=c0,num-queues=${d.queues ?? 1}`)
   } else if (d?.kind === 'virtio-blk') {
     const aio = d.aio ?? 'threads'
