@@ -4,12 +4,12 @@
 // higher queue depth (vqload jobs, one synchronous O_DIRECT request each).
 //
 //   node --import tsx scripts/guest/measure.ts [--seconds 3] [--rounds 1] [--qd 8] [--smp 1]
-//        [--targets name,...] [--json]
+//        [--targets name,...] [--ref qemu-storage-daemon] [--json]
 //
 // Targets: every backend in scripts/guest/backends.ts (qemu-storage-daemon, aio=threads,
 // cache.direct=off), qsd-io_uring (the same with aio=io_uring, when built in), and
 // builtin (QEMU's virtio-blk, aio=threads, cache=writeback: the host page cache too).
-// The disk is a file in /dev/shm, prefilled so reads hit data. Rounds rotate the
+// Ratios are to --ref (qemu-storage-daemon). The disk is a file in /dev/shm, prefilled so reads hit data. Rounds rotate the
 // targets (a, b, c, a, b, c, ...) and the table shows each point's median. Under TCG
 // the guest is the bottleneck: the figures say whether a backend slows the guest
 // down, not how fast the backend could go.
@@ -43,6 +43,7 @@ const rounds = Number(arg('rounds', '1'))
 const qd = Number(arg('qd', '8'))
 const smp = Number(arg('smp', '1'))
 const json = process.argv.includes('--json')
+const refName = arg('ref', 'qemu-storage-daemon')
 const SPAN = 64 << 20
 
 const points: Point[] = [
@@ -146,7 +147,7 @@ async function main(): Promise<void> {
     fs.rmSync(dir, { recursive: true, force: true })
   }
 
-  const ref = list[0].name
+  const ref = list.some((t) => t.name === refName) ? refName : list[0].name
   const table = points.map((p) => {
     const row: Record<string, number | string> = { point: p.name }
     for (const t of list) {
@@ -174,7 +175,8 @@ async function main(): Promise<void> {
   }
   console.log(`guest: ${smp} vCPU (TCG), ${seconds} s per point, median of ${rounds} round(s); host CPUs ${meta.cpus}`)
   console.log(`IOPS${rounds > 1 ? ' (min-max over rounds)' : ''}; MiB/s = IOPS x request size; ratios of medians`)
-  const head = ['point', ...list.map((t) => t.name), ...list.slice(1).map((t) => `${t.name}/${ref}`)]
+  const others = list.filter((t) => t.name !== ref)
+  const head = ['point', ...list.map((t) => t.name), ...others.map((t) => `${t.name}/${ref}`)]
   const rows = table.map((row) => [
     String(row.point),
     ...list.map((t) =>
@@ -182,7 +184,7 @@ async function main(): Promise<void> {
         ? `${row[`${t.name} IOPS`]} (${row[`${t.name} IOPS min`]}-${row[`${t.name} IOPS max`]})`
         : String(row[`${t.name} IOPS`]),
     ),
-    ...list.slice(1).map((t) => (Number(row[`${t.name} IOPS`]) / Number(row[`${ref} IOPS`])).toFixed(2)),
+    ...others.map((t) => (Number(row[`${t.name} IOPS`]) / Number(row[`${ref} IOPS`])).toFixed(2)),
   ])
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)))
   const fmt = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`
