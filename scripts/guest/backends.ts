@@ -30,6 +30,8 @@ export interface BackendFactory {
   /** null when it can run here, else why not (and how to fix it). */
   unavailable(): string | null
   start(o: BackendOptions): Promise<RunningBackend>
+  /** The ID its device answers GET_ID with (the guest's /sys/block/vda/serial), when known. */
+  serial?: string
 }
 
 /** qemu-storage-daemon serving the file (aio=threads, cache.direct=off unless told otherwise). */
@@ -39,6 +41,7 @@ export function storageDaemonBackend(
 ): BackendFactory {
   return {
     name,
+    serial: 'vhost_user_blk', // qemu-storage-daemon 7.2 answers GET_ID with this, whatever the export
     unavailable() {
       const { rig, missing } = findRig()
       return rig ? null : missing.join('; ')
