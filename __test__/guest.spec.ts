@@ -254,7 +254,7 @@ function define(b: BackendFactory): void {
   })
 
   test(`${b.name}: the backend restarted under a running guest (chardev reconnect=1); the guest's I/O goes on`, async (t) => {
-    await withBackend(t, b, { sizeMiB: 32 }, async ({ file, socket, backend }) => {
+    await withBackend(t, b, { sizeMiB: 32, expectAlive: false }, async ({ file, socket, backend }) => {
       const g = startGuest({
         rig: rig!,
         disk: { kind: 'vhost-user', socket, reconnect: 1 },

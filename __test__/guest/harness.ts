@@ -20,7 +20,12 @@ export const MiB = 1 << 20
 export async function withBackend<T>(
   t: ExecutionContext,
   factory: BackendFactory,
-  opts: { sizeMiB: number; init?: (file: string) => void } & Omit<BackendOptions, 'file' | 'socket'>,
+  opts: {
+    sizeMiB: number
+    init?: (file: string) => void
+    /** Whether the backend must still be running when fn ends (default true; false when fn stops it). */
+    expectAlive?: boolean
+  } & Omit<BackendOptions, 'file' | 'socket'>,
   fn: (ctx: DiskCtx) => Promise<T>,
 ): Promise<T> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vq-disk-'))
@@ -31,7 +36,9 @@ export async function withBackend<T>(
   opts.init?.(file)
   const backend = await factory.start({ file, socket, readOnly: opts.readOnly, queues: opts.queues })
   try {
-    return await fn({ dir, file, socket, backend })
+    const result = await fn({ dir, file, socket, backend })
+    if (opts.expectAlive !== false) t.true(backend.alive(), `${factory.name} is still running after the test's guests`)
+    return result
   } catch (e) {
     t.log(`${factory.name} output:\n${backend.output()}`)
     throw e
