@@ -4,6 +4,7 @@
 // once the socket accepts connections. Adding a backend to every real-guest test is
 // one entry in `allBackends`.
 import { findRig } from './rig'
+import { startBackendProcess } from './process'
 import { type StorageDaemonOptions, startStorageDaemon } from './qsd'
 
 export interface BackendOptions {
@@ -48,20 +49,44 @@ export function storageDaemonBackend(
     },
     async start(o) {
       const { rig } = findRig()
-      const d = await startStorageDaemon({ bin: rig!.storageDaemon, ...tuning, ...o })
-      return {
-        stop: () => d.stop(),
-        alive: () => d.process.exitCode === null && d.process.signalCode === null,
-        output: () => d.output(),
-      }
+      return startStorageDaemon({ bin: rig!.storageDaemon, ...tuning, ...o })
     },
   }
 }
 
 export const qemuStorageDaemon = storageDaemonBackend('qemu-storage-daemon')
 
-// When the package's own backend lands (`npm run vhost-user-blk`), its factory goes here:
-//   { name: 'node', unavailable: () => null, start: (o) => startNodeBackend(o) }
+/**
+ * A backend that is a command: `argv(o)` gives its command line for the options; it is
+ * ready once the socket exists and (with `readyLine`) it printed a matching line; it is
+ * stopped with SIGTERM (then SIGKILL). The package's own backend will be one of these:
+ *   commandBackend('node', (o) => ['npm', 'run', '--silent', 'vhost-user-blk', '--', '--socket', o.socket,
+ *     '--disk', o.file, '--queues', String(o.queues ?? 1), ...(o.readOnly ? ['--read-only'] : [])],
+ *     { readyLine: /listening on/ })
+ */
+export function commandBackend(
+  name: string,
+  argv: (o: BackendOptions) => string[],
+  extra: { readyLine?: RegExp; serial?: string; unavailable?: () => string | null; timeoutMs?: number } = {},
+): BackendFactory {
+  return {
+    name,
+    serial: extra.serial,
+    unavailable: extra.unavailable ?? (() => null),
+    start(o) {
+      const [cmd, ...args] = argv(o)
+      return startBackendProcess({
+        cmd,
+        args,
+        socket: o.socket,
+        readyLine: extra.readyLine,
+        timeoutMs: extra.timeoutMs,
+      })
+    },
+  }
+}
+
+// The package's own backend joins here (a commandBackend, see above) when it lands.
 export const allBackends: BackendFactory[] = [qemuStorageDaemon]
 
 /** The backends to test: all, or those named in VIRTIO_QUEUE_GUEST_BACKENDS (comma-separated). */

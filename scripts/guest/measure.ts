@@ -30,7 +30,7 @@ interface Point {
 interface Target {
   name: string
   /** Serves `file`; resolves with the guest's disk and a stop function. */
-  start(file: string, dir: string): Promise<{ disk: GuestDisk; stop(): Promise<void> }>
+  start(file: string, dir: string): Promise<{ disk: GuestDisk; stop(): Promise<void>; output(): string }>
 }
 
 function arg(name: string, fallback: string): string {
@@ -63,7 +63,7 @@ function vhostTarget(b: BackendFactory): Target {
     async start(file, dir) {
       const socket = path.join(dir, `${b.name}.sock`)
       const running = await b.start({ file, socket })
-      return { disk: { kind: 'vhost-user', socket }, stop: () => running.stop() }
+      return { disk: { kind: 'vhost-user', socket }, stop: () => running.stop(), output: () => running.output() }
     },
   }
 }
@@ -74,7 +74,11 @@ function targets(rig: Rig): Target[] {
   all.push({
     name: 'builtin',
     async start(file) {
-      return { disk: { kind: 'virtio-blk', file, aio: 'threads', cache: 'writeback' }, stop: async () => {} }
+      return {
+        disk: { kind: 'virtio-blk', file, aio: 'threads', cache: 'writeback' },
+        stop: async () => {},
+        output: () => '',
+      }
     },
   })
   const only = process.argv.includes('--targets') ? arg('targets', '').split(',') : null
@@ -124,7 +128,9 @@ async function main(): Promise<void> {
             timeoutMs: 60000 + 20000 * points.length * seconds,
           })
           if (r.rc !== 0)
-            throw new Error(`${t.name}: the guest workload failed (rc ${r.rc}):\n${r.serial}\n${r.stderr}`)
+            throw new Error(
+              `${t.name}: the guest workload failed (rc ${r.rc}, QEMU ${JSON.stringify(r.exit)}, timed out ${r.timedOut}):\n${r.serial}\n${r.stderr}\nbackend: ${served.output()}`,
+            )
           boots.set(t.name, [...(boots.get(t.name) ?? []), r.bootSeconds ?? Number.NaN])
           for (const p of points) {
             const res = r.results.find((x) => x.tag === p.name.replace(/ /g, '_'))
