@@ -4,7 +4,7 @@
 // higher queue depth (vqload jobs, one synchronous O_DIRECT request each).
 //
 //   node --import tsx scripts/guest/measure.ts [--seconds 3] [--rounds 1] [--qd 8] [--smp 1]
-//        [--targets name,...] [--ref qemu-storage-daemon] [--json]
+//        [--targets name,...] [--ref qemu-storage-daemon] [--dir /dev/shm] [--json]
 //
 // Targets: every backend in scripts/guest/backends.ts (qemu-storage-daemon, aio=threads,
 // cache.direct=off), qsd-io_uring (the same with aio=io_uring, when built in), and
@@ -97,8 +97,10 @@ function script(): string {
   return lines.join('\n')
 }
 
+/** The median of the finite values (NaN when there are none). */
 function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b)
+  if (s.length === 0) return Number.NaN
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
 }
 
@@ -106,11 +108,12 @@ async function main(): Promise<void> {
   const { rig, missing } = findRig()
   if (!rig) throw new Error(`real-guest rig not available: ${missing.join('; ')}`)
   const list = targets(rig)
-  const dir = fs.mkdtempSync(path.join(fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir(), 'vq-measure-'))
+  const dir = fs.mkdtempSync(path.join(arg('dir', fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir()), 'vq-measure-'))
   // iops[target][point] over rounds
   const iops = new Map<string, Map<string, number[]>>()
   const mibps = new Map<string, Map<string, number[]>>()
   const boots = new Map<string, number[]>()
+  const failures: string[] = []
   try {
     for (let round = 0; round < rounds; round++) {
       for (const t of list) {
@@ -125,23 +128,27 @@ async function main(): Promise<void> {
             disk: served.disk,
             smp,
             script: script(),
-            timeoutMs: 60000 + 20000 * points.length * seconds,
+            timeoutMs: 60000 + 3000 * points.length * seconds,
           })
-          if (r.rc !== 0)
-            throw new Error(
-              `${t.name}: the guest workload failed (rc ${r.rc}, QEMU ${JSON.stringify(r.exit)}, timed out ${r.timedOut}):\n${r.serial}\n${r.stderr}\nbackend: ${served.output()}`,
-            )
           boots.set(t.name, [...(boots.get(t.name) ?? []), r.bootSeconds ?? Number.NaN])
+          // A point without a result (the guest hung or failed there) counts as NaN and is reported.
           for (const p of points) {
             const res = r.results.find((x) => x.tag === p.name.replace(/ /g, '_'))
-            if (!res) throw new Error(`${t.name}: no result for ${p.name}`)
             const put = (m: Map<string, Map<string, number[]>>, v: number) => {
               if (!m.has(t.name)) m.set(t.name, new Map())
               const row = m.get(t.name)!
               row.set(p.name, [...(row.get(p.name) ?? []), v])
             }
-            put(iops, Number(res.iops))
-            put(mibps, Number(res.mibps))
+            put(iops, res ? Number(res.iops) : Number.NaN)
+            put(mibps, res ? Number(res.mibps) : Number.NaN)
+          }
+          if (r.rc !== 0) {
+            const last = r.results.at(-1)?.tag ?? 'boot'
+            const why = r.timedOut ? 'the guest stopped making progress and was killed at the timeout' : `rc ${r.rc}`
+            const note = `round ${round + 1}: ${t.name} failed after ${last} (${why}; QEMU ${JSON.stringify(r.exit)})`
+            failures.push(note)
+            process.stderr.write(`${note}\n${r.stderr}${served.output()}`)
+            continue
           }
           if (!json) process.stderr.write(`round ${round + 1}/${rounds}: ${t.name} done (${r.wallMs} ms)\n`)
         } finally {
@@ -159,8 +166,10 @@ async function main(): Promise<void> {
     for (const t of list) {
       const xs = iops.get(t.name)!.get(p.name)!
       row[`${t.name} IOPS`] = Math.round(median(xs))
-      row[`${t.name} IOPS min`] = Math.round(Math.min(...xs))
-      row[`${t.name} IOPS max`] = Math.round(Math.max(...xs))
+      const ok = xs.filter(Number.isFinite)
+      row[`${t.name} IOPS min`] = Math.round(Math.min(...ok))
+      row[`${t.name} IOPS max`] = Math.round(Math.max(...ok))
+      row[`${t.name} failed runs`] = xs.length - ok.length
       row[`${t.name} MiB/s`] = Number(median(mibps.get(t.name)!.get(p.name)!).toFixed(1))
     }
     return row
@@ -174,6 +183,7 @@ async function main(): Promise<void> {
     kernel: rig.info.kernelVersion,
     qemu: rig.info.qemu,
     bootSeconds: Object.fromEntries([...boots].map(([k, v]) => [k, median(v)])),
+    failures,
   }
   if (json) {
     console.log(JSON.stringify({ meta, table }, null, 2))
@@ -185,11 +195,14 @@ async function main(): Promise<void> {
   const head = ['point', ...list.map((t) => t.name), ...others.map((t) => `${t.name}/${ref}`)]
   const rows = table.map((row) => [
     String(row.point),
-    ...list.map((t) =>
-      rounds > 1
-        ? `${row[`${t.name} IOPS`]} (${row[`${t.name} IOPS min`]}-${row[`${t.name} IOPS max`]})`
-        : String(row[`${t.name} IOPS`]),
-    ),
+    ...list.map((t) => {
+      const failed = Number(row[`${t.name} failed runs`])
+      const cell =
+        rounds > 1
+          ? `${row[`${t.name} IOPS`]} (${row[`${t.name} IOPS min`]}-${row[`${t.name} IOPS max`]})`
+          : String(row[`${t.name} IOPS`])
+      return failed ? `${cell} [${failed} failed]` : cell
+    }),
     ...others.map((t) => (Number(row[`${t.name} IOPS`]) / Number(row[`${ref} IOPS`])).toFixed(2)),
   ])
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)))
@@ -198,6 +211,8 @@ async function main(): Promise<void> {
   console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`)
   for (const r of rows) console.log(fmt(r))
   console.log(`boot to script (guest uptime, s): ${JSON.stringify(meta.bootSeconds)}`)
+  for (const f of failures) console.log(`FAILED: ${f} (its later points are left out of the medians)`)
+  if (failures.length) process.exitCode = 1
 }
 
 main().catch((e) => {
