@@ -162,10 +162,6 @@ if (only.includes('guests')) {
   results.push(['guests', passed, failed])
 }
 
-const extras = (process.env.VIRTIO_QUEUE_TEST_EXTRAS ?? (process.env.CI === 'true' ? CI_EXTRAS : ''))
-  .split(',')
-  .map((x) => x.trim())
-  .filter(Boolean)
 for (const extra of extras) {
   if (extra.startsWith('node:')) {
     const major = extra.slice(5)
