@@ -17,6 +17,8 @@ import { encodeHeader, VIRTIO_BLK_T_FLUSH } from '../examples/virtio-blk/protoco
 import { BlkVhostUserDevice } from '../examples/virtio-blk/vhost-user-device'
 import { MODULE_OVERRIDE_ENV, type Vring } from '../examples/virtio-blk/vhost-user-api'
 import { createVm } from '../examples/virtio-blk/vm'
+import { nodeBackend } from '../scripts/guest/backends'
+import { startNodeBackend } from '../scripts/guest/node-backend'
 import { parseVhostUserOptions } from '../examples/virtio-blk/vhost-user-options'
 import { MemDisk, pattern } from './helpers/blk-mem-disk'
 
@@ -326,6 +328,31 @@ test('refusals before listening: a missing module (exit 1), a missing FILE, bad 
     t.regex(usage.out(), /--disk FILE is required/)
     t.false(fs.existsSync(socket))
   } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test("the guest rig's node backend: skipped while virtio-queue/vhost-user is missing, started and stopped (exit 0) when present", async (t) => {
+  const saved = process.env[MODULE_OVERRIDE_ENV]
+  const { dir, file, socket } = tmp()
+  try {
+    process.env[MODULE_OVERRIDE_ENV] = path.join(dir, 'vhost-user')
+    t.regex(nodeBackend.notYetBuilt!() ?? '', /virtio-queue\/vhost-user\) is not in this build/)
+    process.env[MODULE_OVERRIDE_ENV] = path.join(dir, 'broken.js')
+    fs.writeFileSync(path.join(dir, 'broken.js'), 'throw new Error("no addon symbol")')
+    t.is(nodeBackend.notYetBuilt!(), null, 'a module that is there but broken is not "not yet built"')
+    t.regex(nodeBackend.unavailable() ?? '', /no addon symbol|rig/, 'it is unavailable: a failure in CI')
+    process.env[MODULE_OVERRIDE_ENV] = FAKE // inherited by the child
+    t.is(nodeBackend.notYetBuilt!(), null)
+    fs.writeFileSync(file, Buffer.alloc(MiB))
+    const b = await startNodeBackend({ file, socket, queues: 2, serial: 'x1' })
+    t.regex(b.output(), /2 queue\(s\)/)
+    t.true(fs.statSync(socket).isSocket())
+    t.deepEqual(await b.stop(), { code: 0, signal: null })
+    t.false(fs.existsSync(socket))
+  } finally {
+    if (saved === undefined) delete process.env[MODULE_OVERRIDE_ENV]
+    else process.env[MODULE_OVERRIDE_ENV] = saved
     fs.rmSync(dir, { recursive: true, force: true })
   }
 })

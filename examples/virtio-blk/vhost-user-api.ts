@@ -62,7 +62,14 @@ const SPECIFIER = '../../vhost-user'
  */
 export const MODULE_OVERRIDE_ENV = 'VIRTIO_BLK_VHOST_USER_MODULE'
 
-export type LoadResult = { ok: true; VhostUserBackend: VhostUserBackendClass } | { ok: false; reason: string }
+export type LoadResult =
+  | { ok: true; VhostUserBackend: VhostUserBackendClass }
+  | {
+      ok: false
+      reason: string
+      /** True when the module is simply not in this build (not yet written), rather than broken. */
+      missing: boolean
+    }
 
 /** Loads `virtio-queue/vhost-user`, or says why it cannot. */
 export function loadVhostUser(): LoadResult {
@@ -76,9 +83,11 @@ export function loadVhostUser(): LoadResult {
       return {
         ok: false,
         reason: `the vhost-user backend API (virtio-queue/vhost-user) is not in this build: ${spec} not found`,
+        missing: true,
       }
-    return { ok: false, reason: `loading ${spec} failed: ${err.message}` }
+    return { ok: false, reason: `loading ${spec} failed: ${err.message}`, missing: false }
   }
-  if (typeof mod.VhostUserBackend !== 'function') return { ok: false, reason: `${spec} has no VhostUserBackend class` }
+  if (typeof mod.VhostUserBackend !== 'function')
+    return { ok: false, reason: `${spec} has no VhostUserBackend class`, missing: false }
   return { ok: true, VhostUserBackend: mod.VhostUserBackend as VhostUserBackendClass }
 }
