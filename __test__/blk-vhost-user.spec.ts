@@ -61,7 +61,10 @@ test("the vhost-user adapter: the model's features and config; queueStopped wait
   t.is(dev.features, model.features)
   t.is(dev.numQueues, 2)
   t.is(dev.maxQueueSize, 256)
-  t.deepEqual(Buffer.from(dev.config()), model.configSpace())
+  const config = Buffer.from(dev.config())
+  t.is(config.length, 96, 'zero-padded for frontends that read more fields')
+  t.deepEqual(config.subarray(0, 60), model.configSpace())
+  t.true(config.subarray(60).every((b) => b === 0))
   const vm = createVm<string>({ memoryBytes: 1 << 20, queueSize: 16, eventIdx: true })
   const events: string[] = []
   let stopped: Promise<void> | null = null
@@ -355,4 +358,43 @@ test("the guest rig's node backend: skipped while virtio-queue/vhost-user is mis
     else process.env[MODULE_OVERRIDE_ENV] = saved
     fs.rmSync(dir, { recursive: true, force: true })
   }
+})
+
+test("the vhost-user adapter serves the vring's current Queue (the backend replaces it on a new memory table)", (t) => {
+  const model = new BlkModel({ backend: new MemDisk(64) })
+  const dev = new BlkVhostUserDevice({ model })
+  const vms = [0, 1].map(() => createVm<string>({ memoryBytes: 1 << 20, queueSize: 16, eventIdx: false }))
+  let current = vms[0]!
+  const ring: Vring = {
+    index: 0,
+    get queue() {
+      return current.queue
+    },
+    get memory() {
+      return current.memory
+    },
+    ackedFeatures: model.features,
+    notify: () => {},
+  }
+  const flush = (vm: (typeof vms)[0]) => {
+    const hdr = vm.allocator.alloc(17, 16)
+    const h = Buffer.alloc(16)
+    encodeHeader(h, VIRTIO_BLK_T_FLUSH, 0)
+    vm.memory.write(hdr, h)
+    vm.memory.writeU8(hdr + 16, 0xff)
+    vm.driver.addChain([
+      { addr: hdr, len: 16 },
+      { addr: hdr + 16, len: 1, writable: true },
+    ])
+    return hdr + 16
+  }
+  dev.queueStarted(ring)
+  const s0 = flush(vms[0]!)
+  dev.kick(ring)
+  t.is(vms[0]!.memory.readU8(s0), 0)
+  current = vms[1]!
+  const s1 = flush(vms[1]!)
+  dev.kick(ring)
+  t.is(vms[1]!.memory.readU8(s1), 0, 'served from the new Queue')
+  t.is(dev.stats().flushes, 2)
 })

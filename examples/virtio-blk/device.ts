@@ -31,7 +31,11 @@ export type BlkDeviceOptions = (
 
 /** One request queue of a virtio-blk device: serves its chains when kicked. */
 export class BlkDevice {
-  readonly queue: Queue
+  /**
+   * The queue served. A vhost-user backend moves a running ring to a new Queue when the
+   * frontend replaces the memory table: set the new one before the next processQueue().
+   */
+  queue: Queue
   readonly model: BlkModel
   readonly stats: BlkDeviceStats = emptyStats()
   /**

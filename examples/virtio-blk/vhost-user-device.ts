@@ -8,6 +8,9 @@ import type { BlkDeviceStats } from './requests'
 import type { VhostUserDevice, Vring } from './vhost-user-api'
 import { emptyStats } from './requests'
 
+/** Bytes of config space offered over vhost-user: Linux 6.x's struct virtio_blk_config (through the zoned fields). */
+export const VHOST_USER_CONFIG_SIZE = 96
+
 export interface BlkVhostUserOptions {
   model: BlkModel
   /** Largest ring the frontend may set up (SET_VRING_NUM). Default 1024. */
@@ -38,8 +41,16 @@ export class BlkVhostUserDevice implements VhostUserDevice {
     this.#log = o.log ?? (() => {})
   }
 
+  /**
+   * The config space, zero-padded to VHOST_USER_CONFIG_SIZE: a frontend reads as many bytes
+   * as its own struct virtio_blk_config has for the features it knows (QEMU 7.2: 57 with
+   * WRITE_ZEROES; later ones add secure-erase and zoned fields), and the backend refuses a
+   * read past the end. Zeros there mean "not offered".
+   */
   config(): Uint8Array {
-    return this.model.configSpace()
+    const out = Buffer.alloc(VHOST_USER_CONFIG_SIZE)
+    this.model.configSpace().copy(out)
+    return out
   }
 
   queueStarted(vring: Vring): void {
@@ -56,6 +67,9 @@ export class BlkVhostUserDevice implements VhostUserDevice {
       device = new BlkDevice(vring.queue, { model: this.model, signalUsedQueue: () => vring.notify() })
       this.queues.set(vring.index, device)
     }
+    // The backend moves a running ring to a new Queue when the memory table changes: the
+    // vring's queue is the one to serve, every time.
+    device.queue = vring.queue
     if (device.needsReset) return
     this.#busy.set(vring.index, (this.#busy.get(vring.index) ?? 0) + 1)
     try {
