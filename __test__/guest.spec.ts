@@ -1,7 +1,8 @@
 // Real Linux guests (QEMU, TCG) driving a vhost-user-blk backend: the kernel's own
 // virtio drivers doing O_DIRECT I/O, ext4, FLUSH, DISCARD, read-only, two queues,
-// reconnects. Every test runs against every backend in guest/backends.ts (today
-// qemu-storage-daemon; the package's own backend joins with one line there).
+// reconnects. Every test runs against every backend in guest/backends.ts:
+// qemu-storage-daemon and the package's own (`npm run vhost-user-blk`, skipped with the
+// reason while virtio-queue/vhost-user is not in the build).
 // The rig comes from scripts/guest/prepare.sh; without it these tests skip, saying
 // so, unless CI=true or VIRTIO_QUEUE_REQUIRE_GUESTS=1, where a missing rig fails.
 // Run by `npm test`'s "guests" runner, one guest at a time (scripts/guest/ava.config.mjs).
@@ -353,8 +354,14 @@ if (!rig) {
   })
 
   for (const b of selectedBackends()) {
-    const why = b.unavailable()
-    if (why && guestsRequired()) test(`${b.name}: required but unavailable`, (t) => t.fail(why))
+    // Not in this build yet (the package's vhost-user API has not landed): skipped, saying
+    // why, even in CI. Once it is in, a backend that cannot run fails where guests are required.
+    const pending = b.notYetBuilt?.() ?? null
+    const why = pending ?? b.unavailable()
+    if (pending) {
+      console.log(`SKIPPED: ${b.name} backend: ${pending}`)
+      test.skip(`${b.name} SKIPPED (not in this build yet): ${pending}`, () => {})
+    } else if (why && guestsRequired()) test(`${b.name}: required but unavailable`, (t) => t.fail(why))
     else if (why) test.skip(`${b.name} SKIPPED: ${why}`, () => {})
     else define(b)
   }

@@ -3,6 +3,8 @@
 // given a disk FILE and a socket path, start serving FILE on the socket and resolve
 // once the socket accepts connections. Adding a backend to every real-guest test is
 // one entry in `allBackends`.
+import { loadVhostUser } from '../../examples/virtio-blk/vhost-user-api'
+import { startNodeBackend } from './node-backend'
 import { findRig } from './rig'
 import { startBackendProcess } from './process'
 import { type StorageDaemonOptions, startStorageDaemon } from './qsd'
@@ -28,8 +30,13 @@ export interface RunningBackend {
 
 export interface BackendFactory {
   name: string
-  /** null when it can run here, else why not (and how to fix it). */
+  /** null when it can run here, else why not (and how to fix it). Where guests are required (CI), a failure. */
   unavailable(): string | null
+  /**
+   * null, or why this backend is not part of this build yet (its code has not landed):
+   * then its tests are skipped with that message even where guests are required.
+   */
+  notYetBuilt?(): string | null
   start(o: BackendOptions): Promise<RunningBackend>
   /** The ID its device answers GET_ID with (the guest's /sys/block/vda/serial), when known. */
   serial?: string
@@ -86,8 +93,36 @@ export function commandBackend(
   }
 }
 
-// The package's own backend joins here (a commandBackend, see above) when it lands.
-export const allBackends: BackendFactory[] = [qemuStorageDaemon]
+
+const NODE_SERIAL = 'virtio-queue-blk'
+
+/** The package's own backend: `npm run vhost-user-blk` (examples/virtio-blk/vhost-user.ts). */
+export const nodeBackend: BackendFactory = {
+  name: 'node',
+  serial: NODE_SERIAL,
+  notYetBuilt() {
+    const api = loadVhostUser()
+    return !api.ok && api.missing ? api.reason : null
+  },
+  unavailable() {
+    const { rig, missing } = findRig()
+    if (!rig) return missing.join('; ')
+    const api = loadVhostUser()
+    return api.ok ? null : api.reason
+  },
+  async start(o) {
+    const b = await startNodeBackend({ ...o, serial: NODE_SERIAL })
+    return {
+      stop: async () => {
+        await b.stop()
+      },
+      alive: () => b.process.exitCode === null && b.process.signalCode === null,
+      output: () => b.output(),
+    }
+  },
+}
+
+export const allBackends: BackendFactory[] = [qemuStorageDaemon, nodeBackend]
 
 /** The backends to test: all, or those named in VIRTIO_QUEUE_GUEST_BACKENDS (comma-separated). */
 export function selectedBackends(): BackendFactory[] {
