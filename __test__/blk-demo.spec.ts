@@ -31,6 +31,8 @@ function endToEnd(o: { eventIdx: boolean; requests: number; backend?: BlockBacke
   const device = new BlkDevice(vm.queue, {
     backend,
     serial: SERIAL,
+    discard: false, // the simulated driver sends these as requests that must be UNSUPP
+    writeZeroes: false,
     signalUsedQueue: () => o.loseInterrupts !== true && irq.signal(),
   })
   const guest = new BlkGuest(vm, {

@@ -15,7 +15,14 @@ const product = path.join(root, `${BINARY_NAME}.${platform}.node`)
 const { testingAddonPath } = require(path.join(root, 'scripts', 'testing-addon.js')) as {
   testingAddonPath(): string
 }
-const HOOKS = ['benchNative', 'forcePanicForTesting']
+const HOOKS = [
+  'benchNative',
+  'forcePanicForTesting',
+  // the vhost-user test frontend (Linux builds)
+  ...(process.platform === 'linux'
+    ? ['frontendCalls', 'frontendKick', 'frontendRequest', 'frontendResult', 'frontendStart']
+    : []),
+]
 
 test('the product addon has no test or benchmark export, the testing addon has both', (t) => {
   const productExports = require(product) as Record<string, unknown>

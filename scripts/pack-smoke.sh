@@ -141,7 +141,7 @@ const want = require('path').join('node_modules', 'virtio-queue-$platform', 'vir
 if (loaded.length !== 1 || !loaded[0].endsWith(want)) throw new Error('loaded ' + JSON.stringify(loaded) + ', expected ' + want)
 // The product build: no test or benchmark hook (those are in the testing build only).
 const binding = require(loaded[0])
-for (const hook of ['benchNative', 'forcePanicForTesting']) if (hook in binding) throw new Error('the packed binary exports ' + hook)
+for (const hook of ['benchNative', 'forcePanicForTesting', 'frontendStart', 'frontendRequest']) if (hook in binding) throw new Error('the packed binary exports ' + hook)
 console.log('require: ' + n + ' chains, binary ' + loaded[0].slice(process.cwd().length + 1))
 JS
 node smoke.cjs || die "(a) require('virtio-queue') failed"
@@ -151,6 +151,7 @@ cat > smoke.mjs <<JS
 import { GuestMemory, Queue } from 'virtio-queue'
 import * as esm from 'virtio-queue'
 import * as driver from 'virtio-queue/driver'
+import * as vhostUser from 'virtio-queue/vhost-user'
 import { createRequire } from 'node:module'
 $setup
 $example
@@ -162,6 +163,9 @@ if (esm.GuestMemory !== cjs.GuestMemory) throw new Error('ESM and CJS load diffe
 const cjsDriver = require('virtio-queue/driver')
 if (!same(driver, cjsDriver)) throw new Error('ESM driver exports ' + Object.keys(driver).sort() + ' differ from CJS ' + Object.keys(cjsDriver).sort())
 if (typeof driver.SplitQueueDriver !== 'function') throw new Error('no SplitQueueDriver')
+const cjsVhostUser = require('virtio-queue/vhost-user')
+if (!same(vhostUser, cjsVhostUser)) throw new Error('ESM vhost-user exports ' + Object.keys(vhostUser).sort() + ' differ from CJS ' + Object.keys(cjsVhostUser).sort())
+if (vhostUser.VhostUserBackend !== cjsVhostUser.VhostUserBackend) throw new Error('no VhostUserBackend, or two module instances')
 console.log('import: ' + n + ' chains; ' + Object.keys(esm).length + ' exports, driver ' + Object.keys(driver).length + ', same as CJS')
 JS
 node smoke.mjs || die "(b) import 'virtio-queue' failed"
@@ -209,6 +213,7 @@ ts_imports_types='type QueueGuard, type DescriptorChain, type QueueState'
 {
   echo "import { $ts_imports_values, $ts_imports_types } from 'virtio-queue'"
   echo "import { SplitQueueDriver, splitQueueLayout, type SplitQueueLayout } from 'virtio-queue/driver'"
+  echo "import { VhostUserBackend, type VhostUserDevice, type Vring } from 'virtio-queue/vhost-user'"
   echo "$ts_body"
 } > api.ts
 cp api.ts api-esm.mts

@@ -30,7 +30,15 @@ const path = require('node:path')
 
 const root = path.resolve(__dirname, '..')
 /** Exports of the testing build only (cargo feature `testing`). */
-const TESTING_HOOKS = ['benchNative', 'forcePanicForTesting']
+const TESTING_HOOKS = [
+  'benchNative',
+  'forcePanicForTesting',
+  'frontendCalls',
+  'frontendKick',
+  'frontendRequest',
+  'frontendResult',
+  'frontendStart',
+]
 const LICENSE_FILES = ['LICENSE-APACHE', 'LICENSE-BSD-3-Clause', 'THIRD_PARTY_NOTICES.md']
 const TRIPLE_TO_PLATFORM = {
   'x86_64-unknown-linux-gnu': 'linux-x64-gnu',
@@ -310,10 +318,16 @@ function main() {
       'driver.mjs',
       'driver.d.ts',
       'driver.d.mts',
+      'vhost-user.js',
+      'vhost-user.mjs',
+      'vhost-user.d.ts',
+      'vhost-user.d.mts',
       'lib/index.js',
       'lib/index.d.ts',
       'lib/driver/index.js',
       'lib/driver/index.d.ts',
+      'lib/vhost-user/index.js',
+      'lib/vhost-user/index.d.ts',
       'lib/binding.js',
       ...LICENSE_FILES,
     ],

@@ -48,6 +48,27 @@ export type VirtioQueueErrorCode =
   | 'Panic'
   /** A Node-API call failed. */
   | 'NodeApi'
+  // vhost-user backends (virtio-queue/vhost-user)
+  /** A frontend request was refused; the connection stays up. */
+  | 'VhostUserRefused'
+  /** A request whose reply must carry a value was refused: the connection was dropped. */
+  | 'VhostUserNoReply'
+  /** The frontend broke the protocol: the connection was dropped. */
+  | 'VhostUserProtocol'
+  /** The thread owning the backend state stopped (the backend is closing). */
+  | 'VhostUserOwnerGone'
+  /** The socket path cannot be listened on (in use by a live listener, not a socket, ...). */
+  | 'VhostUserListen'
+  /** The device's parameters are unusable (queue count, queue size). */
+  | 'VhostUserDevice'
+  /** Frontend-shared memory cannot be shown to JavaScript. */
+  | 'VhostUserMemory'
+  /** Writing a vring's call eventfd failed. */
+  | 'VhostUserNotify'
+  /** vhost-user backends need Linux (Unix sockets with fd passing, eventfds). */
+  | 'VhostUserUnsupported'
+  /** The backend is closed, or was already listening. */
+  | 'VhostUserState'
 
 /**
  * An error from the queue, the crate or guest memory. `code` names the virtio-queue error

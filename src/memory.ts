@@ -252,6 +252,17 @@ export class GuestMemory {
     )
   }
 
+  /**
+   * @internal Guest memory over a native memory handle the package made elsewhere (a
+   * vhost-user frontend's table): `views` are the regions' Buffers, `[guestAddress, buffer]`.
+   */
+  static fromNative(handle: MemoryHandle, views: ReadonlyArray<readonly [number, Buffer]>): GuestMemory {
+    return new GuestMemory(
+      handle,
+      views.map(([addr, b], i) => region(i, addr, b)),
+    )
+  }
+
   /** Total size of all regions in bytes. */
   get size(): number {
     return this.#sorted.reduce((n, r) => n + r.size, 0)

@@ -8,6 +8,8 @@ declare const handleBrand: unique symbol
 /** An opaque native handle (a type-tagged external). */
 export type Handle<Kind extends string> = { readonly [handleBrand]: Kind }
 export type MemoryHandle = Handle<'memory'>
+export type VhostUserHandle = Handle<'vhost-user backend'>
+export type NotifierHandle = Handle<'vring notifier'>
 /** Keeps a native queue alive; its slot is freed when this is collected (crate/src/engine/slots.rs). */
 export type QueueAnchor = Handle<'queue anchor'>
 /** A queue's number in its thread's queue table: what every queue function takes. */
@@ -56,6 +58,18 @@ export interface NativeBinding {
   goToPreviousPosition(queue: QueueHandle): void
   popChains(queue: QueueHandle, out: Uint32Array, maxChains: number): number
   addUsedBatch(queue: QueueHandle, pairs: Uint32Array, count: number): void
+  /** Linux only: a vhost-user backend listening on `path` (crate/src/js/vhost_user). */
+  vhostUserStart?(
+    path: string,
+    features: bigint,
+    numQueues: number,
+    maxQueueSize: number,
+    maxView: number,
+    dispatch: (kind: number, a?: unknown, b?: unknown, c?: unknown) => unknown,
+  ): VhostUserHandle
+  vhostUserClose?(backend: VhostUserHandle): void
+  vhostUserCompleteStop?(backend: VhostUserHandle, index: number, nextAvail: number): boolean
+  vhostUserNotify?(notifier: NotifierHandle): boolean
   /** Testing addon only (bench/): native device rounds + recycling driver; see crate/src/js/testing.rs for `io`. */
   benchNative(memory: MemoryHandle, queue: QueueHandle, io: Uint32Array): number
   constants(): [

@@ -37,9 +37,11 @@ export type M11 = Assert<Equal<Undeclared<impl.VirtioQueueError, api.VirtioQueue
 export type S1 = Assert<
   Equal<Undeclared<typeof impl.ChainBatch, typeof api.ChainBatch, 'prototype' | 'wordsOf'>, never>
 >
+// `fromNative` is the vhost-user backend's (memory a frontend shared): stripped.
 export type S2 = Assert<
-  Equal<Undeclared<typeof impl.GuestMemory, typeof api.GuestMemory, 'prototype' | 'handleOf'>, never>
+  Equal<Undeclared<typeof impl.GuestMemory, typeof api.GuestMemory, 'prototype' | 'handleOf' | 'fromNative'>, never>
 >
+export type S2i = Assert<Stripped<typeof impl.GuestMemory, typeof api.GuestMemory, 'fromNative'>>
 export type S4 = Assert<
   Equal<Undeclared<typeof impl.UsedBatch, typeof api.UsedBatch, 'prototype' | 'take' | 'is'>, never>
 >

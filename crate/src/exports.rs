@@ -41,11 +41,36 @@ const FUNCTIONS: &[(&str, Body)] = &[
     ("constants", constants),
 ];
 
+/// The vhost-user backend's exports (Linux only: elsewhere the TypeScript
+/// layer finds them missing and `listen()` rejects).
+#[cfg(target_os = "linux")]
+const VHOST_USER_FUNCTIONS: &[(&str, Body)] = &[
+    ("vhostUserStart", crate::js::vhost_user::start),
+    ("vhostUserClose", crate::js::vhost_user::close),
+    (
+        "vhostUserCompleteStop",
+        crate::js::vhost_user::complete_stop,
+    ),
+    ("vhostUserNotify", crate::js::vhost_user::notify),
+];
+#[cfg(not(target_os = "linux"))]
+const VHOST_USER_FUNCTIONS: &[(&str, Body)] = &[];
+
 /// Exports of the `testing` build only (tests and benchmark).
 #[cfg(feature = "testing")]
 const TESTING_FUNCTIONS: &[(&str, Body)] = &[
     ("benchNative", crate::js::testing::bench_native),
     ("forcePanicForTesting", crate::js::testing::force_panic),
+    #[cfg(target_os = "linux")]
+    ("frontendStart", crate::js::testing::frontend::start),
+    #[cfg(target_os = "linux")]
+    ("frontendRequest", crate::js::testing::frontend::request),
+    #[cfg(target_os = "linux")]
+    ("frontendResult", crate::js::testing::frontend::result),
+    #[cfg(target_os = "linux")]
+    ("frontendKick", crate::js::testing::frontend::kick),
+    #[cfg(target_os = "linux")]
+    ("frontendCalls", crate::js::testing::frontend::calls),
 ];
 #[cfg(not(feature = "testing"))]
 const TESTING_FUNCTIONS: &[(&str, Body)] = &[];
@@ -87,8 +112,12 @@ fn constants(ctx: &Ctx) -> Result<Value> {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn napi_register_module_v1(env: napi_env, exports: napi_value) -> napi_value {
     let registered = std::panic::catch_unwind(|| {
-        let functions: Vec<(&'static str, Body)> =
-            FUNCTIONS.iter().chain(TESTING_FUNCTIONS).copied().collect();
+        let functions: Vec<(&'static str, Body)> = FUNCTIONS
+            .iter()
+            .chain(VHOST_USER_FUNCTIONS)
+            .chain(TESTING_FUNCTIONS)
+            .copied()
+            .collect();
         // SAFETY: `env` and `exports` come from Node's module registration.
         unsafe { register(env, exports, Instance::default(), &functions) }
     });

@@ -56,7 +56,15 @@ async function run(opts: DemoOptions, disk: DiskImage): Promise<number> {
   const rng = new Rng(opts.seed)
   const kick = new EventFd()
   const irq = new EventFd()
-  const device = new BlkDevice(vm.queue, { backend: disk, serial: SERIAL, signalUsedQueue: () => irq.signal() })
+  // The simulated driver negotiates neither DISCARD nor WRITE_ZEROES: it sends them as
+  // requests the device must answer UNSUPP (workload.ts), so the device does not offer them.
+  const device = new BlkDevice(vm.queue, {
+    backend: disk,
+    serial: SERIAL,
+    discard: false,
+    writeZeroes: false,
+    signalUsedQueue: () => irq.signal(),
+  })
   const guest = new BlkGuest(vm, {
     depth: opts.depth,
     total: opts.requests ?? Infinity,

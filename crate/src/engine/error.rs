@@ -31,6 +31,8 @@ pub enum Error {
     Panic(String),
     /// A Node-API call failed with this status; usually a JavaScript exception is already pending.
     NodeApi(i32),
+    /// A vhost-user backend error: its code (`VhostUserListen`, ...) and message.
+    VhostUser { code: &'static str, message: String },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -54,6 +56,7 @@ impl Error {
             Error::Detached { .. } => "DetachedBuffer",
             Error::Panic(_) => "Panic",
             Error::NodeApi(_) => "NodeApi",
+            Error::VhostUser { code, .. } => code,
         }
     }
 }
@@ -111,6 +114,7 @@ impl fmt::Display for Error {
                 "internal error (Rust panic caught at the Node-API boundary): {msg}"
             ),
             Error::NodeApi(status) => write!(f, "a Node-API call failed with status {status}"),
+            Error::VhostUser { message, .. } => write!(f, "{message}"),
         }
     }
 }

@@ -86,7 +86,7 @@ pub fn memory_create(ctx: &Ctx) -> Result<Value> {
         }
     }
     let memory = Memory {
-        mem: GuestMem::new(regions)?,
+        mem: std::sync::Arc::new(GuestMem::new(regions)?),
         js,
     };
     let handle = ctx.new_external(MemoryHandle(Rc::new(memory)))?;

@@ -9,6 +9,8 @@ pub mod state;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod throw;
+#[cfg(target_os = "linux")]
+pub mod vhost_user;
 
 /// One call of an exported function, with this addon's state.
 pub type Ctx<'a> = crate::napi::Ctx<'a, state::Instance>;

@@ -44,6 +44,7 @@ impl Env {
 
 /// A JavaScript value of the current call.
 #[derive(Clone, Copy, Debug)]
+#[repr(transparent)]
 pub struct Value(pub(super) napi_value);
 
 impl Value {
@@ -141,6 +142,22 @@ impl Env {
             }
         }
         Ok(Value(a))
+    }
+
+    /// A new Node Buffer holding a copy of `bytes`.
+    pub fn buffer_copy(self, bytes: &[u8]) -> Result<Value> {
+        let (mut data, mut v) = (null_mut(), null_mut());
+        // SAFETY: `bytes` is valid for its length.
+        check(unsafe {
+            napi_create_buffer_copy(
+                self.0,
+                bytes.len(),
+                bytes.as_ptr() as *const _,
+                &mut data,
+                &mut v,
+            )
+        })?;
+        Ok(Value(v))
     }
 
     /// `object[key] = value`.

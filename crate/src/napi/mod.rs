@@ -10,6 +10,10 @@
 //! - `args`: decoding values (integers, addresses, arrays, typed arrays);
 //! - `external`: type-tagged externals and ArrayBuffers;
 //! - `reference`: strong references that outlive a call;
+//! - `callback`: calling JavaScript from a libuv callback (handle scopes,
+//!   async contexts, `napi_make_callback`, exceptions taken);
+//! - `cleanup`: asynchronous environment-teardown hooks;
+//! - `uv`: libuv async and poll handles on the environment's loop;
 //! - `error`: the layer's own errors.
 //!
 //! Raw `napi_env` and `napi_value` handles never leave the layer except
@@ -17,18 +21,24 @@
 //! everything above it uses `Env` and `Value`.
 
 mod args;
+mod callback;
+mod cleanup;
 mod env;
 mod error;
 mod external;
 mod reference;
 mod sys;
 mod trampoline;
+mod uv;
 
 pub use args::{uint_value, TypedArray, TypedArrayKind};
+pub use callback::{AsyncContext, Called, HandleScope};
+pub use cleanup::{AsyncCleanupHook, CleanupDone, EnvCleanupHook};
 pub use env::{Env, Value, ValueType};
 pub use error::{Error, ErrorClass, Result};
 pub use external::Tagged;
-pub use reference::Ref;
+pub use reference::{Ref, WeakRef};
 /// The raw handles of the module entry point (`napi_register_module_v1`), and type tags.
 pub use sys::{napi_env, napi_type_tag as TypeTag, napi_value};
 pub use trampoline::{register, Body, Ctx, Throw};
+pub use uv::{AsyncHandle, Loop, PollHandle, Waker};

@@ -42,3 +42,33 @@ impl Drop for Ref {
         unsafe { napi_delete_reference(self.env.raw(), self.raw) };
     }
 }
+
+/// A weak reference: does not keep the value alive; `value` is `None` once
+/// it was collected. Deleted on drop (on the environment's thread).
+pub struct WeakRef {
+    env: Env,
+    raw: napi_ref,
+}
+
+impl WeakRef {
+    pub fn new(env: Env, value: Value) -> Result<Self> {
+        let mut raw = null_mut();
+        // SAFETY: `value` is an object of `env`; refcount 0 makes the reference weak.
+        check(unsafe { napi_create_reference(env.raw(), value.0, 0, &mut raw) })?;
+        Ok(WeakRef { env, raw })
+    }
+
+    pub fn value(&self) -> Result<Option<Value>> {
+        let mut v = null_mut();
+        // SAFETY: the reference is alive until dropped.
+        check(unsafe { napi_get_reference_value(self.env.raw(), self.raw, &mut v) })?;
+        Ok((!v.is_null()).then_some(Value(v)))
+    }
+}
+
+impl Drop for WeakRef {
+    fn drop(&mut self) {
+        // SAFETY: as for `Ref`.
+        unsafe { napi_delete_reference(self.env.raw(), self.raw) };
+    }
+}

@@ -31,6 +31,25 @@ pub type napi_env = *mut napi_env__;
 pub type napi_value = *mut napi_value__;
 pub type napi_ref = *mut napi_ref__;
 pub type napi_callback_info = *mut napi_callback_info__;
+#[repr(C)]
+pub struct napi_handle_scope__ {
+    _private: [u8; 0],
+}
+#[repr(C)]
+pub struct napi_async_context__ {
+    _private: [u8; 0],
+}
+#[repr(C)]
+pub struct napi_async_cleanup_hook_handle__ {
+    _private: [u8; 0],
+}
+pub type napi_handle_scope = *mut napi_handle_scope__;
+pub type napi_async_context = *mut napi_async_context__;
+pub type napi_async_cleanup_hook_handle = *mut napi_async_cleanup_hook_handle__;
+pub type napi_async_cleanup_hook =
+    Option<unsafe extern "C" fn(handle: napi_async_cleanup_hook_handle, data: *mut c_void)>;
+/// libuv's loop, opaque here (`uv` declares what the layer uses of libuv).
+pub type uv_loop_t = c_void;
 pub type napi_status = i32;
 pub type napi_valuetype = i32;
 pub type napi_typedarray_type = i32;
@@ -215,6 +234,72 @@ unsafe extern "C" {
         finalize_cb: napi_finalize,
         finalize_hint: *mut c_void,
         result: *mut napi_value,
+    ) -> napi_status;
+    pub fn napi_get_uv_event_loop(env: napi_env, r#loop: *mut *mut uv_loop_t) -> napi_status;
+    pub fn napi_open_handle_scope(env: napi_env, result: *mut napi_handle_scope) -> napi_status;
+    pub fn napi_close_handle_scope(env: napi_env, scope: napi_handle_scope) -> napi_status;
+    pub fn napi_get_global(env: napi_env, result: *mut napi_value) -> napi_status;
+    pub fn napi_async_init(
+        env: napi_env,
+        async_resource: napi_value,
+        async_resource_name: napi_value,
+        result: *mut napi_async_context,
+    ) -> napi_status;
+    pub fn napi_async_destroy(env: napi_env, async_context: napi_async_context) -> napi_status;
+    pub fn napi_make_callback(
+        env: napi_env,
+        async_context: napi_async_context,
+        recv: napi_value,
+        func: napi_value,
+        argc: usize,
+        argv: *const napi_value,
+        result: *mut napi_value,
+    ) -> napi_status;
+    pub fn napi_get_and_clear_last_exception(env: napi_env, result: *mut napi_value)
+        -> napi_status;
+    pub fn napi_coerce_to_string(
+        env: napi_env,
+        value: napi_value,
+        result: *mut napi_value,
+    ) -> napi_status;
+    pub fn napi_get_value_string_utf8(
+        env: napi_env,
+        value: napi_value,
+        buf: *mut c_char,
+        bufsize: usize,
+        result: *mut usize,
+    ) -> napi_status;
+    pub fn napi_create_bigint_uint64(
+        env: napi_env,
+        value: u64,
+        result: *mut napi_value,
+    ) -> napi_status;
+    pub fn napi_detach_arraybuffer(env: napi_env, arraybuffer: napi_value) -> napi_status;
+    pub fn napi_add_async_cleanup_hook(
+        env: napi_env,
+        hook: napi_async_cleanup_hook,
+        arg: *mut c_void,
+        remove_handle: *mut napi_async_cleanup_hook_handle,
+    ) -> napi_status;
+    pub fn napi_remove_async_cleanup_hook(
+        remove_handle: napi_async_cleanup_hook_handle,
+    ) -> napi_status;
+    pub fn napi_create_buffer_copy(
+        env: napi_env,
+        length: usize,
+        data: *const c_void,
+        result_data: *mut *mut c_void,
+        result: *mut napi_value,
+    ) -> napi_status;
+    pub fn napi_add_env_cleanup_hook(
+        env: napi_env,
+        fun: Option<unsafe extern "C" fn(arg: *mut c_void)>,
+        arg: *mut c_void,
+    ) -> napi_status;
+    pub fn napi_remove_env_cleanup_hook(
+        env: napi_env,
+        fun: Option<unsafe extern "C" fn(arg: *mut c_void)>,
+        arg: *mut c_void,
     ) -> napi_status;
     pub fn napi_set_instance_data(
         env: napi_env,

@@ -8,7 +8,9 @@
 //!   forwarding each request to the owner thread through an `executor`;
 //! - `backend`: the state machine on the owner thread, calling the `device`;
 //! - `memory_table` / `mmap`: the frontend's memory regions, mapped shared,
-//!   as a `GuestMem`; `vring` / `eventfd`: per-ring state and its fds.
+//!   as a `GuestMem`; `vring` / `eventfd`: per-ring state and its fds;
+//! - `frontend` (feature `testing`): a frontend of the package's own, for
+//!   the JavaScript tests (and a load generator).
 
 pub mod backend;
 pub mod device;
@@ -16,6 +18,8 @@ pub mod dispatch;
 pub mod error;
 pub mod eventfd;
 pub mod executor;
+#[cfg(feature = "testing")]
+pub mod frontend;
 pub mod memory_table;
 pub mod mmap;
 pub mod server;

@@ -2,6 +2,7 @@
 //! keep its JavaScript backing stores alive, behind a type-tagged handle.
 
 use std::rc::Rc;
+use std::sync::Arc;
 
 use crate::engine::memory::GuestMem;
 use crate::engine::{Error, Result};
@@ -27,8 +28,11 @@ pub struct Needs {
 }
 
 /// Guest memory shared by a memory handle and the queues created over it.
+/// Memory over JavaScript buffers has its backing stores in `js`; memory a
+/// vhost-user frontend shared (`js::vhost_user`) has none: the `Arc` keeps
+/// its mappings alive, and the engine can share it with the protocol core.
 pub struct Memory {
-    pub mem: GuestMem,
+    pub mem: Arc<GuestMem>,
     pub js: Vec<JsBacking>,
 }
 

@@ -1,6 +1,9 @@
 //! Exports for the tests and the benchmark only, built with the cargo feature
 //! `testing` (scripts/build.js --testing); the published addon has none of them.
 
+#[cfg(target_os = "linux")]
+pub mod frontend;
+
 use std::rc::Rc;
 use std::sync::Once;
 
