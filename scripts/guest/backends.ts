@@ -93,7 +93,6 @@ export function commandBackend(
   }
 }
 
-
 const NODE_SERIAL = 'virtio-queue-blk'
 
 /** The package's own backend: `npm run vhost-user-blk` (examples/virtio-blk/vhost-user.ts). */
