@@ -237,7 +237,7 @@ test('a socket path in use by a live listener is refused: a clear message, exit 
     await first.waitFor(/^listening on /m)
     const second = startCli(t, ['--socket', socket, '--disk', file])
     t.is((await second.exit).code, 1)
-    t.regex(second.out(), new RegExp(`cannot listen on ${socket}: .*in use`))
+    t.regex(second.out(), new RegExp(`cannot listen on ${socket}: a live listener is serving this socket`))
     t.notRegex(second.out(), /listening on/)
     first.child.kill('SIGINT')
     t.is((await first.exit).code, 0)

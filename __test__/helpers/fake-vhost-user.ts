@@ -49,7 +49,7 @@ export class VhostUserBackend extends EventEmitter {
         })
         c.on('error', () => resolve(false))
       })
-      if (live) throw Object.assign(new Error(`${this.#path} is in use by a live listener`), { code: 'SocketInUse' })
+      if (live) throw Object.assign(new Error('a live listener is serving this socket'), { code: 'VhostUserListen' })
       fs.rmSync(this.#path, { force: true })
     }
     const server = net.createServer((s) => this.#accept(s))

@@ -56,7 +56,9 @@ async function main(): Promise<number> {
   try {
     await backend.listen()
   } catch (e) {
-    console.error(`vhost-user-blk: cannot listen on ${o.socket}: ${(e as Error).message}`)
+    // The backend's message usually names the path already (VhostUserListen).
+    const msg = (e as Error).message
+    console.error(`vhost-user-blk: ${msg.includes(o.socket) ? msg : `cannot listen on ${o.socket}: ${msg}`}`)
     disk.close()
     return 1
   }
