@@ -77,3 +77,34 @@ test('bench: unknown options are refused', (t) => {
   t.not(r.status, 0)
   t.regex(r.stderr, /unknown nope/)
 })
+
+test('bench --help: every option with its default, and a legend of the columns', (t) => {
+  const r = bench('--help')
+  t.is(r.status, 0, r.stderr)
+  for (const [option, dflt] of [
+    ['--runs N', 'default 5'],
+    ['--duration S', 'default 0.3'],
+    ['--warmup S', 'default 0.2'],
+    ['--chains N', 'default: off'],
+    ['--workload a,b', 'default: all four'],
+    ['--event-idx X', 'default both'],
+    ['--paths a,b', 'default: all three'],
+    ['--batch N', 'default 128'],
+    ['--driver D', 'default'],
+  ]) {
+    const line = r.stdout.split('\n').findIndex((l) => l.trimStart().startsWith(option))
+    t.not(line, -1, option)
+    // The default is on the option's line or the next one.
+    t.regex(
+      r.stdout
+        .split('\n')
+        .slice(line, line + 2)
+        .join(' '),
+      new RegExp(dflt!.replace(/[.]/g, '\\.')),
+      option,
+    )
+  }
+  for (const flag of ['--json', '--smoke', '--help']) t.regex(r.stdout, new RegExp(`^  ${flag}`, 'm'))
+  t.regex(r.stdout, /^ {2}heap B\/M +growth of V8's heapUsed/m)
+  t.regex(r.stdout, /^ {2}RSS B\/M +the same for the process's resident set size/m)
+})

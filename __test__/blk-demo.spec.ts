@@ -31,6 +31,8 @@ function endToEnd(o: { eventIdx: boolean; requests: number; backend?: BlockBacke
   const device = new BlkDevice(vm.queue, {
     backend,
     serial: SERIAL,
+    discard: false, // the simulated driver sends these as requests that must be UNSUPP
+    writeZeroes: false,
     signalUsedQueue: () => o.loseInterrupts !== true && irq.signal(),
   })
   const guest = new BlkGuest(vm, {
@@ -223,4 +225,20 @@ test('command line: defaults, and bad options are UsageErrors naming the option'
     const err = t.throws(() => parseOptions(argv), { instanceOf: UsageError, message }, argv.join(' '))
     t.is(err!.code, 'USAGE')
   }
+})
+
+test('on a terminal the header comes first, then the progress line, then the results', (t) => {
+  // `script` gives the demo a pseudo-terminal for stdout and stderr, as a user's shell does.
+  // (util-linux's `script`: Linux only, where the CI runs the suite.)
+  if (process.platform !== 'linux') return t.pass('util-linux script(1) is needed for a pseudo-terminal')
+  const cmd = `${JSON.stringify(process.execPath)} --import tsx ${JSON.stringify(MAIN)} --seconds 0.6 --disk-size 4`
+  const run = spawnSync('script', ['-qfec', cmd, '/dev/null'], { encoding: 'utf8', timeout: 60_000 })
+  t.is(run.status, 0, run.stdout)
+  const out = run.stdout
+  const header = out.indexOf('virtio-blk demo: queue size')
+  const progress = out.search(/\r\d+\.\ds {2}\d+ requests/)
+  const results = out.indexOf('requests        ')
+  t.true(header >= 0 && progress > 0 && results > 0, out)
+  t.true(header < progress, 'the header before the progress line')
+  t.true(progress < results, 'the results after it')
 })

@@ -410,6 +410,44 @@ function cases(r: ReturnType<typeof rig>): Case[] {
       args: [new Uint8Array(4)],
       params: [[0, 'bytes', bytes]],
     },
+    {
+      method: 'Writer.writeSome',
+      call: (b) => r.chain.writer().writeSome(b as never),
+      args: [new Uint8Array(4)],
+      params: [[0, 'bytes', bytes]],
+    },
+    {
+      method: 'Reader.splitAt',
+      call: (n) => r.chain.reader().splitAt(n as never),
+      args: [4],
+      params: [[0, 'offset', uint(2 ** 53 - 1)]],
+    },
+    {
+      method: 'Writer.splitAt',
+      call: (n) => r.chain.writer().splitAt(n as never),
+      args: [4],
+      params: [[0, 'offset', uint(2 ** 53 - 1)]],
+    },
+    ...(
+      [
+        ['writeU8', 0xff],
+        ['writeU16', 0xffff],
+        ['writeU32', 0xffffffff],
+      ] as const
+    ).map(
+      ([n, max]): Case => ({
+        method: `Writer.${n}`,
+        call: (v) => r.chain.writer()[n](v as never),
+        args: [1],
+        params: [[0, 'value', uint(max)]],
+      }),
+    ),
+    {
+      method: 'Writer.writeU64',
+      call: (v) => r.chain.writer().writeU64(v as never),
+      args: [1n],
+      params: [[0, 'value', addr]],
+    },
   ]
 }
 
@@ -619,6 +657,17 @@ for (const [how, detach] of detachers) {
       ['reader.read', () => reader.read(1)],
       ['reader.readInto', () => reader.readInto(new Uint8Array(4))],
       ['writer.write', () => writer.write(new Uint8Array(4))],
+      ['reader.readU8', () => reader.readU8()],
+      ['reader.readU16', () => reader.readU16()],
+      ['reader.readU32', () => reader.readU32()],
+      ['reader.readU64', () => reader.readU64()],
+      ['reader.splitAt', () => reader.splitAt(4)],
+      ['writer.writeSome', () => writer.writeSome(new Uint8Array(4))],
+      ['writer.writeU8', () => writer.writeU8(1)],
+      ['writer.writeU16', () => writer.writeU16(1)],
+      ['writer.writeU32', () => writer.writeU32(1)],
+      ['writer.writeU64', () => writer.writeU64(1n)],
+      ['writer.splitAt', () => writer.splitAt(4)],
     ]
     for (let round = 0; round < 2; round++) {
       for (const [name, call] of touching)

@@ -154,11 +154,36 @@ function parseArgs(argv: string[]): Options {
 }
 
 function readUsage(): string {
-  return (
-    'usage: npm run bench -- [--json] [--smoke] [--runs N] [--duration S] [--warmup S] [--chains N]\n' +
-    '                         [--workload blk,blk4k,single,indirect] [--event-idx on|off|both]\n' +
-    '                         [--paths native,batch,iterator] [--batch N] [--driver recycle|sqd]\n'
-  )
+  return `usage: npm run bench -- [options]
+
+Device-side throughput of three paths over the same guest memory, in one process:
+native (a Rust loop), batch (popChains/addUsedBatch) and iterator (iter()/addUsed).
+
+options:
+  --json             print exactly one JSON object on stdout (use npm run -s bench -- --json)
+  --smoke, --quick   tiny runs for CI: every path works and is verified, no timing claims
+                     (at most 2 runs of 0.01 s, 0.005 s warm-up)
+  --runs N           timed runs per path (default 5)
+  --duration S       seconds per run (default 0.3)
+  --warmup S         seconds of untimed warm-up per path (default 0.2)
+  --chains N         run N chains per path, split over the runs, instead of --duration
+                     (default: off; --chains 10000000 --workload blk is the memory-growth check)
+  --workload a,b     blk, blk4k, single, indirect (default: all four)
+  --event-idx X      off, on or both (default both)
+  --paths a,b        native, batch, iterator (default: all three)
+  --batch N          chains per ChainBatch pop on the batch path (default 128)
+  --driver D         guest driver of the JS paths: recycle (default; as cheap as the native
+                     path's) or sqd (the package's SplitQueueDriver)
+  --help, -h         this text
+
+columns:
+  chains/s, min, max  median, lowest and highest rate over the runs
+  ns/chain            1e9 / the median rate
+  vs native           median over runs of (this path's rate / native's rate in the same round)
+  heap B/M            growth of V8's heapUsed, measured after gc() around every run, in bytes
+                      per million chains (near 0, or negative: no per-chain leak)
+  RSS B/M             the same for the process's resident set size (includes native memory)
+`
 }
 
 function getGc(): () => void {

@@ -14,9 +14,12 @@
 //                                    `npm test` and `npm run bench` run it and use that
 //                                    file (scripts/testing-addon.js)
 //   node scripts/build.js --ts-only  only the TypeScript layer
+//
+// Both addon builds get the codegen flags of scripts/rustflags.js (in RUSTFLAGS).
 'use strict'
 const { spawnSync } = require('node:child_process')
 const path = require('node:path')
+const { withCodegenFlags } = require('./rustflags')
 
 const root = path.resolve(__dirname, '..')
 const bin = (name) => path.join(root, 'node_modules', '.bin', name)
@@ -49,15 +52,19 @@ if (!tsOnly) {
         path.join('build', 'testing'),
       ]
     : ['--output-dir', '.']
-  run(bin('napi'), [
-    'build',
-    '--platform',
-    '--release',
-    '--manifest-path',
-    'crate/Cargo.toml',
-    ...variant,
-    '--no-js',
-    ...(cargoArgs.length ? ['--', ...cargoArgs] : []),
-  ])
+  run(
+    bin('napi'),
+    [
+      'build',
+      '--platform',
+      '--release',
+      '--manifest-path',
+      'crate/Cargo.toml',
+      ...variant,
+      '--no-js',
+      ...(cargoArgs.length ? ['--', ...cargoArgs] : []),
+    ],
+    withCodegenFlags(process.env),
+  )
 }
 run(bin('tsc'), ['-p', 'tsconfig.json'])

@@ -4,14 +4,20 @@
 //   JavaScript: formatting and lints), cargo test (the Rust that needs no
 //   Node), the type tests (tsc builds lib/ and its typings from src/; tsc on
 //   __test__ under strict: the ported example and the typings' conformance;
-//   typedoc builds the API reference without warnings), and the ava suite. Exits non-zero if
+//   typedoc builds the API reference without warnings), the ava suite, and the
+//   real-guest tests. Exits non-zero if
 //   anything failed. `npm run format` rewrites the tree in the checked format.
 //
-//   node scripts/test.js [--only format,cargo,types,ava] [-- extra ava args]
+//   node scripts/test.js [--only format,cargo,types,ava,guests] [-- extra ava args]
+//
+// `guests` boots real Linux guests under QEMU against vhost-user-blk backends
+// (__test__/guest.spec.ts, scripts/guest/); it runs by default unless extra ava
+// args narrow the run (then only with --only guests, which passes them on).
 //
 // Before ava (and the extras that run JavaScript) it builds the testing addon
 // and lib/ (`node scripts/build.js --testing`; cargo rebuilds only what
-// changed): the suite runs on that addon (scripts/testing-addon.js).
+// changed): the suite runs on that addon (scripts/testing-addon.js). With
+// VIRTIO_QUEUE_NATIVE_PATH set, it builds nothing and the suite uses that file.
 //
 // Extra runners, listed in VIRTIO_QUEUE_TEST_EXTRAS (comma-separated), and by
 // default when CI=true (as .ci/run sets it): `node:<major>` runs the ava suite
@@ -31,7 +37,11 @@ const argv = process.argv.slice(2)
 const dashdash = argv.indexOf('--')
 const avaExtra = dashdash >= 0 ? argv.slice(dashdash + 1) : []
 const onlyArg = argv.indexOf('--only')
-const only = onlyArg >= 0 ? argv[onlyArg + 1].split(',') : ['format', 'cargo', 'types', 'ava']
+// The real-guest tests run by default only when no ava arguments narrow the run.
+const only =
+  onlyArg >= 0
+    ? argv[onlyArg + 1].split(',')
+    : ['format', 'cargo', 'types', 'ava', ...(avaExtra.length ? [] : ['guests'])]
 
 function run(label, cmd, args) {
   console.log(`\n== ${label}: ${cmd} ${args.join(' ')}`)
@@ -115,7 +125,10 @@ const extras = (process.env.VIRTIO_QUEUE_TEST_EXTRAS ?? (process.env.CI === 'tru
   .filter(Boolean)
 
 let testingBuilt = true
-if (only.includes('ava') || extras.some((x) => x.startsWith('node:') || x === 'bench')) {
+if (process.env.VIRTIO_QUEUE_NATIVE_PATH) {
+  // An explicit binary (CI passes the testing addon it built for its target): use it as is.
+  console.log(`\n== build (testing addon): skipped, VIRTIO_QUEUE_NATIVE_PATH=${process.env.VIRTIO_QUEUE_NATIVE_PATH}`)
+} else if (only.includes('ava') || extras.some((x) => x.startsWith('node:') || x === 'bench')) {
   const r = run('build (testing addon)', process.execPath, [path.join('scripts', 'build.js'), '--testing'])
   testingBuilt = r.status === 0
   if (!testingBuilt) results.push(['build', 0, 1])
@@ -128,6 +141,29 @@ if (only.includes('ava') && testingBuilt) {
   let failed = count(/^# fail (\d+)/m)
   if (r.status !== 0 && failed === 0) failed = 1
   results.push(['ava', passed, failed])
+}
+
+if (only.includes('guests')) {
+  // Real Linux guests under QEMU (__test__/guest.spec.ts), one at a time and apart from the
+  // main suite. Without the rig (scripts/guest/prepare.sh) they skip, saying so; with CI=true
+  // or VIRTIO_QUEUE_REQUIRE_GUESTS=1 a missing rig fails.
+  const r = run('guests', bin('ava'), [
+    '--config',
+    path.join('scripts', 'guest', 'ava.config.mjs'),
+    '--serial',
+    '--tap',
+    ...(onlyArg >= 0 ? avaExtra : []),
+  ])
+  const count = (re) => Number((r.out.match(re) || [])[1] || 0)
+  const passed = count(/^# pass (\d+)/m)
+  let failed = count(/^# fail (\d+)/m)
+  const skipped = count(/^# skip (\d+)/m)
+  if (r.status !== 0 && failed === 0) failed = 1
+  if (skipped > 0) {
+    const why = (r.out.match(/^SKIPPED: (.*)$/m) || [])[1] || 'see the output above'
+    console.log(`\n== guests: ${skipped} skipped: ${why}`)
+  }
+  results.push(['guests', passed, failed])
 }
 
 for (const extra of extras) {

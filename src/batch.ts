@@ -49,8 +49,9 @@ export function descriptorBase(maxChains: number): number {
  */
 export class ChainBatch {
   /**
-   * Words before the chain table (4): `[chains, descriptors, descriptors needed, avail idx
-   * seen]`; descriptors needed is non-zero only when the next chain did not fit.
+   * Words before the chain table (4): `[chains, descriptors, room needed, avail idx seen]`. Room
+   * needed is non-zero only when the first chain did not fit: the descriptors to retry with,
+   * enough for any chain of the queue (size + 65535), not that chain's own length.
    */
   static readonly HEADER_WORDS: number = HEADER_WORDS
   /**
@@ -65,36 +66,57 @@ export class ChainBatch {
    */
   static readonly DESC_WORDS: number = DESC_WORDS
 
-  /** Most chains one pop stores (≤ 65535). */
-  readonly maxChains: number
+  // Private storage: popChains reads these (a private-field read runs no user code, so an
+  // accessor or Proxy cannot change the batch under a pop), and the public getters expose them.
+  #words: Uint32Array
+  readonly #max: number
+  readonly #base: number
+
+  /** Room for `maxChains` chains (1 to 65535) and `maxDescriptors` descriptors (default `4 * maxChains`; grown on demand). */
+  constructor(maxChains = 128, maxDescriptors?: number) {
+    this.#max = toCount(maxChains, 'maxChains', 0xffff)
+    if (this.#max === 0) throw rangeError('maxChains', 'it must be an integer from 1 to 65535; received 0')
+    const descs = maxDescriptors === undefined ? this.#max * 4 : toCount(maxDescriptors, 'maxDescriptors', 1 << 24)
+    this.#base = descriptorBase(this.#max)
+    this.#words = new Uint32Array(this.#base + DESC_WORDS * Math.max(1, descs))
+  }
+
+  /** Most chains one pop stores. */
+  get maxChains(): number {
+    return this.#max
+  }
+
   /** Word index of descriptor 0 in {@link words}: `HEADER_WORDS + CHAIN_WORDS * maxChains`. */
-  readonly descriptorBase: number
+  get descriptorBase(): number {
+    return this.#base
+  }
+
   /**
    * The batch's storage, written by each pop (layout: {@link HEADER_WORDS},
    * {@link CHAIN_WORDS}, {@link DESC_WORDS}). A pop may replace it with a larger array
    * (a chain with more descriptors than it holds): read it after each popChains(). Writing
    * it changes nothing in the queue.
    */
-  words: Uint32Array
-  readonly #base: number
-
-  /** Room for `maxChains` chains (≤ 65535) and `maxDescriptors` descriptors (grown on demand). */
-  constructor(maxChains = 128, maxDescriptors = maxChains * 4) {
-    this.maxChains = toCount(maxChains, 'maxChains', 0xffff)
-    if (this.maxChains === 0) throw rangeError('maxChains', 'it must be at least 1')
-    toCount(maxDescriptors, 'maxDescriptors', 1 << 24)
-    this.#base = this.descriptorBase = descriptorBase(this.maxChains)
-    this.words = new Uint32Array(this.#base + DESC_WORDS * Math.max(1, maxDescriptors))
+  get words(): Uint32Array {
+    return this.#words
   }
 
   /** Chains stored by the last pop. */
   get count(): number {
-    return this.words[0]!
+    return this.#words[0]!
   }
 
   /** Descriptors stored by the last pop. */
   get descriptorTotal(): number {
-    return this.words[1]!
+    return this.#words[1]!
+  }
+
+  /**
+   * @internal The storage of `value` if it is a ChainBatch made by this module, else null:
+   * a private-field test, so no getter, Proxy trap or `Symbol.hasInstance` runs.
+   */
+  static wordsOf(value: unknown): Uint32Array | null {
+    return typeof value === 'object' && value !== null && #words in value ? (value as ChainBatch).#words : null
   }
 
   // Each accessor checks its index inline (a private helper method costs about twice as
@@ -104,28 +126,28 @@ export class ChainBatch {
 
   /** Head index of chain `i`: what {@link UsedBatch.push} and {@link QueueGuard.addUsed} take. */
   head(i: number): number {
-    const w = this.words
+    const w = this.#words
     if (!(typeof i === 'number' && i >>> 0 === i && i < w[0]!)) throw badIndex('i', i, w[0]!, 'chains')
     return w[HEADER_WORDS + CHAIN_WORDS * i]!
   }
 
   /** Index (for addr/len/flags/next) of chain `i`'s first descriptor. */
   descriptorStart(i: number): number {
-    const w = this.words
+    const w = this.#words
     if (!(typeof i === 'number' && i >>> 0 === i && i < w[0]!)) throw badIndex('i', i, w[0]!, 'chains')
     return w[HEADER_WORDS + CHAIN_WORDS * i + 1]!
   }
 
   /** Number of descriptors of chain `i` (an indirect table's entries in place of the table). */
   descriptorCount(i: number): number {
-    const w = this.words
+    const w = this.#words
     if (!(typeof i === 'number' && i >>> 0 === i && i < w[0]!)) throw badIndex('i', i, w[0]!, 'chains')
     return w[HEADER_WORDS + CHAIN_WORDS * i + 2]!
   }
 
   /** 0 for a complete chain, else the reason it was cut short (index into CHAIN_STOP_REASONS). */
   status(i: number): number {
-    const w = this.words
+    const w = this.#words
     if (!(typeof i === 'number' && i >>> 0 === i && i < w[0]!)) throw badIndex('i', i, w[0]!, 'chains')
     return w[HEADER_WORDS + CHAIN_WORDS * i + 3]!
   }
@@ -136,7 +158,7 @@ export class ChainBatch {
    * or more. Computed by the pop, so reading it costs no walk over the descriptors.
    */
   readableBytes(i: number): number {
-    const w = this.words
+    const w = this.#words
     if (!(typeof i === 'number' && i >>> 0 === i && i < w[0]!)) throw badIndex('i', i, w[0]!, 'chains')
     const t = w[HEADER_WORDS + CHAIN_WORDS * i + 4]!
     return t === UNKNOWN_TOTAL ? -1 : t
@@ -144,7 +166,7 @@ export class ChainBatch {
 
   /** Total length of chain `i`'s device-writable buffers, or -1 as for {@link readableBytes}. */
   writableBytes(i: number): number {
-    const w = this.words
+    const w = this.#words
     if (!(typeof i === 'number' && i >>> 0 === i && i < w[0]!)) throw badIndex('i', i, w[0]!, 'chains')
     const t = w[HEADER_WORDS + CHAIN_WORDS * i + 5]!
     return t === UNKNOWN_TOTAL ? -1 : t
@@ -152,7 +174,7 @@ export class ChainBatch {
 
   /** Guest address of descriptor `j` (exact below 2^53; see Descriptor.addr). */
   addr(j: number): number {
-    const w = this.words
+    const w = this.#words
     if (!(typeof j === 'number' && j >>> 0 === j && j < w[1]!)) throw badIndex('j', j, w[1]!, 'descriptors')
     const o = this.#base + DESC_WORDS * j
     return u64Number(w, o)
@@ -160,48 +182,71 @@ export class ChainBatch {
 
   /** Buffer length of descriptor `j`. */
   len(j: number): number {
-    const w = this.words
+    const w = this.#words
     if (!(typeof j === 'number' && j >>> 0 === j && j < w[1]!)) throw badIndex('j', j, w[1]!, 'descriptors')
     return w[this.#base + DESC_WORDS * j + 2]!
   }
 
   /** VRING_DESC_F_* flags of descriptor `j`. */
   flags(j: number): number {
-    const w = this.words
+    const w = this.#words
     if (!(typeof j === 'number' && j >>> 0 === j && j < w[1]!)) throw badIndex('j', j, w[1]!, 'descriptors')
     return w[this.#base + DESC_WORDS * j + 3]! & 0xffff
   }
 
   /** The `next` field of descriptor `j`. */
   next(j: number): number {
-    const w = this.words
+    const w = this.#words
     if (!(typeof j === 'number' && j >>> 0 === j && j < w[1]!)) throw badIndex('j', j, w[1]!, 'descriptors')
     return w[this.#base + DESC_WORDS * j + 3]! >>> 16
   }
 
   /** Whether descriptor `j`'s buffer is device-writable. */
   isWriteOnly(j: number): boolean {
-    const w = this.words
+    const w = this.#words
     if (!(typeof j === 'number' && j >>> 0 === j && j < w[1]!)) throw badIndex('j', j, w[1]!, 'descriptors')
     return (w[this.#base + DESC_WORDS * j + 3]! & F_WRITE) !== 0
   }
 
-  /** @internal Grows the descriptor area to hold at least `descriptors`. */
-  grow(descriptors: number): void {
-    this.words = new Uint32Array(this.#base + DESC_WORDS * descriptors)
+  /** @internal Grows the descriptor area to hold at least `descriptors`; returns the new storage. */
+  grow(descriptors: number): Uint32Array {
+    this.#words = new Uint32Array(this.#base + DESC_WORDS * descriptors)
+    return this.#words
   }
 }
 
 /** Used entries collected for one {@link QueueGuard.addUsedBatch} call. */
 export class UsedBatch {
-  /** @internal (head, len) pairs. */
-  pairs: Uint32Array
-  /** Entries pushed since the last flush. */
-  count = 0
+  // Private, so only push() and clear() change what addUsedBatch publishes (a writable count
+  // could publish entries never pushed), and reading them runs no user code.
+  #pairs: Uint32Array
+  #count = 0
 
   /** Initial room for `capacity` entries (grows on demand). */
   constructor(capacity = 256) {
-    this.pairs = new Uint32Array(2 * Math.max(1, toCount(capacity, 'capacity', 1 << 24)))
+    this.#pairs = new Uint32Array(2 * Math.max(1, toCount(capacity, 'capacity', 1 << 24)))
+  }
+
+  /** Entries pushed since the last flush (read-only: push() and clear() change it). */
+  get count(): number {
+    return this.#count
+  }
+
+  /**
+   * @internal Takes the entries of `value` if it is a UsedBatch made by this module: returns
+   * its pairs and count and leaves it empty; null for anything else (no user code runs).
+   */
+  static take(value: unknown): [Uint32Array, number] | null {
+    if (typeof value !== 'object' || value === null || !(#pairs in value)) return null
+    const u = value as UsedBatch
+    const n = u.#count
+    u.#count = 0
+    return [u.#pairs, n]
+  }
+
+  /** @internal Whether `value` is a UsedBatch made by this module (no user code runs). */
+  static is(value: unknown): boolean {
+    return typeof value === 'object' && value !== null && #pairs in value
   }
 
   /**
@@ -225,23 +270,42 @@ export class UsedBatch {
     ) {
       throw pushError(headIndex, len)
     }
-    const i = 2 * this.count
-    if (i === this.pairs.length) this.#grow()
-    this.pairs[i] = headIndex
-    this.pairs[i + 1] = len
-    this.count++
+    const i = 2 * this.#count
+    if (i === this.#pairs.length) this.#grow()
+    this.#pairs[i] = headIndex
+    this.#pairs[i + 1] = len
+    this.#count++
   }
 
   #grow(): void {
-    const bigger = new Uint32Array(this.pairs.length * 2)
-    bigger.set(this.pairs)
-    this.pairs = bigger
+    const bigger = new Uint32Array(this.#pairs.length * 2)
+    bigger.set(this.#pairs)
+    this.#pairs = bigger
   }
 
   /** Drops the entries pushed since the last flush. */
   clear(): void {
-    this.count = 0
+    this.#count = 0
   }
+}
+
+/**
+ * The error for a used entry whose head index is not a u16 or whose length is not a u32
+ * (the TypeError or RangeError addUsed and push throw), or null when both are valid.
+ */
+export function usedEntryError(headIndex: unknown, len: unknown): Error | null {
+  if (
+    typeof headIndex === 'number' &&
+    typeof len === 'number' &&
+    headIndex >= 0 &&
+    headIndex <= 0xffff &&
+    Number.isInteger(headIndex) &&
+    len >= 0 &&
+    len <= 0xffffffff &&
+    Number.isInteger(len)
+  )
+    return null
+  return pushError(headIndex, len)
 }
 
 /** The error of UsedBatch.push for arguments that failed its test. */

@@ -69,6 +69,9 @@ export class DescriptorChain {
    * descriptors before it are still yielded.
    */
   readonly stopReason: ChainStopReason | null
+  // The memory the chain was popped from, as the chain uses it (the public field is only
+  // read-only to TypeScript).
+  readonly #mem: GuestMemory
   readonly #words: Uint32Array
   readonly #first: number
   readonly #count: number
@@ -90,6 +93,7 @@ export class DescriptorChain {
     writable: number,
   ) {
     this.memory = memory
+    this.#mem = memory
     this.headIndex = head
     this.#words = words
     this.#first = firstWord
@@ -144,9 +148,9 @@ export class DescriptorChain {
    * `DetachedBuffer` if a region's buffer was detached.
    */
   reader(): Reader {
-    this.memory.checkAttached()
+    this.#mem.checkAttached()
     const total = this.#readable !== UNKNOWN_TOTAL ? this.#readable : this.#checked(0)
-    return new newReader(this.memory, this.#words, this.#first, this.#count, total)
+    return new newReader(this.#mem, this.#words, this.#first, this.#count, total)
   }
 
   /**
@@ -154,9 +158,9 @@ export class DescriptorChain {
    * @throws VirtioQueueError `InvalidChain` or `DetachedBuffer`, as {@link reader} does.
    */
   writer(): Writer {
-    this.memory.checkAttached()
+    this.#mem.checkAttached()
     const total = this.#writable !== UNKNOWN_TOTAL ? this.#writable : this.#checked(VRING_DESC_F_WRITE)
-    return new newWriter(this.memory, this.#words, this.#first, this.#count, total)
+    return new newWriter(this.#mem, this.#words, this.#first, this.#count, total)
   }
 
   /**
@@ -189,7 +193,7 @@ export class DescriptorChain {
     const out: Buffer[] = []
     for (let o = nextBuffer(w, this.#first, end, dir); o < end; o = nextBuffer(w, o + BATCH_DESC_WORDS, end, dir)) {
       const addr = u64Exact(w, o)
-      const view = addr >= 0 ? this.memory.view(addr, w[o + 2]!) : null
+      const view = addr >= 0 ? this.#mem.view(addr, w[o + 2]!) : null
       if (view === null) return this.#segments(dir).views()
       out.push(view)
     }
@@ -202,7 +206,7 @@ export class DescriptorChain {
     const seg = new Segments()
     for (let o = nextBuffer(w, this.#first, end, dir); o < end; o = nextBuffer(w, o + BATCH_DESC_WORDS, end, dir)) {
       const addr = u64Exact(w, o)
-      if (addr < 0 || !this.memory.resolve(addr, w[o + 2]!, seg)) throw this.#notInMemory(o)
+      if (addr < 0 || !this.#mem.resolve(addr, w[o + 2]!, seg)) throw this.#notInMemory(o)
     }
     return seg
   }
@@ -218,7 +222,7 @@ export class DescriptorChain {
     for (let o = nextBuffer(w, this.#first, end, dir); o < end; o = nextBuffer(w, o + BATCH_DESC_WORDS, end, dir)) {
       const addr = u64Exact(w, o)
       const len = w[o + 2]!
-      if (addr < 0 || !this.memory.covers(addr, len)) throw this.#notInMemory(o)
+      if (addr < 0 || !this.#mem.covers(addr, len)) throw this.#notInMemory(o)
       total += len
     }
     return total

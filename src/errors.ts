@@ -2,6 +2,11 @@
 // whose `code` names the virtio-queue (or vm-memory) error variant; argument
 // errors are TypeError / RangeError with Node-style codes.
 
+import { types } from 'node:util'
+
+const { isProxy } = types
+const ordinaryHasInstance = Function.prototype[Symbol.hasInstance]
+
 /** Codes carried by {@link VirtioQueueError}. */
 export type VirtioQueueErrorCode =
   // virtio_queue::Error variants, as the crate names them
@@ -24,7 +29,10 @@ export type VirtioQueueErrorCode =
   | 'GuestMemoryError'
   | 'SplitOutOfBounds'
   // this package's own
-  /** An address range outside guest memory (thrown as a RangeError with this code by GuestMemory accessors). */
+  /**
+   * An address range outside guest memory, from GuestMemory accessors: the error is a
+   * RangeError and `instanceof VirtioQueueError` holds for it too.
+   */
   | 'InvalidGuestAddress'
   /** A guest memory layout was rejected: empty, overlapping, misaligned or beyond 2^53. */
   | 'InvalidRegion'
@@ -64,9 +72,10 @@ export type VirtioQueueErrorCode =
 
 /**
  * An error from the queue, the crate or guest memory. `code` names the virtio-queue error
- * variant (e.g. `InvalidSize`, `QueueNotReady`) or one of this package's codes. Argument
- * mistakes are thrown as TypeError (`code: 'ERR_INVALID_ARG_TYPE'`) or RangeError
- * (`code: 'ERR_OUT_OF_RANGE'`) naming the argument.
+ * variant (e.g. `InvalidSize`, `QueueNotReady`) or one of this package's codes. The guest
+ * address errors (`InvalidGuestAddress`) are RangeErrors for which `instanceof
+ * VirtioQueueError` holds as well. Argument mistakes are thrown as TypeError
+ * (`code: 'ERR_INVALID_ARG_TYPE'`) or RangeError (`code: 'ERR_OUT_OF_RANGE'`) naming the argument.
  *
  * @example
  * ```ts
@@ -91,6 +100,33 @@ export class VirtioQueueError extends Error {
   override get name(): string {
     return 'VirtioQueueError'
   }
+
+  /**
+   * `instanceof VirtioQueueError` holds for every error of this class and for the guest
+   * address errors (`code: 'InvalidGuestAddress'`), which are RangeErrors as well: a class
+   * can extend only one of Error and RangeError, so the address errors extend RangeError
+   * and are recognised here by their private brand (not by a property anyone could set).
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the class on the right of instanceof (a subclass too)
+    if (Reflect.apply(ordinaryHasInstance, this, [value])) return true
+    // biome-ignore lint/complexity/noThisInStatic: only VirtioQueueError itself, not a subclass, covers the address errors
+    return this === VirtioQueueError && GuestAddressError.is(value)
+  }
+}
+
+/** A guest address range outside guest memory: a RangeError that is also a VirtioQueueError. */
+class GuestAddressError extends RangeError {
+  readonly #brand = true
+  readonly code: 'InvalidGuestAddress' = 'InvalidGuestAddress'
+
+  override get name(): string {
+    return 'VirtioQueueError'
+  }
+
+  static is(value: unknown): boolean {
+    return typeof value === 'object' && value !== null && #brand in value
+  }
 }
 
 export function typeError(name: string, expected: string, value: unknown): TypeError {
@@ -110,11 +146,12 @@ export function outOfRange(message: string): RangeError {
   return e
 }
 
-/** A guest address range that no region (or no single region) holds. */
+/**
+ * A guest address range that no region (or no single region) holds: a RangeError with
+ * `code: 'InvalidGuestAddress'` that is also `instanceof VirtioQueueError`.
+ */
 export function addressError(addr: number | bigint, length: number, what = 'outside guest memory'): RangeError {
-  const e = new RangeError(`guest address 0x${addr.toString(16)} (${length} bytes) is ${what}`)
-  ;(e as RangeError & { code: string }).code = 'InvalidGuestAddress'
-  return e
+  return new GuestAddressError(`guest address 0x${addr.toString(16)} (${length} bytes) is ${what}`)
 }
 
 function describe(value: unknown): string {
@@ -125,8 +162,12 @@ function describe(value: unknown): string {
   if (typeof value === 'string') return `type string (${JSON.stringify(value.slice(0, 40))})`
   if (typeof value === 'function') return 'a function'
   if (typeof value === 'object') {
-    const ctor = (value as object).constructor
-    return ctor?.name ? `an instance of ${ctor.name}` : 'an object'
+    // Describing the value runs none of its code: no Proxy trap, no getter.
+    if (isProxy(value)) return 'a Proxy'
+    const proto = Object.getPrototypeOf(value) as object | null
+    const ctor = proto === null ? undefined : Object.getOwnPropertyDescriptor(proto, 'constructor')?.value
+    const name = typeof ctor === 'function' ? Object.getOwnPropertyDescriptor(ctor, 'name')?.value : undefined
+    return typeof name === 'string' && name !== '' ? `an instance of ${name}` : 'an object'
   }
   return `type ${typeof value}`
 }

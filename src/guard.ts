@@ -2,9 +2,9 @@
 // Every call is one native call on the queue; chains are popped in batches
 // and handed out one by one, with unconsumed ones returned to the ring before
 // anything that could observe them.
-import { ChainBatch, descriptorBase, UsedBatch } from './batch'
+import { ChainBatch, descriptorBase, UsedBatch, usedEntryError } from './batch'
 import { type DescriptorChain, newDescriptorChain } from './chain'
-import { typeError, VirtioQueueError } from './errors'
+import { rangeError, typeError, VirtioQueueError } from './errors'
 import type { GuestMemory } from './memory'
 import {
   BATCH_CHAIN_WORDS,
@@ -28,26 +28,51 @@ const ORDERS: Record<MemoryOrdering, Order> = Object.assign(Object.create(null) 
 
 /**
  * Chains popped per native call by popDescriptorChain()/iter(): 128 rather than 32 measured
- * about 2 points of native speed better on the benchmark's iterator path (fewer calls and
- * arena windows); chains not handed out are returned to the ring before anything observes it.
+ * about 2 points of native speed better on the benchmark's iterator path (fewer calls);
+ * chains not handed out are returned to the ring before anything observes it.
  */
 const PREFETCH_CHAINS = 128
 const PREFETCH_BASE = descriptorBase(PREFETCH_CHAINS)
-const PREFETCH_WORDS = PREFETCH_BASE + BATCH_DESC_WORDS * PREFETCH_CHAINS * 8
-const ARENA_WORDS = 1 << 16
+/** Descriptors one read-ahead pops into the scratch (a longer first chain goes through longScratch). */
+const PREFETCH_DESCRIPTORS = PREFETCH_CHAINS * 8
+const PREFETCH_WORDS = PREFETCH_BASE + BATCH_DESC_WORDS * PREFETCH_DESCRIPTORS
 
-// Popped chains keep a view of the words they were popped into, so windows of
-// the arena are handed out once and never rewritten; a full arena is replaced
-// (the old one lives on while chains use it). One arena per thread, shared by
-// every guard, so locking a queue allocates nothing.
-let arena: Uint32Array | null = null
-let arenaPos = 0
+// Each read-ahead pops into this per-thread scratch, then copies what it popped (chain
+// records, then descriptors) into an array of exactly that size, which the chains handed
+// out keep: a retained chain pins the descriptors of its own read-ahead (at most
+// PREFETCH_DESCRIPTORS, or the chain's own when it alone is longer), never a shared arena.
+// No user code runs between the pop and the copy, so one scratch serves every guard.
+let scratch: Uint32Array | null = null
+// The same for a chain longer than the scratch holds: room for any chain of the largest queue
+// that needed it so far (at most (32768 + 65535) descriptors, 1.5 MiB), kept for the next.
+let longScratch: Uint32Array | null = null
 
-/** @internal What a guard needs from its Queue. */
-export interface GuardOwner {
+/**
+ * @internal The state a Queue shares with its guards. It outlives any one guard, so the queue
+ * can return a guard's read-ahead chains to the ring when it takes the lock back (an
+ * unreachable guard, or forceUnlock()).
+ */
+export interface QueueCore {
   readonly handle: QueueHandle
   readonly memory: GuestMemory
-  unlock(guard: QueueGuard): void
+  /**
+   * The queue's `ready` flag, mirrored in JavaScript by every call that changes it
+   * (setReady, reset, Queue.fromState), so addUsed can refuse a queue that is not ready
+   * without a native call.
+   */
+  ready: boolean
+  /** The lock: a weak reference to the guard holding it (the guard keeps the same object). */
+  lock: WeakRef<QueueGuard> | null
+  /** Read-ahead chains of the lock holder: popped natively; `taken` of them handed out. */
+  count: number
+  taken: number
+}
+
+/** @internal Returns the read-ahead chains not handed out to the avail ring. */
+export function settleCore(core: QueueCore): void {
+  const pending = core.count - core.taken
+  core.count = core.taken = 0
+  if (pending > 0) native.setNextAvail(core.handle, (native.nextAvail(core.handle) - pending) & 0xffff)
 }
 
 /**
@@ -72,21 +97,26 @@ export interface GuardOwner {
  * ```
  */
 export class QueueGuard implements Disposable {
-  readonly #owner: GuardOwner
+  readonly #core: QueueCore
   readonly #h: QueueHandle
   readonly #mem: GuestMemory
-  #released = false
-  // Prefetched chains: window of the arena, chains in it, chains handed out.
-  #win: Uint32Array | null = null
-  #count = 0
-  #taken = 0
+  // This guard holds the lock while core.lock is this object.
+  readonly #ref: WeakRef<QueueGuard>
+  // The read-ahead chains (core.count, core.taken): their records (CHAIN_WORDS each) from
+  // word 0, their descriptors from word #descBase; the avail idx the read-ahead saw.
+  #ahead: Uint32Array = EMPTY
+  #descBase = 0
+  #availSeen = 0
 
-  /** Guards come from {@link Queue.lockWithMemory}. */
+  /** Guards come from {@link Queue.lockWithMemory}, which settled the previous holder's read-ahead. */
   // Made through `newQueueGuard`.
-  private constructor(owner: GuardOwner) {
-    this.#owner = owner
-    this.#h = owner.handle
-    this.#mem = owner.memory
+  private constructor(core: QueueCore) {
+    this.#core = core
+    this.#h = core.handle
+    this.#mem = core.memory
+    this.#ref = new WeakRef(this)
+    core.count = core.taken = 0
+    core.lock = this.#ref
   }
 
   /** The guest memory the queue works on. */
@@ -105,8 +135,10 @@ export class QueueGuard implements Disposable {
 
   /** Back to the state after construction: not ready, size = maxSize, addresses 0, indices 0, event idx off. */
   reset(): void {
+    const h = this.#live()
     this.#drop()
-    native.reset(this.#live())
+    native.reset(h)
+    this.#core.ready = false
   }
 
   /** The largest size the device offers (the queue's `maxSize`). */
@@ -125,7 +157,12 @@ export class QueueGuard implements Disposable {
    */
   setSize(size: number): void {
     this.#settle()
-    native.setSize(this.#live(), size)
+    const h = this.#live()
+    if (typeof size === 'number' && !(Number.isInteger(size) && size >= 0)) {
+      const max = native.maxSize(h)
+      throw rangeError('size', `it must be a power of two from 1 to ${max} (maxSize); received ${size}`)
+    }
+    native.setSize(h, size)
   }
 
   /** Whether the driver marked the queue ready. */
@@ -135,8 +172,11 @@ export class QueueGuard implements Disposable {
 
   /** Marks the queue ready (or not), as the driver does when it has set it up. */
   setReady(ready: boolean): void {
+    const h = this.#live()
     this.#settle()
-    native.setReady(this.#live(), ready)
+    native.setReady(h, ready)
+    // After the native call, which refused anything but a boolean.
+    this.#core.ready = ready
   }
 
   /**
@@ -182,7 +222,9 @@ export class QueueGuard implements Disposable {
    * @throws VirtioQueueError `GuestMemory`.
    */
   availIdx(order: MemoryOrdering = 'acquire'): number {
-    return native.availIdx(this.#live(), toOrder(order))
+    // The argument first (a string only: no conversion that could run user code), then the lock.
+    const o = toOrder(order)
+    return native.availIdx(this.#live(), o)
   }
 
   /**
@@ -190,16 +232,20 @@ export class QueueGuard implements Disposable {
    * @throws VirtioQueueError `GuestMemory`.
    */
   usedIdx(order: MemoryOrdering = 'acquire'): number {
-    return native.usedIdx(this.#live(), toOrder(order))
+    const o = toOrder(order)
+    return native.usedIdx(this.#live(), o)
   }
 
   /**
    * Writes a used element (head index, bytes written) and publishes the new used idx
    * (release ordering).
-   * @throws VirtioQueueError `InvalidDescriptorIndex` if `headIndex` ≥ size, `GuestMemory` if the used ring is not in memory.
+   * @throws VirtioQueueError `QueueNotReady` unless the queue is ready (the crate would write
+   * the element wherever the used ring points: address 0 on a queue never set up),
+   * `InvalidDescriptorIndex` if `headIndex` ≥ size, `GuestMemory` if the used ring is not in memory.
    */
   addUsed(headIndex: number, len: number): void {
     const h = this.#live()
+    if (!this.#core.ready) throw usedEntryError(headIndex, len) ?? notReady()
     const a = CALL_AREA
     if (a !== null && typeof headIndex === 'number' && typeof len === 'number') {
       // Called once per chain: the arguments go through the call area (validated natively
@@ -239,7 +285,8 @@ export class QueueGuard implements Disposable {
 
   /** Index of the next avail ring entry to pop. */
   nextAvail(): number {
-    return (native.nextAvail(this.#live()) - (this.#count - this.#taken)) & 0xffff
+    const c = this.#core
+    return (native.nextAvail(this.#live()) - (c.count - c.taken)) & 0xffff
   }
 
   /** Index of the next used ring entry to fill. */
@@ -275,7 +322,8 @@ export class QueueGuard implements Disposable {
    */
   popDescriptorChain(): DescriptorChain | null {
     this.#live()
-    if (this.#taken === this.#count && !this.#fill()) return null
+    const c = this.#core
+    if (c.taken === c.count && !this.#fill()) return null
     return this.#take()
   }
 
@@ -287,7 +335,8 @@ export class QueueGuard implements Disposable {
   iter(): AvailIter {
     const h = this.#live()
     let limit: number
-    if (this.#taken < this.#count) {
+    const c = this.#core
+    if (c.taken < c.count) {
       limit = (native.availIdx(h, Order.Acquire) - this.nextAvail()) & 0xffff
       // The crate's iter() check, which the prefetched chains would otherwise skip.
       if (limit > native.size(h)) {
@@ -298,7 +347,7 @@ export class QueueGuard implements Disposable {
       }
     } else {
       this.#fill()
-      limit = this.#win ? (this.#win[3]! - this.nextAvail()) & 0xffff : 0
+      limit = (this.#availSeen - this.nextAvail()) & 0xffff
     }
     return new newAvailIter(this, limit)
   }
@@ -309,13 +358,17 @@ export class QueueGuard implements Disposable {
    * descriptors than it holds. See {@link ChainBatch} for an example.
    */
   popChains(batch: ChainBatch): number {
-    if (!(batch instanceof ChainBatch)) throw typeError('batch', 'a ChainBatch', batch)
-    this.#settle()
+    // Every input is read first, through private fields (no getter, Proxy trap or
+    // Symbol.hasInstance runs), then the lock is checked, then the queue changes.
+    let words = ChainBatch.wordsOf(batch)
+    if (words === null) throw typeError('batch', 'a ChainBatch', batch)
+    const max = batch.maxChains
     const h = this.#live()
-    let n = native.popChains(h, batch.words, batch.maxChains)
-    if (n === 0 && batch.words[2]! > 0) {
-      batch.grow(batch.words[2]!)
-      n = native.popChains(h, batch.words, batch.maxChains)
+    this.#settle()
+    let n = native.popChains(h, words, max)
+    if (n === 0 && words[2]! > 0) {
+      words = batch.grow(words[2]!)
+      n = native.popChains(h, words, max)
     }
     return n
   }
@@ -323,21 +376,23 @@ export class QueueGuard implements Disposable {
   /**
    * Batch path: adds every entry of `used` in one native call, then clears it. On an error,
    * the entries before the failing one were added.
+   * @throws VirtioQueueError `QueueNotReady` (nothing added) unless the queue is ready, as addUsed.
    */
   addUsedBatch(used: UsedBatch): void {
-    if (!(used instanceof UsedBatch)) throw typeError('used', 'a UsedBatch', used)
+    if (!UsedBatch.is(used)) throw typeError('used', 'a UsedBatch', used)
     const h = this.#live()
-    const n = used.count
-    used.count = 0
-    if (n > 0) native.addUsedBatch(h, used.pairs, n)
+    const [pairs, n] = UsedBatch.take(used)!
+    if (n > 0) {
+      if (!this.#core.ready) throw notReady()
+      native.addUsedBatch(h, pairs, n)
+    }
   }
 
   /** Releases the guard: the queue can be locked again; this guard throws from now on. Idempotent. */
   release(): void {
-    if (this.#released) return
+    if (this.#core.lock !== this.#ref) return
     this.#settle()
-    this.#released = true
-    this.#owner.unlock(this)
+    this.#core.lock = null
   }
 
   /** {@link release}, for `using`. */
@@ -345,51 +400,57 @@ export class QueueGuard implements Disposable {
     this.release()
   }
 
-  /** Whether release() was called. */
+  /** Whether the guard no longer holds its queue: release() was called, or queue.forceUnlock(). */
   get released(): boolean {
-    return this.#released
-  }
-
-  /** @internal Returns prefetched, unconsumed chains to the avail ring. */
-  settle(): void {
-    this.#settle()
+    return this.#core.lock !== this.#ref
   }
 
   #live(): QueueHandle {
-    if (this.#released)
-      throw new VirtioQueueError('this QueueGuard was released; call queue.lockWithMemory() again', 'GuardReleased')
+    if (this.#core.lock !== this.#ref)
+      throw new VirtioQueueError(
+        'this QueueGuard was released (or its queue force-unlocked); call queue.lockWithMemory() again',
+        'GuardReleased',
+      )
     return this.#h
   }
 
   #fill(): boolean {
     const h = this.#h
-    if (arena === null || arenaPos + PREFETCH_WORDS > ARENA_WORDS) {
-      arena = new Uint32Array(ARENA_WORDS)
-      arenaPos = 0
-    }
-    let win = arena.subarray(arenaPos, arenaPos + PREFETCH_WORDS)
+    if (scratch === null) scratch = new Uint32Array(PREFETCH_WORDS)
+    let win = scratch
     let n = native.popChains(h, win, PREFETCH_CHAINS)
     if (n === 0 && win[2]! > 0) {
-      // The next chain has more descriptors than a window holds.
-      win = new Uint32Array(PREFETCH_BASE + BATCH_DESC_WORDS * win[2]!)
+      // The next chain has more descriptors than the scratch holds: pop it with room for any
+      // chain (the native walk stopped where the scratch ended, so the chain is walked in
+      // full once, here).
+      const words = PREFETCH_BASE + BATCH_DESC_WORDS * win[2]!
+      if (longScratch === null || longScratch.length < words) longScratch = new Uint32Array(words)
+      win = longScratch
       n = native.popChains(h, win, PREFETCH_CHAINS)
-    } else {
-      arenaPos += PREFETCH_BASE + BATCH_DESC_WORDS * win[1]!
     }
-    this.#win = win
-    this.#count = n
-    this.#taken = 0
+    const records = BATCH_CHAIN_WORDS * n
+    const descWords = BATCH_DESC_WORDS * win[1]!
+    const ahead = n === 0 ? EMPTY : new Uint32Array(records + descWords)
+    if (n > 0) {
+      ahead.set(win.subarray(BATCH_HEADER_WORDS, BATCH_HEADER_WORDS + records))
+      ahead.set(win.subarray(PREFETCH_BASE, PREFETCH_BASE + descWords), records)
+    }
+    this.#ahead = ahead
+    this.#descBase = records
+    this.#availSeen = win[3]!
+    this.#core.count = n
+    this.#core.taken = 0
     return n > 0
   }
 
   #take(): DescriptorChain {
-    const w = this.#win!
-    const c = BATCH_HEADER_WORDS + BATCH_CHAIN_WORDS * this.#taken++
+    const w = this.#ahead
+    const c = BATCH_CHAIN_WORDS * this.#core.taken++
     return new newDescriptorChain(
       this.#mem,
       w,
       w[c]!,
-      PREFETCH_BASE + BATCH_DESC_WORDS * w[c + 1]!,
+      this.#descBase + BATCH_DESC_WORDS * w[c + 1]!,
       w[c + 2]!,
       w[c + 3]!,
       w[c + 4]!,
@@ -397,14 +458,15 @@ export class QueueGuard implements Disposable {
     )
   }
 
+  // Both check the lock first: the read-ahead counts in the core belong to the lock holder.
   #settle(): void {
-    const pending = this.#count - this.#taken
-    if (pending > 0) native.setNextAvail(this.#h, (native.nextAvail(this.#h) - pending) & 0xffff)
-    this.#count = this.#taken = 0
+    this.#live()
+    settleCore(this.#core)
   }
 
   #drop(): void {
-    this.#count = this.#taken = 0
+    this.#live()
+    this.#core.count = this.#core.taken = 0
   }
 }
 
@@ -450,12 +512,22 @@ export class AvailIter implements IterableIterator<DescriptorChain> {
  * the public typings (guards come from Queue.lockWithMemory()), so callers outside each
  * class construct through these aliases.
  */
-export const newQueueGuard = QueueGuard as unknown as new (owner: GuardOwner) => QueueGuard
+export const newQueueGuard = QueueGuard as unknown as new (core: QueueCore) => QueueGuard
 /** @internal See {@link newQueueGuard}. */
 const newAvailIter = AvailIter as unknown as new (guard: QueueGuard, limit: number) => AvailIter
 
+const EMPTY = new Uint32Array(0)
+
+function notReady(): VirtioQueueError {
+  return new VirtioQueueError(
+    'the queue is not ready (setReady(true) first): a used entry would be written at whatever address the used ring has',
+    'QueueNotReady',
+  )
+}
+
 function toOrder(order: MemoryOrdering): Order {
-  const o = ORDERS[order]
+  // Only a string is looked up: another value would be converted to a key by its own code.
+  const o = typeof order === 'string' ? ORDERS[order] : undefined
   if (o === undefined) throw typeError('order', "'relaxed', 'acquire' or 'seqcst'", order)
   return o
 }

@@ -1,8 +1,6 @@
-// Readers and writers over a chain's buffers, like the crate's Reader/Writer,
-// but a buffer may span two adjacent guest memory regions. A cursor walks the
-// chain's descriptor words (the batch the chain was popped into) and copies
-// through GuestMemory.readInto/write, whose single-region fast path allocates
-// nothing: making a Reader or Writer builds no list of pieces.
+// Readers and writers over a chain's buffers: the crate's Reader and Writer (reads,
+// writes, typed fields, split_at), except that a buffer may span two adjacent guest
+// memory regions. The cursor they share lives in cursor.ts.
 //
 // Reader and Writer are two plain classes sharing module functions rather than
 // subclasses of a common cursor: V8 constructs derived classes through a generic
@@ -10,95 +8,37 @@
 // Buffer from node:buffer, not the global: in Node the global is a getter, which the
 // JIT does not fold away (it cost ~10 ns per Buffer.allocUnsafe on the read path).
 import { Buffer } from 'node:buffer'
-import { toCount, u64Number } from './address'
-import { nextBuffer, VRING_DESC_F_WRITE } from './descriptor'
-import { outOfRange, typeError } from './errors'
+import { toCount, toUint } from './address'
+import { uint8Length, uint8Whole } from './bytes'
+import {
+  advance,
+  type Cursor,
+  fieldAddress,
+  nextDescriptor,
+  pastEnd,
+  splitInto,
+  splitOutOfBounds,
+  transfer,
+} from './cursor'
+import { VRING_DESC_F_WRITE } from './descriptor'
+import { rangeError, typeError } from './errors'
 import type { GuestMemory } from './memory'
 import { BATCH_DESC_WORDS } from './native'
 
-/** The cursor state of a Reader or Writer (their internal fields). */
-interface Cursor {
-  readonly mem: GuestMemory
-  readonly words: Uint32Array
-  /** Word offset past the chain's last descriptor. */
-  readonly end: number
-  /** The WRITE flag of the descriptors this cursor uses (0 for readable ones). */
-  readonly dir: number
-  readonly total: number
-  /** Word offset of the current descriptor, and bytes of it already used. */
-  at: number
-  offset: number
-  consumed: number
-}
-
-/** The first descriptor at or after word `at` the cursor uses: its direction, not empty. */
-function nextDescriptor(c: Cursor, at: number): number {
-  return nextBuffer(c.words, at, c.end, c.dir)
-}
+// Scratch for a field straddling two descriptors: one array per width, so a transfer
+// copies exactly the field (no user code runs between filling and using them).
+const S2 = new Uint8Array(2)
+const S4 = new Uint8Array(4)
+const S8 = new Uint8Array(8)
+const S2V = new DataView(S2.buffer)
+const S4V = new DataView(S4.buffer)
+const S8V = new DataView(S8.buffer)
+const U64_MAX = 0xffffffffffffffffn
 
 /**
- * Copies between the stream and `bytes` (at most the bytes left): `toGuest` writes into
- * guest memory. The cursor moves past a used-up descriptor lazily, at the next transfer,
- * so a request that ends exactly at a descriptor's end costs no walk.
- */
-function transfer(c: Cursor, bytes: Uint8Array, toGuest: boolean): void {
-  const n = bytes.length
-  if (n === 0) return
-  const w = c.words
-  const mem = c.mem
-  let at = c.at
-  let offset = c.offset
-  let len = w[at + 2]!
-  if (offset === len) {
-    at = nextDescriptor(c, at + BATCH_DESC_WORDS)
-    offset = 0
-    len = w[at + 2]!
-  }
-  if (n <= len - offset) {
-    // Within one descriptor (the common case): one copy, cursor updated after it succeeded.
-    const addr = u64Number(w, at) + offset
-    if (toGuest) mem.write(addr, bytes)
-    else mem.readInto(addr, bytes)
-    c.at = at
-    c.offset = offset + n
-    c.consumed += n
-    return
-  }
-  // Several descriptors: covers() throws DetachedBuffer for a detached region, so
-  // checking every piece first means nothing is copied to or from a stale view.
-  for (let p = at, left = n + offset; left > 0; p = nextDescriptor(c, p + BATCH_DESC_WORDS)) {
-    mem.covers(u64Number(w, p), w[p + 2]!)
-    left -= w[p + 2]!
-  }
-  // One read of .buffer (a runtime call in V8) for all the pieces.
-  const ab = bytes.buffer
-  const base = bytes.byteOffset
-  let done = 0
-  for (;;) {
-    if (offset === len) {
-      at = nextDescriptor(c, at + BATCH_DESC_WORDS)
-      offset = 0
-      len = w[at + 2]!
-    }
-    const k = Math.min(n - done, len - offset)
-    const addr = u64Number(w, at) + offset
-    // A plain Uint8Array view: a Buffer's subarray() goes through its species constructor,
-    // several times slower.
-    const part = new Uint8Array(ab, base + done, k)
-    if (toGuest) mem.write(addr, part)
-    else mem.readInto(addr, part)
-    done += k
-    offset += k
-    if (done === n) break
-  }
-  c.at = at
-  c.offset = offset
-  c.consumed += n
-}
-
-/**
- * Reads a chain's device-readable buffers in order, as one stream (from
- * {@link DescriptorChain.reader}).
+ * Reads a chain's device-readable buffers in order, as one stream: the crate's `Reader`
+ * (from {@link DescriptorChain.reader}). It is a copy cursor over guest memory; the chain's
+ * readable bytes are read once each, front to back.
  *
  * @example
  * ```ts
@@ -115,7 +55,7 @@ export class Reader {
   /** @internal */ declare readonly words: Uint32Array
   /** @internal */ declare readonly end: number
   /** @internal */ declare readonly dir: number
-  /** @internal */ declare readonly total: number
+  /** @internal */ declare total: number
   /** @internal */ declare at: number
   /** @internal */ declare offset: number
   /** @internal */ declare consumed: number
@@ -135,47 +75,137 @@ export class Reader {
     this.at = nextDescriptor(this, firstWord)
   }
 
-  /** Bytes left to read. */
+  /** Bytes left to read (the crate's `available_bytes`). */
   availableBytes(): number {
     return this.total - this.consumed
   }
 
-  /** Bytes read so far. */
+  /** Bytes read so far by this reader (the crate's `bytes_read`). */
   bytesRead(): number {
     return this.consumed
   }
 
   /**
-   * Reads exactly `length` bytes.
-   * @throws RangeError (reading nothing) if fewer are left.
+   * Reads exactly `length` bytes into a new Buffer (the crate's `read_exact`).
+   * @throws RangeError `ERR_OUT_OF_RANGE` (reading nothing) if fewer are left, or `length`
+   *   is not a non-negative integer; TypeError if it is not a number.
    */
   read(length: number): Buffer {
     const n = toCount(length, 'length')
-    if (n > this.availableBytes()) throw pastEnd('read', n, this.availableBytes())
+    if (n > this.total - this.consumed) throw pastEnd('read', n, this.total - this.consumed)
     const out = Buffer.allocUnsafe(n)
-    transfer(this, out, false)
+    transfer(this, out, n, false)
     return out
   }
 
-  /** Reads up to `target.length` bytes into `target`; returns how many. */
+  /**
+   * Reads up to `target.length` bytes into `target` and returns how many: all of `target`
+   * when that many are left, else what is left (0 at the end). The crate's `io::Read::read`.
+   * The length is the array's real one, whatever its `length` property says.
+   * @throws TypeError `ERR_INVALID_ARG_TYPE` unless `target` is a Uint8Array (a Buffer is one).
+   */
   readInto(target: Uint8Array): number {
-    if (!(target instanceof Uint8Array)) throw typeError('target', 'a Uint8Array', target)
-    const n = Math.min(target.length, this.availableBytes())
+    const len = uint8Length(target)
+    if (len < 0) throw typeError('target', 'a Uint8Array', target)
+    const n = Math.min(len, this.total - this.consumed)
     // Nothing left: return before making an empty view (a chain with no readable bytes).
-    if (n > 0) transfer(this, n === target.length ? target : target.subarray(0, n), false)
+    if (n > 0) transfer(this, uint8Whole(target, len, n), n, false)
     return n
+  }
+
+  /**
+   * Reads a u8 (the crate's `read_obj::<u8>`).
+   * @throws RangeError `ERR_OUT_OF_RANGE` (reading nothing) at the end of the chain.
+   */
+  readU8(): number {
+    need(this, 1, 'read')
+    const v = this.mem.readU8(fieldAddress(this, 1))
+    advance(this, 1)
+    return v
+  }
+
+  /**
+   * Reads a little-endian u16 (the crate's `read_obj::<Le16>`); it may straddle two
+   * descriptors. @throws RangeError `ERR_OUT_OF_RANGE` (reading nothing) if fewer than 2
+   * bytes are left.
+   */
+  readU16(): number {
+    need(this, 2, 'read')
+    const a = fieldAddress(this, 2)
+    if (a < 0) {
+      transfer(this, S2, 2, false)
+      return S2V.getUint16(0, true)
+    }
+    const v = this.mem.readU16(a)
+    advance(this, 2)
+    return v
+  }
+
+  /**
+   * Reads a little-endian u32 (the crate's `read_obj::<Le32>`); it may straddle two
+   * descriptors. @throws RangeError `ERR_OUT_OF_RANGE` (reading nothing) if fewer than 4
+   * bytes are left.
+   */
+  readU32(): number {
+    need(this, 4, 'read')
+    const a = fieldAddress(this, 4)
+    if (a < 0) {
+      transfer(this, S4, 4, false)
+      return S4V.getUint32(0, true)
+    }
+    const v = this.mem.readU32(a)
+    advance(this, 4)
+    return v
+  }
+
+  /**
+   * Reads a little-endian u64 as a bigint (the crate's `read_obj::<Le64>`); it may straddle
+   * two descriptors. @throws RangeError `ERR_OUT_OF_RANGE` (reading nothing) if fewer than
+   * 8 bytes are left.
+   */
+  readU64(): bigint {
+    need(this, 8, 'read')
+    const a = fieldAddress(this, 8)
+    if (a < 0) {
+      transfer(this, S8, 8, false)
+      return S8V.getBigUint64(0, true)
+    }
+    const v = this.mem.readU64(a)
+    advance(this, 8)
+    return v
+  }
+
+  /**
+   * Splits this reader at `offset` bytes of what it has left (the crate's `split_at`): this
+   * reader keeps the first `offset` bytes, and the returned reader reads the rest, with its
+   * own cursor and counters (`bytesRead()` 0; this reader's is unchanged). `splitAt(0)`
+   * leaves this reader nothing to read, `splitAt(availableBytes())` returns an empty reader.
+   * Either part can be split again. The split may fall inside a descriptor.
+   * @throws VirtioQueueError `SplitOutOfBounds` if `offset > availableBytes()`;
+   *   `DetachedBuffer` if guest memory was detached.
+   * @throws RangeError / TypeError if `offset` is not a non-negative integer.
+   */
+  splitAt(offset: number): Reader {
+    const n = toCount(offset, 'offset')
+    this.mem.checkAttached()
+    if (n > this.total - this.consumed) throw splitOutOfBounds(n, this.total - this.consumed)
+    // Over no descriptors until splitInto places it at this reader's byte `n`.
+    const rest = new Reader(this.mem, this.words, this.end, 0, 0)
+    splitInto(this, rest, n)
+    return rest
   }
 }
 
 /**
- * Writes a chain's device-writable buffers in order, as one stream (from
- * {@link DescriptorChain.writer}).
+ * Writes a chain's device-writable buffers in order, as one stream: the crate's `Writer`
+ * (from {@link DescriptorChain.writer}). It is a copy cursor over guest memory; each
+ * writable byte is written at most once, front to back.
  *
  * @example
  * ```ts
  * const w = chain.writer()
  * w.write(data) // throws a RangeError, writing nothing, if it does not fit
- * w.write(Uint8Array.of(0)) // status byte
+ * w.writeU8(0) // status byte
  * guard.addUsed(chain.headIndex, w.bytesWritten())
  * ```
  */
@@ -186,7 +216,7 @@ export class Writer {
   /** @internal */ declare readonly words: Uint32Array
   /** @internal */ declare readonly end: number
   /** @internal */ declare readonly dir: number
-  /** @internal */ declare readonly total: number
+  /** @internal */ declare total: number
   /** @internal */ declare at: number
   /** @internal */ declare offset: number
   /** @internal */ declare consumed: number
@@ -204,25 +234,132 @@ export class Writer {
     this.at = nextDescriptor(this, firstWord)
   }
 
-  /** Bytes left to write. */
+  /** Bytes left to write (the crate's `available_bytes`). */
   availableBytes(): number {
     return this.total - this.consumed
   }
 
-  /** Bytes written so far. */
+  /** Bytes written so far by this writer (the crate's `bytes_written`): the used length to report. */
   bytesWritten(): number {
     return this.consumed
   }
 
   /**
-   * Writes all of `bytes`, returning its length.
-   * @throws RangeError (writing nothing) if they do not fit.
+   * Writes all of `bytes` and returns its length (the crate's `write_all`). The length is
+   * the array's real one, whatever its `length` property says.
+   * @throws RangeError `ERR_OUT_OF_RANGE` (writing nothing) if they do not fit.
+   * @throws TypeError `ERR_INVALID_ARG_TYPE` unless `bytes` is a Uint8Array (a Buffer is one).
    */
   write(bytes: Uint8Array): number {
-    if (!(bytes instanceof Uint8Array)) throw typeError('bytes', 'a Uint8Array', bytes)
-    if (bytes.length > this.availableBytes()) throw pastEnd('write', bytes.length, this.availableBytes())
-    transfer(this, bytes, true)
-    return bytes.length
+    const n = uint8Length(bytes)
+    if (n < 0) throw typeError('bytes', 'a Uint8Array', bytes)
+    if (n > this.total - this.consumed) throw pastEnd('write', n, this.total - this.consumed)
+    if (n > 0) transfer(this, uint8Whole(bytes, n, n), n, true)
+    return n
+  }
+
+  /**
+   * Writes as much of `bytes` as fits and returns how many bytes that was: all of them, or
+   * what is left, 0 when the writer is full (the crate's `io::Write::write`).
+   * @throws TypeError `ERR_INVALID_ARG_TYPE` unless `bytes` is a Uint8Array (a Buffer is one).
+   */
+  writeSome(bytes: Uint8Array): number {
+    const len = uint8Length(bytes)
+    if (len < 0) throw typeError('bytes', 'a Uint8Array', bytes)
+    const n = Math.min(len, this.total - this.consumed)
+    if (n > 0) transfer(this, uint8Whole(bytes, len, n), n, true)
+    return n
+  }
+
+  /**
+   * Writes a u8 (the crate's `write_obj`).
+   * @throws RangeError `ERR_OUT_OF_RANGE` (writing nothing) if the writer is full, or
+   *   `value` is not an integer in 0..255; TypeError if it is not a number.
+   */
+  writeU8(value: number): void {
+    const v = toUint(value, 'value', 0xff)
+    need(this, 1, 'write')
+    this.mem.writeU8(fieldAddress(this, 1), v)
+    advance(this, 1)
+  }
+
+  /**
+   * Writes a little-endian u16 (the crate's `write_obj` of an `Le16`); it may straddle two
+   * descriptors. @throws RangeError `ERR_OUT_OF_RANGE` (writing nothing) if fewer than 2
+   * bytes are left, or `value` is not an integer in 0..65535; TypeError if not a number.
+   */
+  writeU16(value: number): void {
+    const v = toUint(value, 'value', 0xffff)
+    need(this, 2, 'write')
+    const a = fieldAddress(this, 2)
+    if (a < 0) {
+      S2V.setUint16(0, v, true)
+      transfer(this, S2, 2, true)
+      return
+    }
+    this.mem.writeU16(a, v)
+    advance(this, 2)
+  }
+
+  /**
+   * Writes a little-endian u32 (the crate's `write_obj` of an `Le32`); it may straddle two
+   * descriptors. @throws RangeError `ERR_OUT_OF_RANGE` (writing nothing) if fewer than 4
+   * bytes are left, or `value` is not an integer in 0..2^32-1; TypeError if not a number.
+   */
+  writeU32(value: number): void {
+    const v = toUint(value, 'value', 0xffffffff)
+    need(this, 4, 'write')
+    const a = fieldAddress(this, 4)
+    if (a < 0) {
+      S4V.setUint32(0, v, true)
+      transfer(this, S4, 4, true)
+      return
+    }
+    this.mem.writeU32(a, v)
+    advance(this, 4)
+  }
+
+  /**
+   * Writes a little-endian u64 (the crate's `write_obj` of an `Le64`): a bigint in
+   * 0..2^64-1 or a safe-integer number; it may straddle two descriptors.
+   * @throws RangeError `ERR_OUT_OF_RANGE` (writing nothing) if fewer than 8 bytes are left,
+   *   or `value` is out of range; TypeError if it is neither a bigint nor a number.
+   */
+  writeU64(value: bigint | number): void {
+    let v: bigint
+    if (typeof value === 'bigint') {
+      if (value < 0n || value > U64_MAX) throw rangeError('value', `${value}n does not fit in 64 bits`)
+      v = value
+    } else {
+      v = BigInt(toUint(value, 'value', Number.MAX_SAFE_INTEGER))
+    }
+    need(this, 8, 'write')
+    const a = fieldAddress(this, 8)
+    if (a < 0) {
+      S8V.setBigUint64(0, v, true)
+      transfer(this, S8, 8, true)
+      return
+    }
+    this.mem.writeU64(a, v)
+    advance(this, 8)
+  }
+
+  /**
+   * Splits this writer at `offset` bytes of what it has left (the crate's `split_at`): this
+   * writer keeps the first `offset` bytes, and the returned writer writes the rest, with its
+   * own cursor and counters (`bytesWritten()` 0; this writer's is unchanged, so the used
+   * length to report is the sum of the parts'). Splits compose and may fall inside a
+   * descriptor. @throws VirtioQueueError `SplitOutOfBounds` if `offset > availableBytes()`;
+   *   `DetachedBuffer` if guest memory was detached.
+   * @throws RangeError / TypeError if `offset` is not a non-negative integer.
+   */
+  splitAt(offset: number): Writer {
+    const n = toCount(offset, 'offset')
+    this.mem.checkAttached()
+    if (n > this.total - this.consumed) throw splitOutOfBounds(n, this.total - this.consumed)
+    const rest = new Writer(this.mem, this.words, this.end, 0, 0)
+    splitInto(this, rest, n)
+    return rest
   }
 }
 
@@ -246,8 +383,7 @@ export const newWriter = Writer as unknown as new (
   total: number,
 ) => Writer
 
-function pastEnd(op: string, n: number, left: number): RangeError {
-  return outOfRange(
-    `cannot ${op} ${n} bytes: only ${left} ${op === 'read' ? 'readable' : 'writable'} bytes are left in the chain`,
-  )
+/** Throws unless `n` bytes are left; a field is read or written whole or not at all. */
+function need(c: Cursor, n: number, op: 'read' | 'write'): void {
+  if (n > c.total - c.consumed) throw pastEnd(op, n, c.total - c.consumed)
 }

@@ -6,13 +6,15 @@ import { Buffer, constants as bufferConstants } from 'node:buffer'
 import { type GuestAddressLike, toAddress, toCount, toUint } from './address'
 import { addressError, rangeError, typeError, VirtioQueueError } from './errors'
 import { type MemoryHandle, native, PAGE_SIZE } from './native'
+import { typedArrayBacking, uint8Buffer, uint8ByteOffset, uint8Length } from './bytes'
 
 /**
- * A Buffer over `length` bytes of `b` from `offset`, without a copy. Buffer.from on the
- * ArrayBuffer costs about half of b.subarray(), which goes through the species constructor.
+ * A Buffer over `length` bytes of region `r` from `offset`, without a copy. Buffer.from on
+ * the ArrayBuffer costs about half of a subarray(), which goes through the species
+ * constructor; the backing store and offset are the region's own, kept when it was made.
  */
-function viewOf(b: Buffer, offset: number, length: number): Buffer {
-  return Buffer.from(b.buffer, b.byteOffset + offset, length)
+function viewOf(r: Region, offset: number, length: number): Buffer {
+  return Buffer.from(r.ab, r.base + offset, length)
 }
 
 /** A region of guest memory as returned by {@link GuestMemory.regions}. */
@@ -30,13 +32,13 @@ export type RegionBacking = ArrayBufferView | ArrayBuffer | SharedArrayBuffer
 
 /** @internal Flat list of (buffer, offset, length) pieces of guest memory. */
 export class Segments {
-  readonly buffers: Buffer[] = []
+  readonly regions: Region[] = []
   readonly offsets: number[] = []
   readonly lengths: number[] = []
   total = 0
 
-  push(buffer: Buffer, offset: number, length: number): void {
-    this.buffers.push(buffer)
+  push(region: Region, offset: number, length: number): void {
+    this.regions.push(region)
     this.offsets.push(offset)
     this.lengths.push(length)
     this.total += length
@@ -44,7 +46,7 @@ export class Segments {
 
   /** Zero-copy views of every piece. */
   views(): Buffer[] {
-    return this.buffers.map((b, i) => viewOf(b, this.offsets[i]!, this.lengths[i]!))
+    return this.regions.map((r, i) => viewOf(r, this.offsets[i]!, this.lengths[i]!))
   }
 }
 
@@ -54,8 +56,14 @@ interface Region extends GuestRegion {
   readonly u16: Uint16Array | null
   /** The region as a plain Uint8Array (cheaper subarray() than a Buffer's). */
   readonly bytes: Uint8Array
+  /** The region's backing store and its byte offset there, as the intrinsics reported them. */
+  readonly ab: ArrayBuffer | SharedArrayBuffer
+  readonly base: number
   readonly index: number
 }
+
+/** The largest Buffer this Node.js can allocate. */
+const MAX_BUFFER_LENGTH = bufferConstants.MAX_LENGTH
 
 /** readInto copies up to this many bytes with copySmall (cheaper than creating a view). */
 const SMALL_COPY = 16
@@ -141,8 +149,7 @@ function putWord(target: Uint8Array, at: number, w: number, len: number): void {
  * ```
  */
 export class GuestMemory {
-  /** @internal The native memory handle. */
-  readonly handle: MemoryHandle
+  readonly #handle: MemoryHandle
   /** The regions, in the order given. */
   readonly regions: readonly GuestRegion[]
   readonly #sorted: readonly Region[]
@@ -153,7 +160,7 @@ export class GuestMemory {
   #spanAddr = -1
 
   private constructor(handle: MemoryHandle, regions: Region[]) {
-    this.handle = handle
+    this.#handle = handle
     this.regions = Object.freeze(
       regions.map(({ guestAddress, size, buffer }) => Object.freeze({ guestAddress, size, buffer })),
     )
@@ -161,12 +168,27 @@ export class GuestMemory {
     this.#first = this.#sorted[0]!
   }
 
+  /** @internal The native memory handle. */
+  get handle(): MemoryHandle {
+    return this.#handle
+  }
+
+  /**
+   * @internal The native handle of `value` if it is a GuestMemory made by this module, else
+   * null. A private-field test: no getter, Proxy trap or `Symbol.hasInstance` runs.
+   */
+  static handleOf(value: unknown): MemoryHandle | null {
+    return typeof value === 'object' && value !== null && #handle in value ? (value as GuestMemory).#handle : null
+  }
+
   /**
    * Allocates page-aligned, zero-filled regions, `[[guestAddress, size], ...]` (the
    * analogue of vm-memory's `GuestMemoryMmap::from_ranges`). Each region's memory is
-   * visible as a Buffer in {@link regions}.
+   * visible as a Buffer in {@link regions}: a page-aligned window of an ArrayBuffer a page
+   * longer than the region, which V8 owns (a transfer to another thread takes it along).
    * @throws VirtioQueueError `InvalidRegion` for empty, overlapping or misaligned (guest
-   * address not a multiple of 8) regions, or regions ending beyond 2^53.
+   * address not a multiple of 8) regions, regions ending beyond 2^53, or a region larger
+   * than `buffer.constants.MAX_LENGTH` (4 GiB on Node.js 20) or than can be allocated.
    */
   static fromRanges(ranges: ReadonlyArray<readonly [GuestAddressLike, GuestAddressLike]>): GuestMemory {
     if (!Array.isArray(ranges)) throw typeError('ranges', 'an array of [guestAddress, size] pairs', ranges)
@@ -200,8 +222,12 @@ export class GuestMemory {
    * The memory must be 8-byte aligned in the host (ring indices are accessed atomically;
    * `Buffer.alloc` of 8 bytes or more and `new ArrayBuffer(n)` are) and each backing store
    * stays alive while this memory or a queue using it does. Detaching an ArrayBuffer
-   * afterwards (e.g. `ab.transfer()`) makes later accesses throw `DetachedBuffer`;
-   * resizable ArrayBuffers are refused.
+   * afterwards (a transfer: `structuredClone(ab, { transfer: [ab] })`, or `ab.transfer()` on
+   * Node.js 22 and later) makes later accesses throw `DetachedBuffer`. Resizable ArrayBuffers
+   * and views of them are refused (`InvalidRegion`); growable SharedArrayBuffers are accepted.
+   * The backing store, offset, length and resizability come from the intrinsic accessors
+   * captured at load, never from the caller's object; the native side checks each backing
+   * store's real length again before every access.
    * @throws VirtioQueueError `InvalidRegion` as for {@link fromRanges}, and for misaligned buffers.
    */
   static fromBuffers(
@@ -213,9 +239,11 @@ export class GuestMemory {
     list.forEach((entry, i) => {
       if (entry === null || typeof entry !== 'object')
         throw typeError(`regions[${i}]`, 'an object { guestAddress, buffer }', entry)
-      const bytes = toBytes(entry.buffer, `regions[${i}].buffer`)
+      // Each property of the entry is read once.
+      const [bytes, buffer, offset, length] = toBytes(entry.buffer, `regions[${i}].buffer`)
       spec.push(toAddress(entry.guestAddress, `regions[${i}].guestAddress`), bytes)
-      views.push(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength))
+      // An empty (or detached) backing is refused by memoryCreate below.
+      views.push(length === 0 ? Buffer.alloc(0) : Buffer.from(buffer, offset, length))
     })
     const [handle] = native.memoryCreate(spec)
     return new GuestMemory(
@@ -310,15 +338,26 @@ export class GuestMemory {
 
   /** Copies `length` bytes out of guest memory (the range may span adjacent regions). */
   read(addr: GuestAddressLike, length: number): Buffer {
-    const out = Buffer.allocUnsafe(toCount(length, 'length'))
+    const n = toCount(length, 'length')
+    // The range is checked before the allocation: a length past guest memory is an address
+    // error naming the range, not the allocator's complaint about its size.
+    if (this.#within(addr, n) === null) {
+      const a = toAddress(addr, 'addr')
+      if (!this.checkRange(a, n)) throw addressError(a, n)
+      if (n > MAX_BUFFER_LENGTH)
+        throw rangeError('length', `it must be at most ${MAX_BUFFER_LENGTH} (the largest Buffer); received ${n}`)
+    }
+    const out = Buffer.allocUnsafe(n)
     this.readInto(addr, out)
     return out
   }
 
   /** Copies `target.length` bytes out of guest memory into `target`. */
   readInto(addr: GuestAddressLike, target: Uint8Array): void {
-    if (!(target instanceof Uint8Array)) throw typeError('target', 'a Uint8Array', target)
-    const len = target.length
+    // The brand and length from the intrinsics: no `instanceof` (Symbol.hasInstance can be
+    // replaced) and no `length` getter (a subclass's may lie) runs caller code.
+    const len = uint8Length(target)
+    if (len < 0) throw typeError('target', 'a Uint8Array', target)
     const r = this.#within(addr, len)
     if (r !== null) {
       // Fast path (one region): small copies through four 32-bit loads, else set() from a
@@ -334,7 +373,7 @@ export class GuestMemory {
   // The general paths of readInto/write live in their own methods: a closure in readInto
   // or write themselves would allocate its context on every call, fast path included.
   #readSpans(addr: GuestAddressLike, target: Uint8Array): void {
-    this.#spans(addr, target.length, (r, o, done, n) => {
+    this.#spans(addr, uint8Length(target), (r, o, done, n) => {
       target.set(r.bytes.subarray(o, o + n), done)
     })
   }
@@ -344,25 +383,28 @@ export class GuestMemory {
    * written if any part is outside guest memory.
    */
   write(addr: GuestAddressLike, bytes: Uint8Array): void {
-    if (!(bytes instanceof Uint8Array)) throw typeError('bytes', 'a Uint8Array', bytes)
-    const r = this.#within(addr, bytes.length)
+    const len = uint8Length(bytes)
+    if (len < 0) throw typeError('bytes', 'a Uint8Array', bytes)
+    const r = this.#within(addr, len)
     if (r !== null) {
       r.buffer.set(bytes, (addr as number) - r.guestAddress)
       return
     }
-    this.#writeSpans(addr, bytes)
+    this.#writeSpans(addr, bytes, len)
   }
 
-  #writeSpans(addr: GuestAddressLike, bytes: Uint8Array): void {
-    this.#spans(addr, bytes.length, (r, o, done, n) => {
-      r.buffer.set(n === bytes.length ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset + done, n), o)
+  #writeSpans(addr: GuestAddressLike, bytes: Uint8Array, len: number): void {
+    const buffer = uint8Buffer(bytes)
+    const offset = uint8ByteOffset(bytes)
+    this.#spans(addr, len, (r, o, done, n) => {
+      r.buffer.set(n === len ? bytes : new Uint8ArrayCtor(buffer, offset + done, n), o)
     })
   }
 
   /** A zero-copy Buffer view of `length` bytes, which must lie within one region. */
   slice(addr: GuestAddressLike, length: number): Buffer {
     const [r, o] = this.#at(addr, toCount(length, 'length'))
-    return viewOf(r.buffer, o, length)
+    return viewOf(r, o, length)
   }
 
   /** Whether `[addr, addr + length)` lies in guest memory (possibly across adjacent regions). */
@@ -379,7 +421,7 @@ export class GuestMemory {
    */
   view(a: number, len: number): Buffer | null {
     const r = this.#within(a, len)
-    return r === null ? null : viewOf(r.buffer, a - r.guestAddress, len)
+    return r === null ? null : viewOf(r, a - r.guestAddress, len)
   }
 
   /** @internal Throws DetachedBuffer if a region's buffer was detached (transferred). */
@@ -415,7 +457,7 @@ export class GuestMemory {
   resolve(a: number, len: number, out: Segments): boolean {
     const hit = this.#within(a, len)
     if (hit !== null) {
-      out.push(hit.buffer, a - hit.guestAddress, len)
+      out.push(hit, a - hit.guestAddress, len)
       return true
     }
     let done = 0
@@ -425,7 +467,7 @@ export class GuestMemory {
       if (r.buffer.length !== r.size) throw detached(r)
       const o = a + done - r.guestAddress
       const n = Math.min(len - done, r.size - o)
-      out.push(r.buffer, o, n)
+      out.push(r, o, n)
       done += n
     }
     return true
@@ -537,49 +579,94 @@ function allocateRegion(size: number | bigint, index: number): ArrayBuffer {
 }
 
 function region(index: number, guestAddress: number, buffer: Buffer): Region {
-  const size = buffer.length
-  const shared = buffer.buffer instanceof SharedArrayBuffer
-  const u16 =
-    shared && buffer.byteOffset % 2 === 0 ? new Uint16Array(buffer.buffer, buffer.byteOffset, size >> 1) : null
+  // What the region is comes from the intrinsics, as for the backings (see below).
+  const [ab, base, size] = typedArrayBacking(buffer)!
+  const shared = branded(sabByteLength, ab) !== undefined
+  const u16 = shared && base % 2 === 0 ? new Uint16Array(ab, base, size >> 1) : null
   return {
     index,
     guestAddress,
     size,
     end: guestAddress + size,
     buffer,
-    view: new DataView(buffer.buffer, buffer.byteOffset, size),
+    view: new DataView(ab, base, size),
     u16,
-    bytes: new Uint8Array(buffer.buffer, buffer.byteOffset, size),
+    bytes: new Uint8Array(ab, base, size),
+    ab,
+    base,
   }
 }
 
-function toBytes(b: unknown, name: string): Uint8Array {
-  if (b instanceof ArrayBuffer) {
-    if ((b as ArrayBuffer & { resizable?: boolean }).resizable) {
-      throw new VirtioQueueError(
-        `${name}: resizable ArrayBuffers cannot back guest memory (they can shrink)`,
-        'InvalidRegion',
-      )
-    }
-    // Empty or detached (a view of a detached buffer cannot be made): the native side
-    // rejects an empty region with InvalidRegion.
-    return b.byteLength === 0 ? new Uint8Array(0) : new Uint8Array(b)
+// The real DataView, ArrayBuffer and SharedArrayBuffer accessors (the TypedArray ones are in
+// bytes.ts), captured when this module loads and called with a captured Reflect.apply:
+// whether a backing store may back
+// guest memory, and which bytes of it, is decided from these, never from properties of the
+// caller's object (an own `buffer` property, a patched prototype getter, a subclass or a
+// null-prototype buffer can lie). Each getter also brand-checks its receiver (it throws for
+// anything else), which is how the kind of backing is told apart without instanceof.
+const apply = Reflect.apply
+function getterOf(proto: object, key: string): (this: unknown) => unknown {
+  const get = Object.getOwnPropertyDescriptor(proto, key)?.get
+  if (get === undefined) throw new Error(`virtio-queue: this JavaScript engine lacks ${key}`)
+  return get
+}
+const dvBuffer = getterOf(DataView.prototype, 'buffer')
+const dvByteOffset = getterOf(DataView.prototype, 'byteOffset')
+const dvByteLength = getterOf(DataView.prototype, 'byteLength')
+const abByteLength = getterOf(ArrayBuffer.prototype, 'byteLength')
+const sabByteLength = getterOf(SharedArrayBuffer.prototype, 'byteLength')
+// Absent only on engines without resizable buffers, where no buffer can be resizable.
+const abResizable = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'resizable')?.get
+const Uint8ArrayCtor = Uint8Array
+
+/** Calls the intrinsic getter `get` on `obj`; undefined when `obj` lacks its brand. */
+function branded(get: (this: unknown) => unknown, obj: unknown): unknown {
+  try {
+    return apply(get, obj, [])
+  } catch {
+    return undefined
   }
-  if (b instanceof SharedArrayBuffer) return new Uint8Array(b, 0, b.byteLength)
-  if (ArrayBuffer.isView(b)) {
-    const ab = b.buffer as ArrayBuffer & { resizable?: boolean }
-    if (ab.resizable) {
-      throw new VirtioQueueError(
-        `${name}: views of resizable ArrayBuffers cannot back guest memory (they can shrink)`,
-        'InvalidRegion',
-      )
-    }
-    if (b.byteLength === 0) return new Uint8Array(0)
-    return b instanceof Uint8Array && b.constructor === Uint8Array
-      ? b
-      : new Uint8Array(b.buffer, b.byteOffset, b.byteLength)
+}
+
+/** The backing store, offset and length of a region backing, from the intrinsics only. */
+function backingOf(b: unknown): [ArrayBuffer | SharedArrayBuffer, number, number] | null {
+  if (typeof b !== 'object' || b === null) return null
+  let n = branded(abByteLength, b)
+  if (n !== undefined) return [b as ArrayBuffer, 0, n as number]
+  n = branded(sabByteLength, b)
+  if (n !== undefined) return [b as SharedArrayBuffer, 0, n as number]
+  const typed = typedArrayBacking(b)
+  if (typed !== null) return typed
+  const buf = branded(dvBuffer, b)
+  if (buf !== undefined) {
+    // A DataView's offset and length getters throw once its buffer is detached: empty then.
+    const length = branded(dvByteLength, b)
+    return length === undefined
+      ? [buf as ArrayBuffer, 0, 0]
+      : [buf as ArrayBuffer, apply(dvByteOffset, b, []) as number, length as number]
   }
-  throw typeError(name, 'a Buffer, TypedArray, DataView, ArrayBuffer or SharedArrayBuffer', b)
+  return null
+}
+
+/**
+ * A fresh, fixed-length Uint8Array over the bytes `b` designates, built from what the
+ * intrinsics report (see above). A resizable ArrayBuffer is refused: it can shrink under a
+ * queue. A growable SharedArrayBuffer is accepted: it can only grow, and the view has a
+ * fixed length.
+ */
+function toBytes(b: unknown, name: string): [Uint8Array, ArrayBuffer | SharedArrayBuffer, number, number] {
+  const found = backingOf(b)
+  if (found === null) throw typeError(name, 'a Buffer, TypedArray, DataView, ArrayBuffer or SharedArrayBuffer', b)
+  const [buffer, offset, length] = found
+  const shared = branded(sabByteLength, buffer) !== undefined
+  if (!shared && abResizable !== undefined && apply(abResizable, buffer, []) === true) {
+    const what = buffer === b ? 'resizable ArrayBuffers' : 'views of resizable ArrayBuffers'
+    throw new VirtioQueueError(`${name}: ${what} cannot back guest memory (they can shrink)`, 'InvalidRegion')
+  }
+  // Empty or detached (a view of a detached buffer reports length 0): the native side
+  // rejects an empty region with InvalidRegion.
+  if (length === 0) return [new Uint8ArrayCtor(0), buffer, 0, 0]
+  return [new Uint8ArrayCtor(buffer, offset, length), buffer, offset, length]
 }
 
 function detached(r: Region): VirtioQueueError {

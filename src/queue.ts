@@ -1,39 +1,61 @@
 // Queue: a virtio split queue (the crate's `Queue`) over guest memory.
-import { typeError, VirtioQueueError } from './errors'
-import { type GuardOwner, newQueueGuard, type QueueGuard } from './guard'
+import { rangeError, typeError, VirtioQueueError } from './errors'
+import { newQueueGuard, type QueueCore, type QueueGuard, settleCore } from './guard'
 import { GuestMemory } from './memory'
-import { native, type QueueAnchor, type QueueHandle, STATE_WORDS } from './native'
+import { type MemoryHandle, native, type QueueAnchor, type QueueHandle, STATE_WORDS } from './native'
 import { decodeState, encodeState, type QueueState } from './state'
+
+/**
+ * A restored native queue on its way from Queue.fromState to the constructor. The class is
+ * not exported and instances are recognised by a private field, so no caller can forge one,
+ * and it travels as an argument: nothing outlives the call that made it.
+ */
+class Restored {
+  readonly #brand = true
+  constructor(
+    readonly handle: QueueHandle,
+    readonly anchor: QueueAnchor,
+  ) {}
+
+  static is(value: unknown): value is Restored {
+    return typeof value === 'object' && value !== null && #brand in value
+  }
+}
 
 /**
  * A virtio split queue (the crate's `Queue`) over guest memory. Device work goes through
  * the {@link QueueGuard} that {@link lockWithMemory} returns.
  *
- * @example The crate's documented example, line for line
+ * @example The crate's documented QueueGuard example (written for its 0.4
+ * `lock_with_memory()`; the README names the 0.14 method each guard method calls)
  * ```ts
  * import { GuestMemory, Queue } from 'virtio-queue'
  *
  * const m = GuestMemory.fromRanges([[0, 0x10000]])
  * const queue = new Queue(m, 1024)
- * using q = queue.lockWithMemory()
- * // The driver sets the queue up (through writes on the bus: PCI, MMIO).
- * q.setSize(8)
- * q.setDescTableAddress(0x1000)
- * q.setAvailRingAddress(0x2000)
- * q.setUsedRingAddress(0x3000)
- * q.setEventIdx(true)
- * q.setReady(true)
- * if (!q.isValid()) throw new Error('invalid queue')
- * for (;;) {
- *   q.disableNotification()
- *   for (const chain of q.iter()) {
- *     // Process the chain, then add an entry in the used ring.
- *     q.addUsed(chain.headIndex, 0x100)
- *     if (q.needsNotification()) {
- *       // Notify the driver (an interrupt, an eventfd, ...).
+ * const q = queue.lockWithMemory()
+ * try {
+ *   // The driver sets the queue up (through writes on the bus: PCI, MMIO).
+ *   q.setSize(8)
+ *   q.setDescTableAddress(0x1000)
+ *   q.setAvailRingAddress(0x2000)
+ *   q.setUsedRingAddress(0x3000)
+ *   q.setEventIdx(true)
+ *   q.setReady(true)
+ *   if (!q.isValid()) throw new Error('invalid queue')
+ *   for (;;) {
+ *     q.disableNotification()
+ *     for (const chain of q.iter()) {
+ *       // Process the chain, then add an entry in the used ring.
+ *       q.addUsed(chain.headIndex, 0x100)
+ *       if (q.needsNotification()) {
+ *         // Notify the driver (an interrupt, an eventfd, ...).
+ *       }
  *     }
+ *     if (!q.enableNotification()) break
  *   }
- *   if (!q.enableNotification()) break
+ * } finally {
+ *   q.release()
  * }
  * ```
  */
@@ -42,21 +64,28 @@ export class Queue {
   readonly memory: GuestMemory
   readonly #handle: QueueHandle
   // Keeps the native queue alive: collected with this Queue, it frees the handle's slot.
-  // Guards reach it through their owner (whose unlock closure holds this Queue).
+  // Guards reach the queue through the core, which holds the handle; the Queue holds the anchor.
   readonly #anchor: QueueAnchor
-  #guard: QueueGuard | null = null
-  static #restored: [QueueHandle, QueueAnchor] | null = null
+  readonly #core: QueueCore
 
   /**
    * A queue offering `maxSize` entries; its size starts at `maxSize`.
-   * @throws VirtioQueueError `InvalidMaxSize` unless `maxSize` is a power of two ≤ 32768.
+   * @throws VirtioQueueError `InvalidMaxSize` unless `maxSize` is a power of two ≤ 32768
+   * (RangeError for a negative or fractional number).
    */
   constructor(memory: GuestMemory, maxSize: number) {
-    if (!(memory instanceof GuestMemory)) throw typeError('memory', 'a GuestMemory', memory)
+    const mh = GuestMemory.handleOf(memory)
+    if (mh === null) throw typeError('memory', 'a GuestMemory', memory)
+    const restored = Restored.is(maxSize) ? maxSize : null
+    if (restored === null) {
+      if (typeof maxSize === 'number' && !(Number.isInteger(maxSize) && maxSize >= 0))
+        throw rangeError('maxSize', `it must be a power of two from 1 to 32768; received ${maxSize}`)
+    }
+    const [handle, anchor] = restored !== null ? [restored.handle, restored.anchor] : native.queueNew(mh, maxSize)
     this.memory = memory
-    const restored = Queue.#restored
-    Queue.#restored = null
-    ;[this.#handle, this.#anchor] = restored ?? native.queueNew(memory.handle, maxSize)
+    this.#handle = handle
+    this.#anchor = anchor
+    this.#core = { handle, memory, ready: native.ready(handle), lock: null, count: 0, taken: 0 }
   }
 
   /**
@@ -64,34 +93,52 @@ export class Queue {
    * @throws VirtioQueueError `InvalidMaxSize`, `InvalidSize`, `Invalid*Align` or `InvalidState`.
    */
   static fromState(memory: GuestMemory, state: QueueState): Queue {
-    if (!(memory instanceof GuestMemory)) throw typeError('memory', 'a GuestMemory', memory)
-    Queue.#restored = native.queueFromState(memory.handle, encodeState(state))
-    return new Queue(memory, 0)
+    const mh: MemoryHandle | null = GuestMemory.handleOf(memory)
+    if (mh === null) throw typeError('memory', 'a GuestMemory', memory)
+    const [handle, anchor] = native.queueFromState(mh, encodeState(state))
+    return new Queue(memory, new Restored(handle, anchor) as unknown as number)
   }
 
   /**
-   * Locks the queue with its memory for device work: the guard has the crate's QueueGuard
-   * API. One guard at a time; release it (`guard.release()` or `using`) before locking again.
-   * @throws VirtioQueueError `QueueLocked` while another guard is live.
+   * Locks the queue for device work: the returned guard has the crate's QueueGuard API.
+   * One guard at a time: release it (`try { … } finally { guard.release() }`, or `using`)
+   * to lock again. A guard that was never released but is no longer reachable (collected)
+   * is taken over; a reachable one makes this throw `QueueLocked` (see {@link forceUnlock}).
+   * @throws VirtioQueueError `QueueLocked` while another guard is reachable and not released.
    */
   lockWithMemory(): QueueGuard {
-    if (this.#guard) {
-      throw new VirtioQueueError('the queue is already locked by a QueueGuard that was not released', 'QueueLocked')
+    const core = this.#core
+    if (core.lock !== null) {
+      if (core.lock.deref() !== undefined) {
+        throw new VirtioQueueError(
+          'the queue is already locked by a QueueGuard that was not released (release it, or call queue.forceUnlock())',
+          'QueueLocked',
+        )
+      }
+      // The holder was collected without release(): return its read-ahead chains to the ring.
+      settleCore(core)
+      core.lock = null
     }
-    const owner: GuardOwner = {
-      handle: this.#handle,
-      memory: this.memory,
-      unlock: (g) => {
-        if (this.#guard === g) this.#guard = null
-      },
-    }
-    this.#guard = new newQueueGuard(owner)
-    return this.#guard
+    return new newQueueGuard(core)
+  }
+
+  /**
+   * Takes the lock away from the guard holding it, if any: its read-ahead chains go back to
+   * the ring and every later call on it throws `GuardReleased`. The recovery path for a
+   * guard that was never released (an exception between lock and release). Returns whether
+   * a guard held the lock.
+   */
+  forceUnlock(): boolean {
+    const core = this.#core
+    if (core.lock === null) return false
+    settleCore(core)
+    core.lock = null
+    return true
   }
 
   /** A JSON-serialisable snapshot of the queue (the crate's `Queue::state()`). */
   state(): QueueState {
-    this.#guard?.settle()
+    settleCore(this.#core)
     const w = new Uint32Array(STATE_WORDS)
     native.queueState(this.#handle, w)
     return decodeState(w)

@@ -42,3 +42,18 @@ export function pattern(len: number, seed: number): Buffer {
   fillPattern(b, seed)
   return b
 }
+
+/** A MemDisk that can discard (recording the holes it "punched") and write zeros. */
+export class DiscardingMemDisk extends MemDisk {
+  readonly holes: [number, number][] = []
+  readonly zeroed: [number, number][] = []
+  canUnmap = true
+  discard(offset: number, length: number): void {
+    this.holes.push([offset, length])
+    this.bytes.fill(0, offset, offset + length)
+  }
+  writeZeroes(offset: number, length: number): void {
+    this.zeroed.push([offset, length])
+    this.bytes.fill(0, offset, offset + length)
+  }
+}

@@ -124,6 +124,8 @@ export function modelPop(m: CanaryMemory, q: QueueModel): Outcome<RefChain | nul
 
 /** What addUsed(head, len) does to the model; the used element's address on success. */
 export function modelAddUsed(m: CanaryMemory, q: QueueModel, head: number): Outcome<bigint> {
+  // This package's rule (the crate would write the element wherever the used ring points).
+  if (!q.ready) return fail('QueueNotReady')
   if (head >= q.size) return fail('InvalidDescriptorIndex')
   const elem = q.usedRing + 4n + 8n * BigInt(q.nextUsed % q.size)
   if (elem > U64_MAX) return fail('AddressOverflow')
@@ -260,11 +262,14 @@ export function modelPops(m: CanaryMemory, q: QueueModel, max: number, room = In
     if (!r.ok) return out.length === 0 ? r : { ok: true, value: out }
     if (r.value === null) break
     used += r.value.descs.length
-    if (out.length > 0 && used > room) {
-      q.nextAvail = saved
-      break
+    if (used > room) {
+      if (out.length > 0) {
+        q.nextAvail = saved
+        break
+      }
+      // The first chain does not fit: the batch grows to room for any chain of the queue.
+      room = q.size + 0xffff
     }
-    room = Math.max(room, used)
     out.push(r.value)
   }
   return { ok: true, value: out }

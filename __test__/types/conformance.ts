@@ -23,7 +23,7 @@ export type ValueKeys = Assert<Equal<keyof typeof impl, keyof typeof api>>
 type MemoryInternals = 'handle' | 'covers' | 'resolve' | 'view' | 'checkAttached'
 export type M1 = Assert<Equal<Undeclared<impl.GuestMemory, api.GuestMemory, MemoryInternals>, never>>
 export type M2 = Assert<Equal<Undeclared<impl.Queue, api.Queue, 'handle'>, never>>
-export type M3 = Assert<Equal<Undeclared<impl.QueueGuard, api.QueueGuard, 'settle'>, never>>
+export type M3 = Assert<Equal<Undeclared<impl.QueueGuard, api.QueueGuard>, never>>
 export type M4 = Assert<Equal<Undeclared<impl.AvailIter, api.AvailIter>, never>>
 export type M5 = Assert<Equal<Undeclared<impl.DescriptorChain, api.DescriptorChain>, never>>
 export type M6 = Assert<Equal<Undeclared<impl.Descriptor, api.Descriptor>, never>>
@@ -31,24 +31,30 @@ type CursorInternals = 'mem' | 'words' | 'end' | 'dir' | 'total' | 'at' | 'offse
 export type M7 = Assert<Equal<Undeclared<impl.Reader, api.Reader, CursorInternals>, never>>
 export type M8 = Assert<Equal<Undeclared<impl.Writer, api.Writer, CursorInternals>, never>>
 export type M9 = Assert<Equal<Undeclared<impl.ChainBatch, api.ChainBatch, 'grow'>, never>>
-export type M10 = Assert<Equal<Undeclared<impl.UsedBatch, api.UsedBatch, 'pairs'>, never>>
+export type M10 = Assert<Equal<Undeclared<impl.UsedBatch, api.UsedBatch>, never>>
 export type M11 = Assert<Equal<Undeclared<impl.VirtioQueueError, api.VirtioQueueError>, never>>
 // Static members of the classes with public statics.
-export type S1 = Assert<Equal<Undeclared<typeof impl.ChainBatch, typeof api.ChainBatch, 'prototype'>, never>>
+export type S1 = Assert<
+  Equal<Undeclared<typeof impl.ChainBatch, typeof api.ChainBatch, 'prototype' | 'wordsOf'>, never>
+>
 // `fromNative` is the vhost-user backend's (memory a frontend shared): stripped.
 export type S2 = Assert<
-  Equal<Undeclared<typeof impl.GuestMemory, typeof api.GuestMemory, 'prototype' | 'fromNative'>, never>
+  Equal<Undeclared<typeof impl.GuestMemory, typeof api.GuestMemory, 'prototype' | 'handleOf' | 'fromNative'>, never>
 >
 export type S2i = Assert<Stripped<typeof impl.GuestMemory, typeof api.GuestMemory, 'fromNative'>>
+export type S4 = Assert<
+  Equal<Undeclared<typeof impl.UsedBatch, typeof api.UsedBatch, 'prototype' | 'take' | 'is'>, never>
+>
 export type S3 = Assert<Equal<Undeclared<typeof impl.Queue, typeof api.Queue, 'prototype'>, never>>
 // The internals really are stripped from the typings.
 export type I1 = Assert<Stripped<impl.GuestMemory, api.GuestMemory, MemoryInternals>>
 export type I2 = Assert<Stripped<impl.Queue, api.Queue, 'handle'>>
-export type I3 = Assert<Stripped<impl.QueueGuard, api.QueueGuard, 'settle'>>
+export type I3 = Assert<Stripped<typeof impl.GuestMemory, typeof api.GuestMemory, 'handleOf'>>
 export type I4 = Assert<Stripped<impl.Reader, api.Reader, CursorInternals>>
 export type I5 = Assert<Stripped<impl.Writer, api.Writer, CursorInternals>>
 export type I6 = Assert<Stripped<impl.ChainBatch, api.ChainBatch, 'grow'>>
-export type I7 = Assert<Stripped<impl.UsedBatch, api.UsedBatch, 'pairs'>>
+export type I7 = Assert<Stripped<typeof impl.UsedBatch, typeof api.UsedBatch, 'take' | 'is'>>
+export type I8 = Assert<Stripped<typeof impl.ChainBatch, typeof api.ChainBatch, 'wordsOf'>>
 // Objects the package hands out cannot be constructed by users.
 export type C1 = Assert<NotConstructible<typeof api.GuestMemory>>
 export type C2 = Assert<NotConstructible<typeof api.QueueGuard>>

@@ -6,6 +6,7 @@ import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 
+import { HolePuncher, type HoleMethod, writeZeroes } from './holes'
 import { SECTOR_SIZE } from './protocol'
 
 /** What the device needs from storage. Offsets and lengths are in bytes. */
@@ -18,6 +19,12 @@ export interface BlockBackend {
   write(views: readonly Buffer[], offset: number): void
   /** Makes completed writes durable (fdatasync). */
   flush(): void
+  /** Deallocates the bytes at `offset`; they read as zeros afterwards. Absent: DISCARD is not offered. */
+  discard?(offset: number, length: number): void
+  /** Writes zeros at `offset` (allocating them). Absent: WRITE_ZEROES is not offered. */
+  writeZeroes?(offset: number, length: number): void
+  /** Whether discard() really deallocates (the config's write_zeroes_may_unmap). */
+  readonly canUnmap?: boolean
 }
 
 export interface DiskOptions {
@@ -27,6 +34,8 @@ export interface DiskOptions {
   sizeBytes: number
   /** Use a `path` that already has contents (they will be overwritten). */
   force?: boolean | undefined
+  /** Open read-only (an existing `path` only): writes throw EBADF. */
+  readOnly?: boolean | undefined
 }
 
 /** Why a disk image was refused or failed. */
@@ -35,6 +44,7 @@ export type DiskErrorCode =
   | 'NOT_A_FILE' // a directory, block device, ...
   | 'NOT_EMPTY' // an existing image with contents, without `force`
   | 'SHORT_READ' // the image ended early (it shrank under us)
+  | 'NOT_FOUND' // a read-only image that does not exist
 
 /** A refused or failing disk image; its message is meant for the user. */
 export class DiskError extends Error {
@@ -57,8 +67,10 @@ export class DiskImage implements BlockBackend {
   readonly temporary: boolean
   /** True when the image had contents before (opened with `force`). */
   readonly hadContents: boolean
+  readonly readOnly: boolean
   #fd: number
   readonly #tempDir: string | null
+  #holes: HolePuncher | null = null
 
   private constructor(
     file: string,
@@ -67,6 +79,7 @@ export class DiskImage implements BlockBackend {
     tempDir: string | null,
     temporary: boolean,
     hadContents = false,
+    readOnly = false,
   ) {
     this.path = file
     this.#fd = fd
@@ -75,6 +88,7 @@ export class DiskImage implements BlockBackend {
     this.#tempDir = tempDir
     this.temporary = temporary
     this.hadContents = hadContents
+    this.readOnly = readOnly
   }
 
   /**
@@ -110,6 +124,8 @@ export class DiskImage implements BlockBackend {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e
     }
+    if (stat === undefined && options.readOnly === true)
+      throw new DiskError('NOT_FOUND', `${file} does not exist (a read-only disk must be an existing file)`)
     if (stat === undefined) {
       const fd = fs.openSync(file, 'wx+', 0o644)
       fs.ftruncateSync(fd, size)
@@ -117,6 +133,11 @@ export class DiskImage implements BlockBackend {
     }
     if (!stat.isFile())
       throw new DiskError('NOT_A_FILE', `${file} is not a regular file (block devices are not supported by this demo)`)
+    if (options.readOnly === true) {
+      if (stat.size < SECTOR_SIZE)
+        throw new DiskError('BAD_SIZE', `${file} is smaller than one sector (${stat.size} bytes)`)
+      return new DiskImage(file, fs.openSync(file, 'r'), stat.size, null, false, true, true)
+    }
     if (stat.size > 0 && options.force !== true) {
       throw new DiskError(
         'NOT_EMPTY',
@@ -159,6 +180,31 @@ export class DiskImage implements BlockBackend {
 
   flush(): void {
     fs.fdatasyncSync(this.#fd)
+  }
+
+  /** Punches a hole (see holes.ts: fallocate(1), or the zero-fill fallback). */
+  discard(offset: number, length: number): void {
+    this.#puncher().punch(offset, length)
+  }
+
+  writeZeroes(offset: number, length: number): void {
+    writeZeroes(this.#fd, offset, length)
+  }
+
+  /** True when holes are really punched; false once the zero-fill fallback is in use. */
+  get canUnmap(): boolean {
+    return !this.readOnly && this.#puncher().punches
+  }
+
+  /** How discard() deallocates, and why it fell back if it did. */
+  get holeMethod(): { method: HoleMethod; fallbackReason: string | null } {
+    const p = this.#puncher()
+    return { method: p.method, fallbackReason: p.fallbackReason }
+  }
+
+  #puncher(): HolePuncher {
+    this.#holes ??= new HolePuncher(this.#fd, this.sizeBytes)
+    return this.#holes
   }
 
   /** Copies `length` bytes at `offset` out of the image (not on the device's data path). */

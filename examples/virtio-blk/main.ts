@@ -5,7 +5,7 @@ import { BlkDevice } from './device'
 import { DiskError, DiskImage } from './disk'
 import { type DemoOptions, HELP, parseOptions } from './options'
 import { Rng } from './random'
-import { type RunConfig, buildReport, formatSummary, progressLine } from './report'
+import { type RunConfig, buildReport, formatHeader, formatResults, progressLine } from './report'
 import { EventFd, Simulation } from './simulation'
 import { createVm } from './vm'
 import { BlkGuest, type BlkRequest, MAX_REQUEST_SECTORS } from './workload'
@@ -56,7 +56,15 @@ async function run(opts: DemoOptions, disk: DiskImage): Promise<number> {
   const rng = new Rng(opts.seed)
   const kick = new EventFd()
   const irq = new EventFd()
-  const device = new BlkDevice(vm.queue, { backend: disk, serial: SERIAL, signalUsedQueue: () => irq.signal() })
+  // The simulated driver negotiates neither DISCARD nor WRITE_ZEROES: it sends them as
+  // requests the device must answer UNSUPP (workload.ts), so the device does not offer them.
+  const device = new BlkDevice(vm.queue, {
+    backend: disk,
+    serial: SERIAL,
+    discard: false,
+    writeZeroes: false,
+    signalUsedQueue: () => irq.signal(),
+  })
   const guest = new BlkGuest(vm, {
     depth: opts.depth,
     total: opts.requests ?? Infinity,
@@ -76,6 +84,21 @@ async function run(opts: DemoOptions, disk: DiskImage): Promise<number> {
   }
   process.once('SIGINT', onSignal)
   process.once('SIGTERM', onSignal)
+
+  const config: RunConfig = {
+    requests: opts.requests,
+    seconds: opts.seconds,
+    queueSize: opts.queueSize,
+    depth: opts.depth,
+    eventIdx: opts.eventIdx,
+    indirectPercent: opts.indirectPercent,
+    seed: opts.seed,
+    disk: disk.temporary ? 'temporary sparse file' : disk.path,
+    diskBytes: disk.sizeBytes,
+  }
+  // The header goes out before the first progress line (on a TTY the progress line is
+  // rewritten in place, and anything printed after it would follow it on the screen).
+  if (!opts.json) console.log(formatHeader(config))
 
   const tty = process.stderr.isTTY === true
   const showProgress = !opts.quiet
@@ -99,17 +122,6 @@ async function run(opts: DemoOptions, disk: DiskImage): Promise<number> {
   process.off('SIGINT', onSignal)
   process.off('SIGTERM', onSignal)
 
-  const config: RunConfig = {
-    requests: opts.requests,
-    seconds: opts.seconds,
-    queueSize: opts.queueSize,
-    depth: opts.depth,
-    eventIdx: opts.eventIdx,
-    indirectPercent: opts.indirectPercent,
-    seed: opts.seed,
-    disk: disk.temporary ? 'temporary sparse file' : disk.path,
-    diskBytes: disk.sizeBytes,
-  }
   const report = buildReport({
     config,
     elapsedMs,
@@ -121,7 +133,7 @@ async function run(opts: DemoOptions, disk: DiskImage): Promise<number> {
     errors: guest.errors,
   })
   if (opts.json) console.log(JSON.stringify(report, null, 2))
-  else console.log(formatSummary(report))
+  else console.log(formatResults(report))
   if (interrupted) return 130
   return report.passed ? 0 : 1
 }

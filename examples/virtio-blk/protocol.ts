@@ -18,14 +18,48 @@ export const HEADER_SIZE = 16
 /** Bytes of the device ID string returned by GET_ID (NUL-padded, not terminated when 20 long). */
 export const ID_BYTES = 20
 
-/** Request types (only the ones this device implements; it offers no feature bits for the rest). */
+/** Request types this device implements (any other type is answered UNSUPP). */
 export const VIRTIO_BLK_T_IN = 0
 export const VIRTIO_BLK_T_OUT = 1
 export const VIRTIO_BLK_T_FLUSH = 4
 export const VIRTIO_BLK_T_GET_ID = 8
-/** Types a real driver may send when it negotiated the matching features; answered UNSUPP here. */
+/** Only with VIRTIO_BLK_F_DISCARD / VIRTIO_BLK_F_WRITE_ZEROES offered; else UNSUPP. */
 export const VIRTIO_BLK_T_DISCARD = 11
 export const VIRTIO_BLK_T_WRITE_ZEROES = 13
+
+/**
+ * The data of DISCARD and WRITE_ZEROES requests is an array of 16-byte segments:
+ *
+ *   struct virtio_blk_discard_write_zeroes {
+ *     le64 sector;
+ *     le32 num_sectors;
+ *     le32 flags;         // bit 0: unmap (WRITE_ZEROES only); the rest reserved
+ *   };
+ */
+export const SEGMENT_SIZE = 16
+/** WRITE_ZEROES may deallocate the range (punch a hole) instead of writing zeros. */
+export const VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP = 1
+
+/** A decoded DISCARD / WRITE_ZEROES segment. */
+export interface BlkSegment {
+  sector: bigint
+  numSectors: number
+  flags: number
+}
+
+/** Decodes the segment at `offset` of `bytes` (16 bytes, little-endian). */
+export function decodeSegment(bytes: Uint8Array, offset = 0): BlkSegment {
+  const dv = new DataView(bytes.buffer, bytes.byteOffset + offset, SEGMENT_SIZE)
+  return { sector: dv.getBigUint64(0, true), numSectors: dv.getUint32(8, true), flags: dv.getUint32(12, true) }
+}
+
+/** Encodes a segment into `out` at `offset` (the driver's side, for tests and the simulator). */
+export function encodeSegment(out: Uint8Array, offset: number, s: BlkSegment): void {
+  const dv = new DataView(out.buffer, out.byteOffset + offset, SEGMENT_SIZE)
+  dv.setBigUint64(0, s.sector, true)
+  dv.setUint32(8, s.numSectors >>> 0, true)
+  dv.setUint32(12, s.flags >>> 0, true)
+}
 
 /** Status values, written to the last byte of the chain. */
 export const VIRTIO_BLK_S_OK = 0

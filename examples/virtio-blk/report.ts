@@ -99,15 +99,26 @@ export function progressLine(elapsedMs: number, device: BlkDeviceStats, target: 
   )
 }
 
+/** The summary: {@link formatHeader} then {@link formatResults}. */
 export function formatSummary(r: RunReport): string {
-  const c = r.config
-  const k = r.requestsByKind
-  const pct = (part: number, whole: number): string => (whole === 0 ? '0' : ((100 * part) / whole).toFixed(1)) + '%'
-  const lines = [
+  return `${formatHeader(r.config)}\n${formatResults(r)}`
+}
+
+/** What is run, printed before the run starts (so it comes before any progress line). */
+export function formatHeader(c: RunConfig): string {
+  return [
     `virtio-blk demo: queue size ${c.queueSize}, depth ${c.depth}, event idx ${c.eventIdx ? 'on' : 'off'}, ` +
       `${c.indirectPercent}% indirect, seed ${c.seed}`,
     `disk: ${c.disk} (${(c.diskBytes / MiB).toFixed(0)} MiB)`,
     '',
+  ].join('\n')
+}
+
+/** What the run did, printed after it. */
+export function formatResults(r: RunReport): string {
+  const k = r.requestsByKind
+  const pct = (part: number, whole: number): string => (whole === 0 ? '0' : ((100 * part) / whole).toFixed(1)) + '%'
+  const lines = [
     `requests        ${r.requests} in ${r.elapsedSeconds.toFixed(2)} s = ${r.requestsPerSecond} req/s` +
       (r.interrupted ? ' (interrupted)' : ''),
     `  by kind       read ${k.read}, write ${k.write}, flush ${k.flush}, get-id ${k.getId}, ` +

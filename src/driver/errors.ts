@@ -30,13 +30,27 @@ export class DriverError extends Error {
 
 // ---- argument checks (internal) ----
 
+/** A TypeError for a wrong argument, with Node's `code: 'ERR_INVALID_ARG_TYPE'` as the device side gives. */
+export function argTypeError(message: string): TypeError {
+  const e = new TypeError(message)
+  ;(e as TypeError & { code: string }).code = 'ERR_INVALID_ARG_TYPE'
+  return e
+}
+
+/** A RangeError for an argument value out of range, with `code: 'ERR_OUT_OF_RANGE'`. */
+export function argRangeError(message: string): RangeError {
+  const e = new RangeError(message)
+  ;(e as RangeError & { code: string }).code = 'ERR_OUT_OF_RANGE'
+  return e
+}
+
 /** Throws unless `value` is an integer in [min, max]; `name` names the argument. */
 export function checkInt(value: unknown, name: string, min: number, max: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value)) {
-    throw new TypeError(`${name} must be an integer, got ${describe(value)}`)
+    throw argTypeError(`${name} must be an integer, got ${describe(value)}`)
   }
   if (value < min || value > max) {
-    throw new RangeError(`${name} must be in [${min}, ${max}], got ${value}`)
+    throw argRangeError(`${name} must be in [${min}, ${max}], got ${value}`)
   }
   return value
 }
@@ -50,7 +64,7 @@ export function checkAddr(value: unknown, name: string): number {
 export function checkPow2(value: unknown, name: string, max: number): number {
   checkInt(value, name, 1, max)
   if (((value as number) & ((value as number) - 1)) !== 0) {
-    throw new RangeError(`${name} must be a power of two, got ${value}`)
+    throw argRangeError(`${name} must be a power of two, got ${value}`)
   }
   return value as number
 }
@@ -58,7 +72,7 @@ export function checkPow2(value: unknown, name: string, max: number): number {
 /** Throws unless `addr` is a multiple of `align` (a power of two). */
 export function checkAligned(addr: number, align: number, name: string): void {
   if (addr % align !== 0) {
-    throw new RangeError(`${name} must be ${align}-byte aligned, got 0x${addr.toString(16)}`)
+    throw argRangeError(`${name} must be ${align}-byte aligned, got 0x${addr.toString(16)}`)
   }
 }
 
@@ -68,14 +82,14 @@ function describe(v: unknown): string {
 
 /** Fast validation of addChain's buffers; builds messages only on failure. Returns the count. */
 export function validateBuffers(buffers: readonly DriverBuffer[]): number {
-  if (!Array.isArray(buffers)) throw new TypeError('buffers must be an array of { addr, len, writable? }')
+  if (!Array.isArray(buffers)) throw argTypeError('buffers must be an array of { addr, len, writable? }')
   const n = buffers.length
-  if (n === 0) throw new RangeError('buffers must contain at least one buffer')
+  if (n === 0) throw argRangeError('buffers must contain at least one buffer')
   let sawWritable = false
   for (let i = 0; i < n; i++) {
     const b = buffers[i]
     if (b === null || typeof b !== 'object')
-      throw new TypeError(`buffers[${i}] must be an object { addr, len, writable? }`)
+      throw argTypeError(`buffers[${i}] must be an object { addr, len, writable? }`)
     const { addr, len } = b
     if (!(typeof addr === 'number' && Number.isSafeInteger(addr) && addr >= 0)) checkAddr(addr, `buffers[${i}].addr`)
     if (!(typeof len === 'number' && Number.isInteger(len) && len >= 0 && len <= U32_MAX)) {
@@ -83,7 +97,7 @@ export function validateBuffers(buffers: readonly DriverBuffer[]): number {
     }
     if (b.writable) sawWritable = true
     else if (sawWritable) {
-      throw new TypeError(
+      throw argTypeError(
         `buffers[${i}] is device-readable but follows a device-writable buffer ` +
           '(the spec requires all readable buffers before all writable ones)',
       )
@@ -98,7 +112,7 @@ export function checkDisjoint(areas: Array<[string, number, number]>): void {
     for (let j = i + 1; j < areas.length; j++) {
       const [na, a, la] = areas[i]
       const [nb, b, lb] = areas[j]
-      if (a < b + lb && b < a + la) throw new RangeError(`options.${na} and options.${nb} overlap`)
+      if (a < b + lb && b < a + la) throw argRangeError(`options.${na} and options.${nb} overlap`)
     }
   }
 }

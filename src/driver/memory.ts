@@ -1,4 +1,5 @@
 // The memory interface the driver writes through, and its fast access to fixed areas.
+import { argTypeError } from './errors'
 
 /**
  * The guest memory the driver reads and writes; the package's `GuestMemory`
@@ -57,11 +58,11 @@ const METHODS = [
 /** Throws a TypeError naming `memory` unless every DriverMemory method exists. */
 export function checkMemory(memory: unknown): DriverMemory {
   if (memory === null || typeof memory !== 'object') {
-    throw new TypeError('memory must be an object implementing DriverMemory')
+    throw argTypeError('memory must be an object implementing DriverMemory')
   }
   for (const m of METHODS) {
     if (typeof (memory as Record<string, unknown>)[m] !== 'function') {
-      throw new TypeError(`memory.${m} must be a function (DriverMemory)`)
+      throw argTypeError(`memory.${m} must be a function (DriverMemory)`)
     }
   }
   return memory as DriverMemory

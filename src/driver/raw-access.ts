@@ -1,5 +1,5 @@
 import { DriverConstants as C } from './constants'
-import { checkInt } from './errors'
+import { argRangeError, argTypeError, checkInt } from './errors'
 import type { DriverMemory } from './memory'
 import type { RawDescriptor, RawUsedElem } from './types'
 
@@ -49,10 +49,10 @@ export class RawQueueAccess {
   writeDescriptor(index: number, desc: RawDescriptor): void {
     checkInt(index, 'index', 0, this.size - 1)
     if (desc === null || typeof desc !== 'object')
-      throw new TypeError('desc must be an object { addr, len, flags, next }')
+      throw argTypeError('desc must be an object { addr, len, flags, next }')
     const { addr } = desc
     if (typeof addr === 'bigint') {
-      if (addr < 0n || addr > U64_MAX) throw new RangeError(`desc.addr must be in [0, 2^64 - 1], got ${addr}`)
+      if (addr < 0n || addr > U64_MAX) throw argRangeError(`desc.addr must be in [0, 2^64 - 1], got ${addr}`)
     } else {
       checkInt(addr, 'desc.addr', 0, Number.MAX_SAFE_INTEGER)
     }

@@ -1,5 +1,15 @@
 import { DriverConstants as C, vringNeedEvent } from './constants'
-import { DriverError, checkAddr, checkAligned, checkDisjoint, checkInt, checkPow2, validateBuffers } from './errors'
+import {
+  argRangeError,
+  argTypeError,
+  checkAddr,
+  checkAligned,
+  checkDisjoint,
+  checkInt,
+  checkPow2,
+  DriverError,
+  validateBuffers,
+} from './errors'
 import { availRingBytes, descTableBytes, usedRingBytes } from './layout'
 import { type AreaAccess, type DriverMemory, checkMemory, openArea } from './memory'
 import { RawQueueAccess } from './raw-access'
@@ -102,7 +112,7 @@ export class SplitQueueDriver<T = unknown> extends RawQueueAccess {
    */
   constructor(memory: DriverMemory, options: SplitQueueDriverOptions) {
     checkMemory(memory)
-    if (options === null || typeof options !== 'object') throw new TypeError('options must be an object')
+    if (options === null || typeof options !== 'object') throw argTypeError('options must be an object')
     const size = checkPow2(options.size, 'options.size', C.MAX_QUEUE_SIZE)
     const descTable = checkAddr(options.descTable, 'options.descTable')
     const availRing = checkAddr(options.availRing, 'options.availRing')
@@ -116,8 +126,8 @@ export class SplitQueueDriver<T = unknown> extends RawQueueAccess {
       ['usedRing', usedRing, usedRingBytes(size)],
     ])
     const { eventIdx = false, strictUsedLen = false, allocator } = options
-    if (typeof eventIdx !== 'boolean') throw new TypeError('options.eventIdx must be a boolean')
-    if (typeof strictUsedLen !== 'boolean') throw new TypeError('options.strictUsedLen must be a boolean')
+    if (typeof eventIdx !== 'boolean') throw argTypeError('options.eventIdx must be a boolean')
+    if (typeof strictUsedLen !== 'boolean') throw argTypeError('options.strictUsedLen must be a boolean')
     if (
       allocator !== undefined &&
       (typeof allocator !== 'object' ||
@@ -125,7 +135,7 @@ export class SplitQueueDriver<T = unknown> extends RawQueueAccess {
         typeof allocator.alloc !== 'function' ||
         typeof allocator.free !== 'function')
     ) {
-      throw new TypeError('options.allocator must have alloc(size, align) and free(addr) methods')
+      throw argTypeError('options.allocator must have alloc(size, align) and free(addr) methods')
     }
     super(memory, size, descTable, availRing, usedRing)
     this.eventIdx = eventIdx
@@ -289,21 +299,21 @@ export class SplitQueueDriver<T = unknown> extends RawQueueAccess {
 
   private writeIndirect(buffers: readonly DriverBuffer[], n: number, where: true | { tableAddr: number }): number {
     if (n > this.size) {
-      throw new RangeError(`buffers: an indirect chain of ${n} descriptors exceeds the queue size ${this.size}`)
+      throw argRangeError(`buffers: an indirect chain of ${n} descriptors exceeds the queue size ${this.size}`)
     }
     if (this.numFree < 1) throw this.noSpace(1) // before touching the table or the allocator
     let tableAddr: number
     let owned = false
     if (where === true) {
       if (this.allocator === undefined) {
-        throw new TypeError('options.indirect: true needs an `allocator` in the driver options (or pass { tableAddr })')
+        throw argTypeError('options.indirect: true needs an `allocator` in the driver options (or pass { tableAddr })')
       }
       tableAddr = this.allocator.alloc(C.DESC_SIZE * n, C.DESC_TABLE_ALIGN)
       owned = true
     } else if (typeof where === 'object' && where !== null) {
       tableAddr = checkAddr(where.tableAddr, 'options.indirect.tableAddr')
     } else {
-      throw new TypeError('options.indirect must be a boolean or { tableAddr }')
+      throw argTypeError('options.indirect must be a boolean or { tableAddr }')
     }
     const dv = this.scratchDv
     for (let i = 0; i < n; i++) {

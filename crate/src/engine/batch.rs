@@ -13,7 +13,10 @@
 //! direction is not in guest memory or the sum does not fit below it (the
 //! JavaScript layer then walks the descriptors itself and reports why).
 //! `descriptors needed` is non-zero only when the first chain did not fit:
-//! the chain is then left in the ring and the caller retries with a larger array.
+//! the chain is then left in the ring and the caller retries with a larger
+//! array. It is `max_chain_descriptors(size)`, room for any chain, not the
+//! chain's own length: the walk stops where the array ends, so no chain is
+//! walked in full more than once (the totals are summed in the same walk).
 
 use std::ops::Deref;
 
@@ -21,7 +24,7 @@ use virtio_bindings::bindings::virtio_ring::VRING_DESC_F_WRITE;
 use virtio_queue::{Descriptor, DescriptorChain, Queue, QueueOwnedT, QueueT};
 use vm_memory::{GuestAddress, GuestMemory};
 
-use crate::engine::chain_status::{diagnose, ChainStatus};
+use crate::engine::chain_status::{diagnose, ChainStatus, Yielded};
 use crate::engine::error::{Error, Result};
 use crate::engine::memory::GuestMem;
 
@@ -30,6 +33,13 @@ pub const CHAIN_WORDS: usize = 6;
 /// A chain's readable or writable total when it is not a plain, in-memory sum.
 pub const UNKNOWN_TOTAL: u32 = u32::MAX;
 pub const DESC_WORDS: usize = 4;
+
+/// The most descriptors virtio-queue 0.14's `DescriptorChain` yields for a queue
+/// of `size`: up to `size - 1` direct descriptors, then one indirect table of at
+/// most 65535 entries (rounded up to `size + 65535`).
+pub fn max_chain_descriptors(size: u16) -> usize {
+    usize::from(size) + usize::from(u16::MAX)
+}
 
 /// Where the chain table ends and descriptors begin, for `max_chains` chains.
 pub fn desc_base(max_chains: usize) -> usize {
@@ -46,7 +56,7 @@ pub fn pop_chains(
     let base = desc_base(max_chains);
     if max_chains == 0 || out.len() < base + DESC_WORDS {
         return Err(Error::range(
-            "out",
+            "batch",
             format!("a batch of {max_chains} chains needs more than {base} words"),
         ));
     }
@@ -54,6 +64,7 @@ pub fn pop_chains(
     out[..HEADER_WORDS].fill(0);
     let desc_table = queue.desc_table();
     let size = queue.size();
+    let room_for_any = max_chain_descriptors(size);
     // The crate's own checks (ready, avail idx sane) run first, then the
     // avail idx this batch works up to is recorded for the caller.
     let _ = queue.iter(mem)?;
@@ -67,12 +78,27 @@ pub fn pop_chains(
         let Some(chain) = iter.next() else { break };
         let head = chain.head_index();
         let first = descs;
-        match store_chain(chain, out, base, capacity, &mut descs) {
-            Ok(complete) => {
+        match store_chain(chain, mem, out, base, capacity, &mut descs, room_for_any) {
+            Ok(Stored {
+                complete,
+                readable,
+                writable,
+                bytes,
+            }) => {
                 let status = if complete {
                     ChainStatus::Complete
                 } else {
-                    match diagnose(mem, GuestAddress(desc_table), size, head) {
+                    let last_next = if descs > first {
+                        (out[base + (descs - 1) * DESC_WORDS + 3] >> 16) as u16
+                    } else {
+                        0
+                    };
+                    let yielded = Yielded {
+                        count: descs - first,
+                        last_next,
+                        bytes,
+                    };
+                    match diagnose(mem, GuestAddress(desc_table), size, head, yielded) {
                         // The guest changed the table under us: report the crate's verdict.
                         ChainStatus::Complete => ChainStatus::InvalidChain,
                         s => s,
@@ -83,10 +109,6 @@ pub fn pop_chains(
                 out[c + 1] = first as u32;
                 out[c + 2] = (descs - first) as u32;
                 out[c + 3] = status as u32;
-                let (readable, writable) = totals(
-                    mem,
-                    &out[base + first * DESC_WORDS..base + descs * DESC_WORDS],
-                );
                 out[c + 4] = readable;
                 out[c + 5] = writable;
                 chains += 1;
@@ -106,14 +128,31 @@ pub fn pop_chains(
     Ok(chains)
 }
 
-/// Stores the chain's descriptors; `Ok(complete)`, or `Err(total needed)` when they do not fit.
+/// What `store_chain` learnt in its one walk over a chain.
+struct Stored {
+    /// The last descriptor had no NEXT flag.
+    complete: bool,
+    /// Byte totals of the readable and writable buffers, each `UNKNOWN_TOTAL`
+    /// unless every buffer of its direction is in guest memory (possibly across
+    /// adjacent regions) and the sum is below `UNKNOWN_TOTAL`.
+    readable: u32,
+    writable: u32,
+    /// Total length of the chain's descriptors, as the crate summed it.
+    bytes: u32,
+}
+
+/// Stores the chain's descriptors after the `descs` already stored, summing its
+/// byte totals in the same walk; `Err(needed)` as soon as one does not fit, with
+/// `needed` the room to retry with (the rest of the chain is not walked).
 fn store_chain<M>(
     chain: DescriptorChain<M>,
+    mem: &GuestMem,
     out: &mut [u32],
     base: usize,
     capacity: usize,
     descs: &mut usize,
-) -> std::result::Result<bool, usize>
+    needed: usize,
+) -> std::result::Result<Stored, usize>
 where
     M: Deref,
     M::Target: GuestMemory,
@@ -121,45 +160,35 @@ where
     let first = *descs;
     let mut last: Option<Descriptor> = None;
     let mut count = 0usize;
+    let mut sums = [0u64; 2];
+    let mut bytes = 0u32;
     for d in chain {
-        if first + count < capacity {
-            let o = base + (first + count) * DESC_WORDS;
-            let addr = d.addr().0;
-            out[o] = addr as u32;
-            out[o + 1] = (addr >> 32) as u32;
-            out[o + 2] = d.len();
-            out[o + 3] = d.flags() as u32 | (d.next() as u32) << 16;
+        if first + count == capacity {
+            return Err(needed);
+        }
+        let o = base + (first + count) * DESC_WORDS;
+        let addr = d.addr().0;
+        out[o] = addr as u32;
+        out[o + 1] = (addr >> 32) as u32;
+        out[o + 2] = d.len();
+        out[o + 3] = d.flags() as u32 | (d.next() as u32) << 16;
+        // The crate yields a descriptor only if the chain's total stays below 2^32.
+        bytes = bytes.wrapping_add(d.len());
+        let len = d.len() as u64;
+        if len != 0 {
+            let dir = (d.flags() & VRING_DESC_F_WRITE as u16 != 0) as usize;
+            let in_memory = mem.region_range(addr, len).is_some()
+                || mem.check_range(GuestAddress(addr), len as usize);
+            sums[dir] = if in_memory {
+                sums[dir].saturating_add(len)
+            } else {
+                u64::MAX
+            };
         }
         count += 1;
         last = Some(d);
     }
-    if first + count > capacity {
-        return Err(first + count);
-    }
     *descs = first + count;
-    Ok(matches!(last, Some(d) if !d.has_next()))
-}
-
-/// The readable and writable byte totals of a chain's stored descriptor words,
-/// each `UNKNOWN_TOTAL` unless every buffer of its direction is in guest memory
-/// (possibly across adjacent regions) and the sum is below `UNKNOWN_TOTAL`.
-fn totals(mem: &GuestMem, words: &[u32]) -> (u32, u32) {
-    let mut sums = [0u64; 2];
-    for d in words.chunks_exact(DESC_WORDS) {
-        let len = d[2] as u64;
-        if len == 0 {
-            continue;
-        }
-        let dir = (d[3] as u16 & VRING_DESC_F_WRITE as u16 != 0) as usize;
-        let addr = (d[1] as u64) << 32 | d[0] as u64;
-        let in_memory = mem.region_range(addr, len).is_some()
-            || mem.check_range(GuestAddress(addr), len as usize);
-        sums[dir] = if in_memory {
-            sums[dir].saturating_add(len)
-        } else {
-            u64::MAX
-        };
-    }
     let clamp = |s: u64| {
         if s < UNKNOWN_TOTAL as u64 {
             s as u32
@@ -167,7 +196,12 @@ fn totals(mem: &GuestMem, words: &[u32]) -> (u32, u32) {
             UNKNOWN_TOTAL
         }
     };
-    (clamp(sums[0]), clamp(sums[1]))
+    Ok(Stored {
+        complete: matches!(last, Some(d) if !d.has_next()),
+        readable: clamp(sums[0]),
+        writable: clamp(sums[1]),
+        bytes,
+    })
 }
 
 /// Adds `count` used entries given as `(head, len)` pairs in `pairs`; stops at
@@ -297,10 +331,11 @@ mod tests {
         desc(&mem, DESC, 2, 0x6000, 16, 4, 0); // table holding an indirect descriptor
         desc(&mem, 0x6000, 0, 0x4000, 16, 4, 0);
         publish(&mem, &[0, 1, 2]);
-        // Room for 2 descriptors only: the first chain (3) does not fit.
+        // Room for 2 descriptors only: the first chain (3) does not fit, and the
+        // retry is asked for room for any chain of this queue.
         let mut small = vec![0u32; desc_base(4) + 2 * DESC_WORDS];
         assert_eq!(pop_chains(&mut q, &mem, &mut small, 4).unwrap(), 0);
-        assert_eq!(small[2], 3);
+        assert_eq!(small[2] as usize, max_chain_descriptors(16));
         assert_eq!(q.next_avail(), 0, "the chain stays in the ring");
         let mut out = vec![0u32; desc_base(4) + 16 * DESC_WORDS];
         assert_eq!(pop_chains(&mut q, &mem, &mut out, 4).unwrap(), 3);
@@ -312,6 +347,36 @@ mod tests {
             ChainStatus::InvalidIndirectDescriptorTable as u32
         );
         assert_eq!(status(2), ChainStatus::InvalidIndirectDescriptor as u32);
+    }
+
+    #[test]
+    fn indirect_chains_cut_short_name_their_rule() {
+        let (mem, mut q) = setup(16);
+        // Head 0: one direct descriptor, then a table of 4 whose third entry names entry 9.
+        desc(&mem, DESC, 0, 0x8000, 1, 1, 1);
+        desc(&mem, DESC, 1, 0x4000, 64, 4, 0);
+        desc(&mem, 0x4000, 0, 0x8000, 2, 1, 1);
+        desc(&mem, 0x4000, 1, 0x8000, 2, 1, 2);
+        desc(&mem, 0x4000, 2, 0x8000, 2, 1, 9);
+        // Head 2: a table of 3 that loops.
+        desc(&mem, DESC, 2, 0x5000, 48, 4, 0);
+        for i in 0..3u16 {
+            desc(&mem, 0x5000, i as u64, 0x8000, 1, 1, (i + 1) % 3);
+        }
+        // Head 3: a table whose second entry makes the total overflow 32 bits.
+        desc(&mem, DESC, 3, 0x6000, 32, 4, 0);
+        desc(&mem, 0x6000, 0, 0x8000, 0xffff_fff0, 1, 1);
+        desc(&mem, 0x6000, 1, 0x8000, 0x20, 0, 0);
+        publish(&mem, &[0, 2, 3]);
+        let mut out = vec![0u32; desc_base(4) + 16 * DESC_WORDS];
+        assert_eq!(pop_chains(&mut q, &mem, &mut out, 4).unwrap(), 3);
+        let chain =
+            |i: usize| &out[HEADER_WORDS + CHAIN_WORDS * i..HEADER_WORDS + CHAIN_WORDS * i + 4];
+        let bad_index = ChainStatus::InvalidDescriptorIndex as u32;
+        assert_eq!(chain(0), &[0, 0, 4, bad_index]);
+        assert_eq!(chain(1), &[2, 4, 3, ChainStatus::InvalidChain as u32]);
+        let overflow = ChainStatus::DescriptorChainOverflow as u32;
+        assert_eq!(chain(2), &[3, 7, 1, overflow]);
     }
 
     #[test]

@@ -4,7 +4,10 @@
 //! end of a well-formed chain and at any malformed descriptor. A chain is
 //! complete when its last descriptor has no NEXT flag; when it is not, this
 //! module walks the chain again with the crate's own rules to name the rule
-//! that stopped it. The walk only runs for chains that were cut short.
+//! that stopped it. The walk only runs for chains that were cut short, and
+//! only up to the indirect table, if any: from there it resumes after the
+//! last descriptor the crate yielded (`Yielded`), so a long indirect table is
+//! not read twice.
 
 use std::mem::size_of;
 
@@ -36,13 +39,26 @@ pub enum ChainStatus {
     AddressOverflow = 7,
 }
 
+/// What the crate's iterator yielded for a chain, as the pop stored it.
+#[derive(Debug, Clone, Copy)]
+pub struct Yielded {
+    /// Descriptors yielded.
+    pub count: usize,
+    /// The last one's `next` field (meaningful when `count > 0`).
+    pub last_next: u16,
+    /// Their total length (below 2^32: the crate stops before it overflows).
+    pub bytes: u32,
+}
+
 /// Walks the chain starting at `head` with the rules of virtio-queue 0.14's
-/// `DescriptorChain::next` and reports where it stops.
+/// `DescriptorChain::next` and reports where it stops. Once it reaches the
+/// chain's indirect table it skips to where the crate stopped, from `yielded`.
 pub fn diagnose(
     mem: &GuestMem,
     desc_table: GuestAddress,
     queue_size: u16,
     head: u16,
+    yielded: Yielded,
 ) -> ChainStatus {
     let mut table = desc_table;
     let mut table_size = queue_size;
@@ -50,6 +66,8 @@ pub fn diagnose(
     let mut ttl = queue_size;
     let mut indirect = false;
     let mut total: u32 = 0;
+    // Descriptors walked before the indirect table (the crate yielded the same ones).
+    let mut direct = 0usize;
     loop {
         if ttl == 0 {
             return ChainStatus::InvalidChain;
@@ -80,6 +98,21 @@ pub fn diagnose(
             ttl = table_size;
             next = 0;
             indirect = true;
+            // The crate yielded `count - direct` entries of this table, each with NEXT
+            // (the chain is incomplete), so it stopped reading the entry the last one
+            // names: resume there with the crate's state.
+            if let Some(from_table) = yielded.count.checked_sub(direct).filter(|&n| n > 0) {
+                let Ok(n) = u16::try_from(from_table) else {
+                    return ChainStatus::InvalidChain;
+                };
+                if n > ttl {
+                    // The guest changed the chain under us: report the crate's verdict.
+                    return ChainStatus::InvalidChain;
+                }
+                ttl -= n;
+                next = yielded.last_next;
+                total = yielded.bytes;
+            }
             continue;
         }
         let Some(t) = total.checked_add(desc.len()) else {
@@ -91,5 +124,8 @@ pub fn diagnose(
         }
         next = desc.next();
         ttl -= 1;
+        if !indirect {
+            direct += 1;
+        }
     }
 }

@@ -1,0 +1,203 @@
+// What each virtio-blk request does (virtio 1.x, 5.2.6): the header is decoded, the
+// type dispatched, the data moved between guest memory and the storage with zero
+// copies (the chain's buffers are Buffer views of guest memory, handed straight to
+// preadv/pwritev), and a status chosen. device.ts runs this for every chain of a queue
+// and writes the status byte.
+import type { DescriptorChain } from '../..'
+
+import { hasFeature, VIRTIO_BLK_F_DISCARD, VIRTIO_BLK_F_FLUSH, VIRTIO_BLK_F_WRITE_ZEROES } from './features'
+import type { BlkModel } from './model'
+import {
+  type BlkStatus,
+  decodeHeader,
+  HEADER_SIZE,
+  ID_BYTES,
+  SECTOR_SIZE,
+  VIRTIO_BLK_S_IOERR,
+  VIRTIO_BLK_S_OK,
+  VIRTIO_BLK_S_UNSUPP,
+  VIRTIO_BLK_T_DISCARD,
+  VIRTIO_BLK_T_FLUSH,
+  VIRTIO_BLK_T_GET_ID,
+  VIRTIO_BLK_T_IN,
+  VIRTIO_BLK_T_OUT,
+  VIRTIO_BLK_T_WRITE_ZEROES,
+} from './protocol'
+import { checkSegments } from './segments'
+
+/** What a queue's device did, for the demo's summary and the tests. */
+export interface BlkDeviceStats {
+  /** processQueue() calls that found work (one per kick the device acted on). */
+  wakeups: number
+  /** Chains completed (put in the used ring). */
+  requests: number
+  /** Completed requests by type. */
+  reads: number
+  writes: number
+  flushes: number
+  getIds: number
+  discards: number
+  writeZeroes: number
+  /** Status bytes written, by value. */
+  ok: number
+  ioerr: number
+  unsupp: number
+  /** Malformed chains with no usable status byte, completed with used len 0. */
+  noStatus: number
+  /** Bytes transferred disk → guest (IN) and guest → disk (OUT). */
+  bytesRead: number
+  bytesWritten: number
+  /** Bytes deallocated (DISCARD, WRITE_ZEROES with unmap) and zeroed (WRITE_ZEROES). */
+  bytesDiscarded: number
+  bytesZeroed: number
+  /** Interrupts sent to the driver, and the ones needsNotification() said to skip. */
+  notifications: number
+  notificationsSuppressed: number
+  /** The last request error, for debugging (malformed chains, I/O errors). */
+  lastError: string | null
+}
+
+export function emptyStats(): BlkDeviceStats {
+  return {
+    wakeups: 0,
+    requests: 0,
+    reads: 0,
+    writes: 0,
+    flushes: 0,
+    getIds: 0,
+    discards: 0,
+    writeZeroes: 0,
+    ok: 0,
+    ioerr: 0,
+    unsupp: 0,
+    noStatus: 0,
+    bytesRead: 0,
+    bytesWritten: 0,
+    bytesDiscarded: 0,
+    bytesZeroed: 0,
+    notifications: 0,
+    notificationsSuppressed: 0,
+    lastError: null,
+  }
+}
+
+/** Outcome of one request: the status byte to write and the data bytes written into the chain. */
+export interface Completion {
+  status: BlkStatus
+  dataWritten: number
+}
+
+/**
+ * Serves one request chain (its status byte is the caller's). Returns IOERR or UNSUPP
+ * for anything wrong with the request; throws only when the chain's buffers are not
+ * in guest memory or the storage fails (the caller answers IOERR).
+ */
+export function serveRequest(model: BlkModel, chain: DescriptorChain, stats: BlkDeviceStats): Completion {
+  const ioerr = (reason: string): Completion => {
+    stats.lastError = `chain ${chain.headIndex}: ${reason}`
+    return { status: VIRTIO_BLK_S_IOERR, dataWritten: 0 }
+  }
+  const unsupp = (reason: string): Completion => {
+    stats.lastError = `chain ${chain.headIndex}: ${reason}`
+    return { status: VIRTIO_BLK_S_UNSUPP, dataWritten: 0 }
+  }
+  const reader = chain.reader()
+  if (reader.availableBytes() < HEADER_SIZE) return ioerr(`header shorter than ${HEADER_SIZE} bytes`)
+  const { type, sector } = decodeHeader(reader.read(HEADER_SIZE))
+  const { backend, features } = model
+  const writes = type === VIRTIO_BLK_T_OUT || type === VIRTIO_BLK_T_DISCARD || type === VIRTIO_BLK_T_WRITE_ZEROES
+  // VIRTIO_BLK_F_RO: the device MUST answer IOERR to writes and write nothing.
+  if (writes && model.readOnly) return ioerr(`request type ${type} on a read-only device`)
+  switch (type) {
+    case VIRTIO_BLK_T_IN: {
+      stats.reads++
+      const views = dataIn(chain)
+      const length = totalLength(views)
+      const offset = length % SECTOR_SIZE === 0 ? model.byteOffset(sector, BigInt(length / SECTOR_SIZE)) : -1
+      if (offset < 0) return ioerr(`IN: sector ${sector} + ${length} bytes out of range or not whole sectors`)
+      backend.read(views, offset) // preadv straight into guest memory
+      stats.bytesRead += length
+      return { status: VIRTIO_BLK_S_OK, dataWritten: length }
+    }
+    case VIRTIO_BLK_T_OUT: {
+      stats.writes++
+      const views = skipBytes(chain.readableBuffers(), HEADER_SIZE)
+      const length = totalLength(views)
+      const offset = length % SECTOR_SIZE === 0 ? model.byteOffset(sector, BigInt(length / SECTOR_SIZE)) : -1
+      if (offset < 0) return ioerr(`OUT: sector ${sector} + ${length} bytes out of range or not whole sectors`)
+      backend.write(views, offset) // pwritev straight from guest memory
+      stats.bytesWritten += length
+      return { status: VIRTIO_BLK_S_OK, dataWritten: 0 }
+    }
+    case VIRTIO_BLK_T_FLUSH:
+      if (!hasFeature(features, VIRTIO_BLK_F_FLUSH)) return unsupp('FLUSH not offered')
+      stats.flushes++
+      backend.flush()
+      return { status: VIRTIO_BLK_S_OK, dataWritten: 0 }
+    case VIRTIO_BLK_T_GET_ID: {
+      stats.getIds++
+      // The id goes at the start of the writable area, before the status byte.
+      const writer = chain.writer()
+      const n = Math.min(ID_BYTES, writer.availableBytes() - 1)
+      writer.write(model.id.subarray(0, n))
+      return { status: VIRTIO_BLK_S_OK, dataWritten: n }
+    }
+    case VIRTIO_BLK_T_DISCARD:
+    case VIRTIO_BLK_T_WRITE_ZEROES: {
+      const discard = type === VIRTIO_BLK_T_DISCARD
+      const kind = discard ? 'DISCARD' : 'WRITE_ZEROES'
+      const limits = discard ? model.config.discard : model.config.writeZeroes
+      const bit = discard ? VIRTIO_BLK_F_DISCARD : VIRTIO_BLK_F_WRITE_ZEROES
+      if (limits === undefined || !hasFeature(features, bit)) return unsupp(`${kind} not offered`)
+      if (discard) stats.discards++
+      else stats.writeZeroes++
+      const checked = checkSegments(kind, limits, model.sectors, reader.availableBytes(), (n) => reader.read(n))
+      if (!checked.ok) {
+        stats.lastError = `chain ${chain.headIndex}: ${checked.reason}`
+        return { status: checked.status, dataWritten: 0 }
+      }
+      const mayUnmap = model.config.writeZeroes?.mayUnmap === true
+      for (const r of checked.ranges) {
+        // DISCARD, and WRITE_ZEROES with unmap where write_zeroes_may_unmap: deallocate
+        // (a hole reads as zeros); else write zeros.
+        if ((discard || (r.unmap && mayUnmap)) && backend.discard) {
+          backend.discard(r.offset, r.length)
+          stats.bytesDiscarded += r.length
+        } else if (backend.writeZeroes) {
+          backend.writeZeroes(r.offset, r.length)
+          stats.bytesZeroed += r.length
+        } else {
+          return ioerr(`${kind}: the storage cannot zero`)
+        }
+      }
+      return { status: VIRTIO_BLK_S_OK, dataWritten: 0 }
+    }
+    default:
+      return unsupp(`unknown request type ${type}`)
+  }
+}
+
+/** The writable views minus the trailing status byte: where IN data goes. */
+function dataIn(chain: DescriptorChain): Buffer[] {
+  const views = chain.writableBuffers()
+  const last = views.length - 1
+  if (views[last]!.length === 1) views.pop()
+  else views[last] = views[last]!.subarray(0, views[last]!.length - 1)
+  return views
+}
+
+/** The views after their first `n` bytes. */
+function skipBytes(views: Buffer[], n: number): Buffer[] {
+  let left = n
+  let i = 0
+  while (i < views.length && left >= views[i]!.length) left -= views[i++]!.length
+  const rest = views.slice(i)
+  if (left > 0 && rest.length > 0) rest[0] = rest[0]!.subarray(left)
+  return rest
+}
+
+function totalLength(views: readonly Buffer[]): number {
+  let n = 0
+  for (const v of views) n += v.length
+  return n
+}
