@@ -8,6 +8,7 @@ import * as path from 'node:path'
 import test, { type ExecutionContext } from 'ava'
 
 import { VirtioQueueError } from '../src/index'
+import { native } from '../src/native'
 import { GuestAllocator, SplitQueueDriver, splitQueueLayout } from '../src/driver/index'
 import {
   VhostUserBackend,
@@ -407,7 +408,6 @@ onLinux('close() while a GET_VRING_BASE waits for queueStopped: it ends once the
 })
 
 test('listen() off Linux (no native vhost-user exports) rejects with VhostUserUnsupported', async (t) => {
-  const { native } = await import('../src/native')
   const saved = native.vhostUserStart
   delete native.vhostUserStart
   try {

@@ -82,6 +82,11 @@ export class TestFrontend {
     await this.#call(7)
   }
 
+  /** Kicks from the frontend's own thread; resolves to when (CLOCK_MONOTONIC ns, as process.hrtime.bigint()). */
+  async timedKick(index: number): Promise<bigint> {
+    return (await this.#call(8, index)) as bigint
+  }
+
   kick(index: number): void {
     binding.frontendKick(this.#h, index)
   }

@@ -55,6 +55,11 @@ pub enum Request {
     GetVringBase {
         index: usize,
     },
+    /// Kicks vring `index` from the frontend's thread (as another process would); the
+    /// answer is when (`CLOCK_MONOTONIC`, ns), taken just before the eventfd write.
+    TimedKick {
+        index: usize,
+    },
     /// `SET_VRING_ENABLE`.
     EnableVring {
         index: usize,
@@ -246,6 +251,12 @@ fn run(
         *fe = Some(f);
         return Ok(Answer::Value(offered & features));
     }
+    if let Request::TimedKick { index } = req {
+        let k = kicks.get(index).ok_or("no such vring")?;
+        let t = monotonic_ns();
+        k.write(1).map_err(|e| e.to_string())?;
+        return Ok(Answer::Value(t));
+    }
     if let Request::Disconnect = req {
         *fe = None;
         return Ok(Answer::Done);
@@ -296,7 +307,19 @@ fn run(
             .set_config(offset, VhostUserConfigFlags::WRITABLE, &data)
             .map_err(e)?,
         // Handled above.
-        Request::Setup { .. } | Request::Disconnect => {}
+        Request::Setup { .. } | Request::Disconnect | Request::TimedKick { .. } => {}
     }
     Ok(Answer::Done)
+}
+
+/// `CLOCK_MONOTONIC` in nanoseconds (libuv's `uv_hrtime`, and so Node's `process.hrtime`, reads
+/// the same clock).
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid timespec to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }

@@ -65,7 +65,8 @@ fn regions(ctx: &Ctx, i: usize) -> Result<Vec<(u64, u64, u64)>> {
 /// `frontendRequest(frontend, op, a, b, c, d) -> ticket`; ops: 0 setup(features,
 /// [guest, size, offset, ...]), 1 setMemTable(regions), 2 startVring(index, size,
 /// base, [desc, avail, used]), 3 getVringBase(index), 4 enableVring(index, on),
-/// 5 getConfig(offset, size), 6 setConfig(offset, Uint8Array), 7 disconnect.
+/// 5 getConfig(offset, size), 6 setConfig(offset, Uint8Array), 7 disconnect, 8 timedKick(index)
+/// (from the frontend's thread; answers the CLOCK_MONOTONIC time of the write).
 pub fn request(ctx: &Ctx) -> Result<Value> {
     let fe = ctx.external_arg::<FrontendHandle>(0, "frontend")?;
     let req = match ctx.u32_arg(1, "op")? {
@@ -115,6 +116,9 @@ pub fn request(ctx: &Ctx) -> Result<Value> {
             }
         }
         7 => Request::Disconnect,
+        8 => Request::TimedKick {
+            index: ctx.u16_arg(2, "index")? as usize,
+        },
         op => return Err(Error::range("op", format!("unknown op {op}"))),
     };
     let ticket = fe.0.request(req).map_err(err)?;
