@@ -17,9 +17,12 @@
 // Extra runners, listed in VIRTIO_QUEUE_TEST_EXTRAS (comma-separated), and by
 // default when CI=true (as .ci/run sets it): `node:<major>` runs the ava suite
 // on that Node major (scripts/test-matrix.js installs it from the npm
-// registry), `bench` the benchmark's smoke run, `pack` the packed-tarball
-// smoke test (scripts/pack-smoke.sh --package), `clippy` the Rust lints
-// (cargo clippy on every target, warnings as errors).
+// registry), `bench` the benchmark's smoke run, `vhost-user-bench` the
+// vhost-user benchmark's smoke run (npm run bench:vhost-user -- --smoke: a few
+// thousand verified requests per backend; a backend not installed or not in the
+// checkout is reported and skipped, a verification error fails), `pack` the
+// packed-tarball smoke test (scripts/pack-smoke.sh --package), `clippy` the
+// Rust lints (cargo clippy on every target, warnings as errors).
 'use strict'
 const { spawnSync } = require('node:child_process')
 const fs = require('node:fs')
@@ -48,7 +51,7 @@ function run(label, cmd, args) {
 
 const results = []
 // The current LTS (Node 26 since October 2026) besides the machine's Node 20.
-const CI_EXTRAS = 'node:26,bench,pack,clippy'
+const CI_EXTRAS = 'node:26,bench,vhost-user-bench,pack,clippy'
 
 if (only.includes('format')) {
   // Each check is one test: the tree is formatted (and lint-clean) or not.
@@ -151,6 +154,14 @@ for (const extra of extras) {
   } else if (extra === 'bench') {
     const r = run('bench smoke', 'npm', ['run', '--silent', 'bench', '--', '--smoke'])
     results.push(['bench', r.status === 0 ? 1 : 0, r.status === 0 ? 0 : 1])
+  } else if (extra === 'vhost-user-bench') {
+    if (process.platform !== 'linux') {
+      console.log('\n== vhost-user bench smoke: Linux only; not run')
+      results.push(['vhost-user-bench', 0, 0])
+      continue
+    }
+    const r = run('vhost-user bench smoke', 'npm', ['run', '--silent', 'bench:vhost-user', '--', '--smoke'])
+    results.push(['vhost-user-bench', r.status === 0 ? 1 : 0, r.status === 0 ? 0 : 1])
   } else if (extra === 'clippy') {
     // Clippy comes with rustup's default profile; a toolchain without it cannot lint, which
     // is said plainly (and counted as neither passed nor failed) rather than failing CI.
