@@ -159,3 +159,51 @@ fn verify(q: &DriverQueue, slot: u16, used_len: u32, r: Req, seed: u64) -> Resul
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::guest::{GuestMem, Layout};
+
+    fn read_completed(status: Option<u8>, len: u32, corrupt: bool) -> Result<(), String> {
+        let mem = GuestMem::new(1 << 20).unwrap();
+        let mut q = DriverQueue::new(&mem, Layout::new(0, 16, 2, 4096), true, true).unwrap();
+        let r = Req {
+            write: false,
+            offset: 8192,
+            len: 4096,
+        };
+        q.submit(1, T_IN, r.offset / SECTOR, r.len, true);
+        q.publish();
+        // The "device" fills the buffer and completes.
+        pattern::fill(q.buf(1, 4096), r.offset, 5);
+        if corrupt {
+            q.buf(1, 4096)[100] ^= 1;
+        }
+        q.complete_for_test(1, 1, len, status);
+        let (slot, used_len) = q.reap().unwrap();
+        assert_eq!(slot, 1);
+        verify(&q, slot, used_len, r, 5)
+    }
+
+    #[test]
+    fn a_correct_read_verifies() {
+        assert_eq!(read_completed(Some(S_OK), 4097, false), Ok(()));
+    }
+
+    #[test]
+    fn each_kind_of_wrong_completion_is_an_error() {
+        assert!(read_completed(Some(1), 4097, false)
+            .unwrap_err()
+            .contains("status 1"));
+        assert!(read_completed(None, 4097, false)
+            .unwrap_err()
+            .contains("status 255"));
+        assert!(read_completed(Some(S_OK), 4096, false)
+            .unwrap_err()
+            .contains("used length 4096, expected 4097"));
+        assert!(read_completed(Some(S_OK), 4097, true)
+            .unwrap_err()
+            .contains("data differs at disk offset 0x2060"));
+    }
+}
