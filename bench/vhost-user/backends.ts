@@ -128,8 +128,11 @@ function nodeBackend(): Spec {
         },
       )
       const r = await started('node', child, socket, (l) => l.includes('listening on'), 60_000)
-      // The work is done by the node process npm started (through sh): count that one.
-      const node = descendants(r.pid).find((p) => commandName(p) === 'node')
+      // The work is done by the node process npm started (through sh; a launcher such as the
+      // tsx CLI may start another under it): count the deepest one.
+      const node = descendants(r.pid)
+        .filter((p) => commandName(p) === 'node')
+        .at(-1)
       return { ...r, pid: node ?? r.pid }
     },
   }
