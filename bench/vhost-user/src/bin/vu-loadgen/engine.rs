@@ -37,6 +37,8 @@ pub struct Totals {
     pub elapsed: Duration,
     pub kicks: u64,
     pub waits: u64,
+    /// The queue's avail index when the phase ended (every request then served).
+    pub avail_idx: u16,
 }
 
 /// Runs one phase. Every read's data is checked against `seed`'s pattern, every completion's
@@ -119,6 +121,7 @@ pub fn run(
     t.elapsed = start.elapsed();
     t.kicks = q.kicks - kicks0;
     t.waits = q.waits - waits0;
+    t.avail_idx = q.avail_idx();
     Ok(t)
 }
 

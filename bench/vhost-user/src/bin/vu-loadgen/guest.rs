@@ -176,6 +176,11 @@ impl<'m> DriverQueue<'m> {
         self.l
     }
 
+    /// The avail index published so far (what GET_VRING_BASE must return once all is served).
+    pub fn avail_idx(&self) -> u16 {
+        self.published
+    }
+
     fn u16_at(&self, gpa: u64) -> &AtomicU16 {
         // SAFETY: in bounds, 2-aligned (every ring field is); the backend accesses it too, so
         // only atomically.

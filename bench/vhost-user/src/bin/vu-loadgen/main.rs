@@ -226,8 +226,16 @@ fn point(
     });
     let mut hist = Histogram::new();
     let (mut ops, mut seconds, mut kicks, mut waits) = (0, 0f64, 0, 0);
-    for r in results {
+    for (i, r) in results.into_iter().enumerate() {
         let (t, h) = r?;
+        // Every request is served: stopping the ring must report where the driver stopped.
+        let base = s.stop_queue(i)?;
+        if base != u32::from(t.avail_idx) {
+            return Err(format!(
+                "GET_VRING_BASE (queue {i}): {base}, but the driver made {} available",
+                t.avail_idx
+            ));
+        }
         hist.merge(&h);
         ops += t.ops;
         seconds = seconds.max(t.elapsed.as_secs_f64());

@@ -177,4 +177,11 @@ impl Session {
         }
         Ok(())
     }
+
+    /// Stops ring `index` (GET_VRING_BASE) and returns the backend's next avail index.
+    pub fn stop_queue(&mut self, index: usize) -> Result<u32, String> {
+        self.fe
+            .get_vring_base(index)
+            .map_err(|e| format!("GET_VRING_BASE (queue {index}): {e}"))
+    }
 }
