@@ -102,7 +102,7 @@ interface Run {
   p99Us: number
   p999Us: number
   backendCores: number | null
-  loadgenCores: number
+  loadgenCores: number | null
   kicksPerRequest: number
   wakeupsPerRequest: number
 }
@@ -240,13 +240,16 @@ function summary(byBackend: Record<string, Run[]>) {
         p99Us: median(runs.map((r) => r.p99Us)),
         p999Us: median(runs.map((r) => r.p999Us)),
         backendCores: median(runs.map((r) => r.backendCores ?? Number.NaN)),
-        loadgenCores: median(runs.map((r) => r.loadgenCores)),
+        loadgenCores: median(runs.map((r) => r.loadgenCores ?? Number.NaN)),
         kicksPerRequest: median(runs.map((r) => r.kicksPerRequest)),
         wakeupsPerRequest: median(runs.map((r) => r.wakeupsPerRequest)),
       },
     ]),
   )
 }
+
+/** Cores, or '-' when the run was too short to tell (--smoke). */
+const cores = (c: number) => (Number.isNaN(c) ? '-' : c.toFixed(2)).padStart(14)
 
 function printPoint(key: string, byBackend: Record<string, Run[]>, live: BackendName[]): void {
   const s = summary(byBackend)
@@ -261,7 +264,7 @@ function printPoint(key: string, byBackend: Record<string, Run[]>, live: Backend
     const range = `${r.iops} (${r.min}..${r.max})`
     console.log(
       `  ${b.padEnd(8)} ${range.padStart(26)} ${(r.vsQsd === null ? '-' : r.vsQsd.toFixed(2)).padStart(8)} ` +
-        `${r.p50Us.toFixed(1).padStart(8)} ${r.p99Us.toFixed(1).padStart(8)} ${r.backendCores.toFixed(2).padStart(14)} ${r.loadgenCores.toFixed(2).padStart(14)}`,
+        `${r.p50Us.toFixed(1).padStart(8)} ${r.p99Us.toFixed(1).padStart(8)} ${cores(r.backendCores)} ${cores(r.loadgenCores)}`,
     )
   }
 }

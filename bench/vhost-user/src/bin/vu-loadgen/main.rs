@@ -214,12 +214,14 @@ fn point(
             Instant::now(),
         );
         let wall = (cpu1.2 - cpu0.2).as_secs_f64();
+        // /proc counts CPU time in clock ticks (10 ms): a shorter run gives no figure.
+        let enough = wall >= 0.5;
         let backend_cores = match (cpu0.0, cpu1.0) {
-            (Some(a), Some(b)) => Some((b - a) / wall),
+            (Some(a), Some(b)) if enough => Some((b - a) / wall),
             _ => None,
         };
         let loadgen_cores = match (cpu0.1, cpu1.1) {
-            (Some(a), Some(b)) => (b - a) / wall,
+            (Some(a), Some(b)) if enough => (b - a) / wall,
             _ => f64::NAN,
         };
         (r, backend_cores, loadgen_cores)
