@@ -115,7 +115,9 @@ const median = (xs: number[]): number => {
 
 function cargoBuild(): void {
   const locked = process.env.VIRTIO_QUEUE_CRATES === 'crates-io' ? [] : ['--locked']
-  const r = spawnSync('cargo', ['build', '--release', '--offline', ...locked, '-p', 'vhost-user-bench'], {
+  const manifest = path.join('bench', 'vhost-user', 'Cargo.toml')
+  const args = ['build', '--release', '--offline', ...locked, '--manifest-path', manifest, '--target-dir', 'target']
+  const r = spawnSync('cargo', args, {
     cwd: ROOT,
     stdio: ['ignore', 'inherit', 'inherit'],
   })
