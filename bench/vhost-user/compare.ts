@@ -15,7 +15,8 @@
 //                       (io_uring in an iothread was the fastest of the four here)
 //   --disk-mib N        disk file size in /dev/shm (default 256)
 //   --smoke             CI: 3000 verified requests per backend and point (qd 1,32; queues 1,2),
-//                       one rotation, a 64 MiB disk, and a check that a wrong pattern fails
+//                       one rotation, a 64 MiB disk; then, on vu-blk-native, a run without
+//                       indirect descriptors and a check that a wrong pattern fails
 //   --json              one JSON object on stdout
 //
 // Each backend process serves every run of one queue count (all three are started per queue
@@ -208,7 +209,7 @@ async function main(): Promise<number> {
         for (const r of running.values()) await stop(r)
       }
     }
-    if (o.smoke && live.includes('native')) failures += negativeCheck(disk, dir, seed, say, errors)
+    if (o.smoke && live.includes('native')) failures += extraChecks(disk, dir, seed, say, errors)
   } finally {
     fs.rmSync(disk, { force: true })
     fs.rmSync(dir, { recursive: true, force: true })
@@ -271,29 +272,48 @@ function printPoint(key: string, byBackend: Record<string, Run[]>, live: Backend
   }
 }
 
-/** The verification can fail: reading the disk with a seed it was not filled with must. */
-function negativeCheck(disk: string, dir: string, seed: number, say: (s: string) => void, errors: string[]): number {
-  const socket = path.join(dir, 'negative.sock')
-  const child = spawnSync(
+/** Runs vu-loadgen with `args` against a fresh vu-blk-native on `disk`. */
+function againstNative(disk: string, dir: string, args: string[]): { status: number | null; stderr: string } {
+  const socket = path.join(dir, 'check.sock')
+  const r = spawnSync(
     'bash',
     [
       '-c',
-      `"$1" --socket "$2" --disk "$3" & pid=$!; "$4" --socket "$2" --qd 4 --queues 1 --requests 100 --no-prefill --seed $5; rc=$?; kill $pid; wait $pid 2>/dev/null; exit $rc`,
-      'negative',
+      '"$1" --socket "$2" --disk "$3" >/dev/null 2>&1 & pid=$!; "$4" --socket "$2" "${@:5}"; rc=$?; kill $pid; wait $pid 2>/dev/null; exit $rc',
+      'check',
       path.join(TARGET, 'vu-blk-native'),
       socket,
       disk,
       path.join(TARGET, 'vu-loadgen'),
-      `${seed + 1}`,
+      ...args,
     ],
     { encoding: 'utf8', timeout: 60_000 },
   )
-  if (child.status === 1 && /data differs/.test(child.stderr)) {
-    say('negative check: a disk holding another seed fails verification (exit 1, "data differs"), as it must')
-    return 0
+  return { status: r.status, stderr: r.stderr }
+}
+
+/**
+ * --smoke's extra checks against vu-blk-native: requests made of three ring descriptors
+ * (indirect descriptors not negotiated) verify too; and the verification can fail: reading
+ * the disk under a seed it was not filled with must exit 1.
+ */
+function extraChecks(disk: string, dir: string, seed: number, say: (s: string) => void, errors: string[]): number {
+  let failures = 0
+  const common = ['--qd', '32', '--queues', '1', '--no-prefill', '--json']
+  const direct = againstNative(disk, dir, [...common, '--requests', '3000', '--seed', `${seed}`, '--no-indirect'])
+  if (direct.status === 0) say('direct descriptors (--no-indirect): 3000 requests verified')
+  else {
+    failures++
+    errors.push(`direct descriptors: exit ${direct.status}: ${direct.stderr}`)
   }
-  errors.push(`negative check: expected exit 1 with "data differs", got ${child.status}: ${child.stderr}`)
-  return 1
+  const wrong = againstNative(disk, dir, [...common, '--requests', '100', '--seed', `${seed + 1}`])
+  if (wrong.status === 1 && /data differs/.test(wrong.stderr))
+    say('negative check: a disk holding another seed fails verification (exit 1, "data differs"), as it must')
+  else {
+    failures++
+    errors.push(`negative check: expected exit 1 with "data differs", got ${wrong.status}: ${wrong.stderr}`)
+  }
+  return failures
 }
 
 main().then(

@@ -47,6 +47,8 @@ pub struct LoadgenOptions {
     pub backend_pid: Option<u32>,
     /// A name for the backend in the output.
     pub label: String,
+    /// Offer VIRTIO_F_INDIRECT_DESC (off: three ring descriptors per request).
+    pub indirect: bool,
 }
 
 pub const LOADGEN_USAGE: &str = "\
@@ -65,6 +67,7 @@ usage: vu-loadgen --socket PATH [options]
   --no-prefill        the disk already holds this seed's pattern (an earlier run with --seed)
   --backend-pid PID   report that process's CPU use over each timed part
   --label NAME        backend name in the output
+  --no-indirect       do not negotiate indirect descriptors (3 ring descriptors per request)
   --json              one JSON object on stdout instead of the table";
 
 fn number(flag: &str, v: &str) -> Result<u64, String> {
@@ -140,9 +143,10 @@ impl LoadgenOptions {
             json: false,
             backend_pid: None,
             label: "backend".into(),
+            indirect: true,
         };
         let mut seed = None;
-        for (f, v) in pairs(args, &["--json", "--no-prefill", "--help"])? {
+        for (f, v) in pairs(args, &["--json", "--no-prefill", "--no-indirect", "--help"])? {
             match f.as_str() {
                 "--socket" => o.socket = PathBuf::from(v),
                 "--qd" => o.qd = list(&f, &v, 32768)?,
@@ -184,6 +188,7 @@ impl LoadgenOptions {
                 "--span" => o.span = Some(number(&f, &v)?),
                 "--seed" => seed = Some(number(&f, &v)?),
                 "--no-prefill" => o.prefill = false,
+                "--no-indirect" => o.indirect = false,
                 "--json" => o.json = true,
                 "--backend-pid" => o.backend_pid = Some(number(&f, &v)? as u32),
                 "--label" => o.label = v,

@@ -19,7 +19,11 @@ fn main() {
         }
         Err(e) => {
             eprintln!("{e}");
-            std::process::exit(2);
+            std::process::exit(if std::env::args().any(|a| a == "--help") {
+                0
+            } else {
+                2
+            });
         }
     }
 }

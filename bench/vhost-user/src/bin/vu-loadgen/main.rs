@@ -29,7 +29,11 @@ fn main() {
         Ok(o) => o,
         Err(e) => {
             eprintln!("{e}");
-            std::process::exit(2);
+            std::process::exit(if std::env::args().any(|a| a == "--help") {
+                0
+            } else {
+                2
+            });
         }
     };
     if let Err(e) = sweep(&o) {
@@ -81,7 +85,7 @@ fn point(
     use vhost_user_bench::latency::Histogram;
     use vhost_user_bench::rng::Rng;
 
-    let mut s = session::Session::connect(&o.socket, queues, Duration::from_secs(10))?;
+    let mut s = session::Session::connect(&o.socket, queues, o.indirect, Duration::from_secs(10))?;
     let span = o.span.unwrap_or(s.capacity).min(s.capacity) / u64::from(o.bs) * u64::from(o.bs);
     if span == 0 {
         return Err(format!(

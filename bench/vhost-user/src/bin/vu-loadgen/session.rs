@@ -39,7 +39,12 @@ impl Session {
     }
 
     /// Connects (retrying for up to `patience` while the backend comes up) and negotiates.
-    pub fn connect(path: &Path, queues: u16, patience: Duration) -> Result<Session, String> {
+    pub fn connect(
+        path: &Path,
+        queues: u16,
+        indirect: bool,
+        patience: Duration,
+    ) -> Result<Session, String> {
         let deadline = Instant::now() + patience;
         let fe = loop {
             match Frontend::connect(path, u64::from(queues)) {
@@ -67,7 +72,10 @@ impl Session {
             F_FLUSH,
             F_MQ,
         ];
-        let features = offered & wanted.iter().fold(0u64, |f, b| f | 1 << b);
+        let mut features = offered & wanted.iter().fold(0u64, |f, b| f | 1 << b);
+        if !indirect {
+            features &= !(1 << F_INDIRECT_DESC);
+        }
         let mut s = Session {
             fe,
             features,
