@@ -279,7 +279,7 @@ function againstNative(disk: string, dir: string, args: string[]): { status: num
     'bash',
     [
       '-c',
-      '"$1" --socket "$2" --disk "$3" >/dev/null 2>&1 & pid=$!; "$4" --socket "$2" "${@:5}"; rc=$?; kill $pid; wait $pid 2>/dev/null; exit $rc',
+      '"$1" --socket "$2" --disk "$3" >/dev/null 2>&1 & pid=$!; lg=$4; sock=$2; shift 4; "$lg" --socket "$sock" "$@"; rc=$?; kill $pid; wait $pid 2>/dev/null; exit $rc',
       'check',
       path.join(TARGET, 'vu-blk-native'),
       socket,
