@@ -22,9 +22,12 @@
 // Extra runners, listed in VIRTIO_QUEUE_TEST_EXTRAS (comma-separated), and by
 // default when CI=true (as .ci/run sets it): `node:<major>` runs the ava suite
 // on that Node major (scripts/test-matrix.js installs it from the npm
-// registry), `bench` the benchmark's smoke run, `pack` the packed-tarball
-// smoke test (scripts/pack-smoke.sh --package), `clippy` the Rust lints
-// (cargo clippy on every target, warnings as errors).
+// registry), `bench` the benchmark's smoke run, `vhost-user-bench` the
+// vhost-user benchmark's smoke run (npm run bench:vhost-user -- --smoke: a few
+// thousand verified requests per backend; a backend not installed or not in the
+// checkout is reported and skipped, a verification error fails), `pack` the
+// packed-tarball smoke test (scripts/pack-smoke.sh --package), `clippy` the
+// Rust lints (cargo clippy on every target, warnings as errors).
 'use strict'
 const { spawnSync } = require('node:child_process')
 const fs = require('node:fs')
@@ -56,13 +59,18 @@ function run(label, cmd, args) {
 }
 
 const results = []
+// The vhost-user benchmark's programs: a cargo workspace of their own (see the root Cargo.toml),
+// tested, linted and formatted beside the addon's, built into the same target folder.
+const BENCH_MANIFEST = path.join('bench', 'vhost-user', 'Cargo.toml')
+const benchCargo = ['--manifest-path', BENCH_MANIFEST, '--target-dir', 'target']
 // The current LTS (Node 26 since October 2026) besides the machine's Node 20.
-const CI_EXTRAS = 'node:26,bench,pack,clippy'
+const CI_EXTRAS = 'node:26,bench,vhost-user-bench,pack,clippy'
 
 if (only.includes('format')) {
   // Each check is one test: the tree is formatted (and lint-clean) or not.
   const checks = [
     ['rustfmt', 'cargo', ['fmt', '--all', '--check']],
+    ['rustfmt (bench/vhost-user)', 'cargo', ['fmt', '--check', '--manifest-path', BENCH_MANIFEST]],
     ['biome', bin('biome'), ['check', '--error-on-warnings', '.']],
   ]
   let passed = 0
@@ -75,20 +83,22 @@ if (only.includes('format')) {
 }
 
 if (only.includes('cargo')) {
-  const r = run('cargo', 'cargo', [
-    'test',
-    '--offline',
-    '--features',
-    'testing',
-    ...(process.env.VIRTIO_QUEUE_CRATES === 'crates-io' ? [] : ['--locked']),
-  ])
+  const locked = process.env.VIRTIO_QUEUE_CRATES === 'crates-io' ? [] : ['--locked']
   let passed = 0
   let failed = 0
-  for (const m of r.out.matchAll(/test result: \w+\. (\d+) passed; (\d+) failed/g)) {
-    passed += Number(m[1])
-    failed += Number(m[2])
+  for (const args of [
+    ['test', '--offline', '--features', 'testing', ...locked],
+    ['test', '--offline', ...locked, ...benchCargo],
+  ]) {
+    const r = run('cargo', 'cargo', args)
+    let runFailed = 0
+    for (const m of r.out.matchAll(/test result: \w+\. (\d+) passed; (\d+) failed/g)) {
+      passed += Number(m[1])
+      runFailed += Number(m[2])
+    }
+    if (r.status !== 0 && runFailed === 0) runFailed = 1
+    failed += runFailed
   }
-  if (r.status !== 0 && failed === 0) failed = 1
   results.push(['cargo', passed, failed])
 }
 
@@ -183,6 +193,14 @@ for (const extra of extras) {
   } else if (extra === 'bench') {
     const r = run('bench smoke', 'npm', ['run', '--silent', 'bench', '--', '--smoke'])
     results.push(['bench', r.status === 0 ? 1 : 0, r.status === 0 ? 0 : 1])
+  } else if (extra === 'vhost-user-bench') {
+    if (process.platform !== 'linux') {
+      console.log('\n== vhost-user bench smoke: Linux only; not run')
+      results.push(['vhost-user-bench', 0, 0])
+      continue
+    }
+    const r = run('vhost-user bench smoke', 'npm', ['run', '--silent', 'bench:vhost-user', '--', '--smoke'])
+    results.push(['vhost-user-bench', r.status === 0 ? 1 : 0, r.status === 0 ? 0 : 1])
   } else if (extra === 'clippy') {
     // Clippy comes with rustup's default profile; a toolchain without it cannot lint, which
     // is said plainly (and counted as neither passed nor failed) rather than failing CI.
@@ -203,7 +221,18 @@ for (const extra of extras) {
       '-D',
       'warnings',
     ])
-    results.push(['clippy', r.status === 0 ? 1 : 0, r.status === 0 ? 0 : 1])
+    const b = run('clippy (bench/vhost-user)', 'cargo', [
+      'clippy',
+      '--offline',
+      ...locked,
+      '--all-targets',
+      ...benchCargo,
+      '--',
+      '-D',
+      'warnings',
+    ])
+    const ok = r.status === 0 && b.status === 0
+    results.push(['clippy', ok ? 1 : 0, ok ? 0 : 1])
   } else if (extra === 'pack') {
     const r = run('packed tarballs', 'bash', [path.join('scripts', 'pack-smoke.sh'), '--package'])
     results.push(['pack', r.status === 0 ? 1 : 0, r.status === 0 ? 0 : 1])
