@@ -1,16 +1,14 @@
 // The one place the virtio-blk example touches `virtio-queue/vhost-user`, the package's
-// vhost-user backend API. That subpath is being written in parallel; until it is in
-// this tree, this file declares the contract it is written to and loads the module at
-// run time, so everything else type-checks and runs (and says clearly why it cannot
-// serve when the module is missing).
-//
-// TODO(vhost-user subpath): once `vhost-user.js` / `vhost-user.d.ts` exist at the
-// package root, replace the declarations below with
-//   import { VhostUserBackend, type VhostUserDevice, type Vring } from '../../vhost-user'
-// (in your project: from 'virtio-queue/vhost-user'), and loadVhostUser() with that import.
+// vhost-user backend API (in your project: `from 'virtio-queue/vhost-user'`). The device
+// contract is declared here structurally (the module's Vring is a class with private
+// state, which the example's tests stand in for), checked below against the module's own
+// types; the class is loaded at run time so the tests can drive the CLI through a
+// stand-in backend (MODULE_OVERRIDE_ENV), and a build without the module says why it
+// cannot serve instead of failing to start.
 import type { EventEmitter } from 'node:events'
 
 import type { GuestMemory, Queue } from '../..'
+import type * as api from '../../vhost-user'
 
 /** What a vhost-user backend asks of a device (the contract of `virtio-queue/vhost-user`). */
 export interface VhostUserDevice {
@@ -52,6 +50,15 @@ export type VhostUserBackendClass = new (options: {
   socketPath: string
   device: VhostUserDevice
 }) => VhostUserBackendInstance
+
+// The contract above agrees with the module's: a device written to it is a device of the
+// module's, and the module's vrings are vrings here (a compile-time check only).
+type Assignable<T extends U, U> = T
+export type ContractChecks = [
+  Assignable<VhostUserDevice, api.VhostUserDevice>,
+  Assignable<api.Vring, Vring>,
+  Assignable<api.VhostUserBackend, VhostUserBackendInstance>,
+]
 
 /** Where the module is looked for: the package root's `vhost-user` entry point. */
 const SPECIFIER = '../../vhost-user'
