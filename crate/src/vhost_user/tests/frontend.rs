@@ -282,16 +282,7 @@ fn memory_slots_are_added_and_removed() {
 #[test]
 fn the_next_frontend_finds_a_clean_backend() {
     let h = Harness::start("reconnect", 1);
-    let (mut fe, features) = negotiate(&h);
-    fe.set_features(features).unwrap();
-    let ram = guest_ram();
-    fe.set_mem_table(&[region_info(&ram, 0), region_info(&ram, 1)])
-        .unwrap();
-    fe.set_vring_num(0, MAX_SIZE).unwrap();
-    fe.set_vring_addr(0, &vring_config(&ram)).unwrap();
-    let kick = EventFd::new(0).unwrap();
-    fe.set_vring_kick(0, &kick).unwrap();
-    fe.set_vring_enable(0, true).unwrap();
+    let (fe, _ram, _kick) = running(&h);
     drop(fe); // QEMU killed mid-run
     assert_eq!(h.wait_disconnected(), None);
     assert!(h
