@@ -254,22 +254,10 @@ export class UsedBatch {
    * @throws RangeError if headIndex is not a u16 or len not a u32 (TypeError if not numbers).
    */
   push(headIndex: number, len: number): void {
-    // One test for the valid case; the errors are built elsewhere (pushError), which keeps
-    // this method small enough to be inlined into a device loop.
-    if (
-      !(
-        typeof headIndex === 'number' &&
-        typeof len === 'number' &&
-        headIndex >= 0 &&
-        headIndex <= 0xffff &&
-        Number.isInteger(headIndex) &&
-        len >= 0 &&
-        len <= 0xffffffff &&
-        Number.isInteger(len)
-      )
-    ) {
-      throw pushError(headIndex, len)
-    }
+    // One test for the valid case (isUsedEntry, which V8 inlines); the errors are built
+    // elsewhere (pushError), which keeps this method small enough to be inlined into a
+    // device loop.
+    if (!isUsedEntry(headIndex, len)) throw pushError(headIndex, len)
     const i = 2 * this.#count
     if (i === this.#pairs.length) this.#grow()
     this.#pairs[i] = headIndex
@@ -294,7 +282,12 @@ export class UsedBatch {
  * (the TypeError or RangeError addUsed and push throw), or null when both are valid.
  */
 export function usedEntryError(headIndex: unknown, len: unknown): Error | null {
-  if (
+  return isUsedEntry(headIndex, len) ? null : pushError(headIndex, len)
+}
+
+/** Whether `headIndex` is a u16 and `len` a u32: a used entry push and addUsed accept. */
+function isUsedEntry(headIndex: unknown, len: unknown): boolean {
+  return (
     typeof headIndex === 'number' &&
     typeof len === 'number' &&
     headIndex >= 0 &&
@@ -304,8 +297,6 @@ export function usedEntryError(headIndex: unknown, len: unknown): Error | null {
     len <= 0xffffffff &&
     Number.isInteger(len)
   )
-    return null
-  return pushError(headIndex, len)
 }
 
 /** The error of UsedBatch.push for arguments that failed its test. */
