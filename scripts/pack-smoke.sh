@@ -152,6 +152,7 @@ import { GuestMemory, Queue } from 'virtio-queue'
 import * as esm from 'virtio-queue'
 import * as driver from 'virtio-queue/driver'
 import * as vhostUser from 'virtio-queue/vhost-user'
+import * as file from 'virtio-queue/file'
 import { createRequire } from 'node:module'
 $setup
 $example
@@ -166,6 +167,9 @@ if (typeof driver.SplitQueueDriver !== 'function') throw new Error('no SplitQueu
 const cjsVhostUser = require('virtio-queue/vhost-user')
 if (!same(vhostUser, cjsVhostUser)) throw new Error('ESM vhost-user exports ' + Object.keys(vhostUser).sort() + ' differ from CJS ' + Object.keys(cjsVhostUser).sort())
 if (vhostUser.VhostUserBackend !== cjsVhostUser.VhostUserBackend) throw new Error('no VhostUserBackend, or two module instances')
+const cjsFile = require('virtio-queue/file')
+if (!same(file, cjsFile)) throw new Error('ESM file exports ' + Object.keys(file).sort() + ' differ from CJS ' + Object.keys(cjsFile).sort())
+if (file.punchHole !== cjsFile.punchHole) throw new Error('no punchHole, or two module instances')
 console.log('import: ' + n + ' chains; ' + Object.keys(esm).length + ' exports, driver ' + Object.keys(driver).length + ', same as CJS')
 JS
 node smoke.mjs || die "(b) import 'virtio-queue' failed"
@@ -206,6 +210,11 @@ void new Reader()
 void m.handle
 const layout: SplitQueueLayout = splitQueueLayout(0x1000, 8)
 void layout, state, pageSize, SplitQueueDriver
+const zeroed: Promise<void> = punchHole(0, 0n, 4096)
+const how: ZeroRangeMethod = "zero-range"
+// @ts-expect-error: lengths are numbers or bigints
+void zeroRangeSync(0, 0, "4096")
+void zeroed, how, FileError
 export const chains: number = n
 '
 ts_imports_values='GuestMemory, Queue, Reader, VirtioQueueError, PAGE_SIZE'
@@ -214,6 +223,7 @@ ts_imports_types='type QueueGuard, type DescriptorChain, type QueueState'
   echo "import { $ts_imports_values, $ts_imports_types } from 'virtio-queue'"
   echo "import { SplitQueueDriver, splitQueueLayout, type SplitQueueLayout } from 'virtio-queue/driver'"
   echo "import { VhostUserBackend, type VhostUserDevice, type Vring } from 'virtio-queue/vhost-user'"
+  echo "import { punchHole, zeroRangeSync, FileError, type ZeroRangeMethod } from 'virtio-queue/file'"
   echo "$ts_body"
 } > api.ts
 cp api.ts api-esm.mts

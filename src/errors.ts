@@ -69,6 +69,11 @@ export type VirtioQueueErrorCode =
   | 'VhostUserUnsupported'
   /** The backend is closed, or was already listening. */
   | 'VhostUserState'
+  // files (virtio-queue/file)
+  /** A system call on a file failed: a `FileError` (virtio-queue/file) with `errno` and `syscall`. */
+  | 'FileError'
+  /** fallocate(2) needs Linux. */
+  | 'FileUnsupported'
 
 /**
  * An error from the queue, the crate or guest memory. `code` names the virtio-queue error

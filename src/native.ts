@@ -70,6 +70,14 @@ export interface NativeBinding {
   vhostUserClose?(backend: VhostUserHandle): void
   vhostUserCompleteStop?(backend: VhostUserHandle, index: number, nextAvail: number): boolean
   vhostUserNotify?(notifier: NotifierHandle): boolean
+  /**
+   * Linux only: fallocate(2) on `fd` (crate/src/js/file.rs); `op` 0 punches a hole, 1 zeroes.
+   * The outcome (returned, or the Promise's value when `async`) is decoded by src/file/fallocate.ts.
+   */
+  fileFallocate?: {
+    (fd: number, offset: number | bigint, length: number | bigint, op: number, async: false): number
+    (fd: number, offset: number | bigint, length: number | bigint, op: number, async: true): Promise<number>
+  }
   /** Testing addon only (bench/): native device rounds + recycling driver; see crate/src/js/testing.rs for `io`. */
   benchNative(memory: MemoryHandle, queue: QueueHandle, io: Uint32Array): number
   constants(): [

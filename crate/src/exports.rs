@@ -56,6 +56,13 @@ const VHOST_USER_FUNCTIONS: &[(&str, Body)] = &[
 #[cfg(not(target_os = "linux"))]
 const VHOST_USER_FUNCTIONS: &[(&str, Body)] = &[];
 
+/// fallocate(2) on files (`virtio-queue/file`; Linux only: elsewhere the
+/// TypeScript layer finds it missing and throws `FileUnsupported`).
+#[cfg(target_os = "linux")]
+const FILE_FUNCTIONS: &[(&str, Body)] = &[("fileFallocate", crate::js::file::fallocate)];
+#[cfg(not(target_os = "linux"))]
+const FILE_FUNCTIONS: &[(&str, Body)] = &[];
+
 /// Exports of the `testing` build only (tests and benchmark).
 #[cfg(feature = "testing")]
 const TESTING_FUNCTIONS: &[(&str, Body)] = &[
@@ -115,6 +122,7 @@ pub unsafe extern "C" fn napi_register_module_v1(env: napi_env, exports: napi_va
         let functions: Vec<(&'static str, Body)> = FUNCTIONS
             .iter()
             .chain(VHOST_USER_FUNCTIONS)
+            .chain(FILE_FUNCTIONS)
             .chain(TESTING_FUNCTIONS)
             .copied()
             .collect();

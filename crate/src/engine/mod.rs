@@ -1,7 +1,8 @@
 //! The Rust that knows nothing of JavaScript: guest memory over host memory,
 //! the batch encoding of popped chains and used entries, why a chain ended
-//! early, the table of generation-checked handles, the benchmark's native
-//! loop (feature `testing`), and the addon's one error type. Nothing here
+//! early, the table of generation-checked handles, fallocate(2) on files
+//! (Linux), the benchmark's native loop (feature `testing`), and the addon's
+//! one error type. Nothing here
 //! uses Node-API; `js` exposes it.
 
 pub mod batch;
@@ -9,6 +10,8 @@ pub mod batch;
 pub mod bench;
 pub mod chain_status;
 pub mod error;
+#[cfg(target_os = "linux")]
+pub mod file;
 pub mod memory;
 pub mod slots;
 

@@ -3,6 +3,8 @@
 //! errors are thrown.
 
 pub mod call_area;
+#[cfg(target_os = "linux")]
+pub mod file;
 pub mod memory;
 pub mod queue;
 pub mod state;

@@ -126,6 +126,32 @@ impl Env {
         }
     }
 
+    /// An integer from 0 to `max`: a number (a safe integer) or a bigint. Nothing is
+    /// converted: other types (a boxed number, an object with `valueOf`) are refused.
+    pub fn uint_or_bigint(self, v: Value, name: &'static str, max: u64) -> Result<u64> {
+        match self.type_of(v)? {
+            ValueType::Number => self.uint(v, name, max.min((1u64 << 53) - 1)),
+            ValueType::BigInt => {
+                let (mut x, mut lossless) = (0u64, false);
+                // SAFETY: `v` is a bigint of this environment.
+                check(unsafe {
+                    napi_get_value_bigint_uint64(self.raw(), v.0, &mut x, &mut lossless)
+                })?;
+                if !lossless || x > max {
+                    return Err(Error::range(
+                        name,
+                        format!("a bigint must be from 0n to {max}n"),
+                    ));
+                }
+                Ok(x)
+            }
+            _ => Err(Error::ArgType {
+                name,
+                expected: "of type number or bigint",
+            }),
+        }
+    }
+
     /// The length of an array (an `Array`, checked by V8, not by a property read).
     pub fn array_len(self, v: Value, name: &'static str) -> Result<u32> {
         let mut is_array = false;

@@ -14,6 +14,7 @@
 //!   async contexts, `napi_make_callback`, exceptions taken);
 //! - `cleanup`: asynchronous environment-teardown hooks;
 //! - `uv`: libuv async and poll handles on the environment's loop;
+//! - `work`: tasks on libuv's threadpool (async work) that settle a Promise;
 //! - `error`: the layer's own errors.
 //!
 //! Raw `napi_env` and `napi_value` handles never leave the layer except
@@ -30,6 +31,7 @@ mod reference;
 mod sys;
 mod trampoline;
 mod uv;
+mod work;
 
 pub use args::{uint_value, TypedArray, TypedArrayKind};
 pub use callback::{AsyncContext, Called, HandleScope};
@@ -42,3 +44,4 @@ pub use reference::{Ref, WeakRef};
 pub use sys::{napi_env, napi_type_tag as TypeTag, napi_value};
 pub use trampoline::{register, Body, Ctx, Throw};
 pub use uv::{AsyncHandle, Loop, PollHandle, Waker};
+pub use work::{Settled, Task};

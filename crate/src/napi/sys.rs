@@ -43,6 +43,22 @@ pub struct napi_async_context__ {
 pub struct napi_async_cleanup_hook_handle__ {
     _private: [u8; 0],
 }
+#[repr(C)]
+pub struct napi_async_work__ {
+    _private: [u8; 0],
+}
+#[repr(C)]
+pub struct napi_deferred__ {
+    _private: [u8; 0],
+}
+pub type napi_async_work = *mut napi_async_work__;
+pub type napi_deferred = *mut napi_deferred__;
+/// Runs on a libuv threadpool thread: must not call Node-API.
+pub type napi_async_execute_callback =
+    Option<unsafe extern "C" fn(env: napi_env, data: *mut c_void)>;
+/// Runs on the environment's thread once the work is done (or was cancelled).
+pub type napi_async_complete_callback =
+    Option<unsafe extern "C" fn(env: napi_env, status: napi_status, data: *mut c_void)>;
 pub type napi_handle_scope = *mut napi_handle_scope__;
 pub type napi_async_context = *mut napi_async_context__;
 pub type napi_async_cleanup_hook_handle = *mut napi_async_cleanup_hook_handle__;
@@ -57,6 +73,8 @@ pub type napi_typedarray_type = i32;
 pub const NAPI_OK: napi_status = 0;
 pub const NAPI_INVALID_ARG: napi_status = 1;
 pub const NAPI_NUMBER_EXPECTED: napi_status = 6;
+pub const NAPI_PENDING_EXCEPTION: napi_status = 10;
+pub const NAPI_CANCELLED: napi_status = 11;
 
 pub const NAPI_UNDEFINED: napi_valuetype = 0;
 pub const NAPI_NULL: napi_valuetype = 1;
@@ -300,6 +318,32 @@ unsafe extern "C" {
         env: napi_env,
         fun: Option<unsafe extern "C" fn(arg: *mut c_void)>,
         arg: *mut c_void,
+    ) -> napi_status;
+    pub fn napi_create_async_work(
+        env: napi_env,
+        async_resource: napi_value,
+        async_resource_name: napi_value,
+        execute: napi_async_execute_callback,
+        complete: napi_async_complete_callback,
+        data: *mut c_void,
+        result: *mut napi_async_work,
+    ) -> napi_status;
+    pub fn napi_delete_async_work(env: napi_env, work: napi_async_work) -> napi_status;
+    pub fn napi_queue_async_work(env: napi_env, work: napi_async_work) -> napi_status;
+    pub fn napi_create_promise(
+        env: napi_env,
+        deferred: *mut napi_deferred,
+        promise: *mut napi_value,
+    ) -> napi_status;
+    pub fn napi_resolve_deferred(
+        env: napi_env,
+        deferred: napi_deferred,
+        resolution: napi_value,
+    ) -> napi_status;
+    pub fn napi_reject_deferred(
+        env: napi_env,
+        deferred: napi_deferred,
+        rejection: napi_value,
     ) -> napi_status;
     pub fn napi_set_instance_data(
         env: napi_env,

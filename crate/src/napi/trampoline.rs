@@ -94,6 +94,11 @@ impl<'a, S> Ctx<'a, S> {
         self.env.u64(self.arg(i), name)
     }
 
+    /// An integer from 0 to `max`, as a number (a safe integer) or a bigint.
+    pub fn uint_or_bigint_arg(&self, i: usize, name: &'static str, max: u64) -> Result<u64> {
+        self.env.uint_or_bigint(self.arg(i), name, max)
+    }
+
     pub fn typed_array_arg(
         &self,
         i: usize,

@@ -1,0 +1,20 @@
+// Compile-time check that the typings tsc emits from src/file (lib/file/index.d.ts, which
+// virtio-queue/file resolves to) match src/file. `tsc -p __test__/tsconfig.json --noEmit`
+// fails when they diverge.
+import type * as decl from '../../lib/file/index'
+import type * as stub from '../../file'
+import type * as impl from '../../src/file/index'
+
+type Equal<A, B> = (<X>() => X extends A ? 1 : 2) extends <X>() => X extends B ? 1 : 2 ? true : false
+type Assert<T extends true> = T
+
+export type ValueKeys = Assert<Equal<keyof typeof impl, keyof typeof decl>>
+export type StubKeys = Assert<Equal<keyof typeof stub, keyof typeof decl>>
+export type F1 = Assert<Equal<typeof impl.punchHole, typeof decl.punchHole>>
+export type F2 = Assert<Equal<typeof impl.punchHoleSync, typeof decl.punchHoleSync>>
+export type F3 = Assert<Equal<typeof impl.zeroRange, typeof decl.zeroRange>>
+export type F4 = Assert<Equal<typeof impl.zeroRangeSync, typeof decl.zeroRangeSync>>
+export type ErrorMembers = Assert<Equal<keyof impl.FileError, keyof decl.FileError>>
+export type T1 = Assert<Equal<impl.ZeroRangeMethod, decl.ZeroRangeMethod>>
+export type T2 = Assert<Equal<impl.FileOffset, decl.FileOffset>>
+export type T3 = Assert<Equal<impl.FileSyscall, decl.FileSyscall>>

@@ -1,0 +1,169 @@
+//! Work on libuv's threadpool whose outcome settles a Promise (Node-API
+//! async work): how a call from JavaScript runs something that may block for
+//! a while, such as a system call over a large range, without blocking the
+//! event loop.
+//!
+//! A `Task` is moved to a threadpool thread, where `execute` runs without
+//! any Node-API access; its output comes back to the environment's thread,
+//! where `settle` turns it into the Promise's value or rejection. A panic in
+//! either is caught: `settle` then receives `None` (or the Promise is
+//! rejected with the layer's own error), and nothing unwinds into Node.
+
+use std::any::Any;
+use std::ffi::c_void;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr::null_mut;
+
+use super::env::{check, Env, Value};
+use super::error::{Error, ErrorClass, Result};
+use super::sys::*;
+
+/// How a Promise is settled.
+pub enum Settled {
+    Resolve(Value),
+    Reject(Value),
+}
+
+/// Work for the threadpool, and how its outcome settles the Promise.
+pub trait Task: Send + Sized + 'static {
+    type Output: Send + 'static;
+
+    /// Runs on a threadpool thread: no Node-API call, no JavaScript value.
+    fn execute(&mut self) -> Self::Output;
+
+    /// Runs on the environment's thread with `execute`'s output, or `None` when
+    /// `execute` panicked or the work was cancelled.
+    fn settle(env: Env, output: Option<Self::Output>) -> Result<Settled>;
+}
+
+/// What the work's data points to: the task, then its output.
+struct Job<T: Task> {
+    task: T,
+    output: Option<T::Output>,
+    deferred: napi_deferred,
+    work: napi_async_work,
+}
+
+// SAFETY: the raw handles are only used on the environment's thread (in `spawn`
+// and `complete`); the threadpool thread touches only `task` and `output`,
+// which are `Send`.
+unsafe impl<T: Task> Send for Job<T> {}
+
+impl Env {
+    /// Queues `task` on libuv's threadpool and returns the Promise its
+    /// `settle` will settle. `name` is the async resource's type (what
+    /// async_hooks reports).
+    pub fn spawn_promise<T: Task>(self, name: &str, task: T) -> Result<Value> {
+        let (mut deferred, mut promise) = (null_mut(), null_mut());
+        // SAFETY: plain Node-API call on this environment's thread.
+        check(unsafe { napi_create_promise(self.raw(), &mut deferred, &mut promise) })?;
+        let job = Box::into_raw(Box::new(Job {
+            task,
+            output: None,
+            deferred,
+            work: null_mut(),
+        }));
+        let resource_name = self.string(name)?;
+        let mut work = null_mut();
+        // SAFETY: `job` stays valid until `complete` frees it (or below, if queuing fails).
+        let created = check(unsafe {
+            napi_create_async_work(
+                self.raw(),
+                null_mut(),
+                resource_name.0,
+                Some(execute::<T>),
+                Some(complete::<T>),
+                job as *mut c_void,
+                &mut work,
+            )
+        });
+        if let Err(e) = created {
+            // SAFETY: not handed to Node; still ours. The Promise stays pending, unreachable.
+            drop(unsafe { Box::from_raw(job) });
+            return Err(e);
+        }
+        // SAFETY: nothing else has seen `job` yet.
+        unsafe { (*job).work = work };
+        // SAFETY: `work` was just created on this environment.
+        if let Err(e) = check(unsafe { napi_queue_async_work(self.raw(), work) }) {
+            // SAFETY: never queued, so neither callback will run: free both here.
+            unsafe {
+                napi_delete_async_work(self.raw(), work);
+                drop(Box::from_raw(job));
+            }
+            return Err(e);
+        }
+        Ok(Value(promise))
+    }
+}
+
+/// The threadpool side: runs the task, keeps its output (or nothing, on a panic).
+unsafe extern "C" fn execute<T: Task>(_env: napi_env, data: *mut c_void) {
+    // SAFETY: `data` is the Job given to napi_create_async_work; between queuing and
+    // `complete`, only this function uses it.
+    let job = unsafe { &mut *(data as *mut Job<T>) };
+    job.output = catch_unwind(AssertUnwindSafe(|| job.task.execute())).ok();
+}
+
+/// Back on the environment's thread: settles the Promise, frees the job and the work.
+unsafe extern "C" fn complete<T: Task>(raw_env: napi_env, status: napi_status, data: *mut c_void) {
+    // SAFETY: `data` is the Job leaked in `spawn_promise`; this is its last use.
+    let job = unsafe { Box::from_raw(data as *mut Job<T>) };
+    // SAFETY: Node calls this with the environment the work was created on, on its thread.
+    let env = unsafe { Env::from_raw(raw_env) };
+    let Job {
+        output,
+        deferred,
+        work,
+        ..
+    } = *job;
+    let output = if status == NAPI_CANCELLED {
+        None
+    } else {
+        output
+    };
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        let settled = match catch_unwind(AssertUnwindSafe(|| T::settle(env, output))) {
+            Ok(Ok(s)) => Ok(s),
+            Ok(Err(e)) => rejection(env, |env| e.throw(env)).map(Settled::Reject),
+            Err(p) => rejection(env, |env| {
+                let message = format!(
+                    "a Rust panic while settling a Promise: {}",
+                    panic_message(&p)
+                );
+                env.throw_error(ErrorClass::Error, "ERR_PANIC", &message)
+            })
+            .map(Settled::Reject),
+        };
+        // SAFETY: `deferred` came from napi_create_promise and is settled exactly once.
+        // If even making the rejection failed, the Promise stays pending.
+        unsafe {
+            match settled {
+                Ok(Settled::Resolve(v)) => napi_resolve_deferred(raw_env, deferred, v.0),
+                Ok(Settled::Reject(v)) => napi_reject_deferred(raw_env, deferred, v.0),
+                Err(_) => NAPI_OK,
+            }
+        };
+    }));
+    // SAFETY: the work was created on this environment and has completed.
+    unsafe { napi_delete_async_work(raw_env, work) };
+}
+
+/// A rejection value: the exception already pending (a failed Node-API step
+/// may leave one), else the one `throw` throws, taken back.
+fn rejection(env: Env, throw: impl FnOnce(Env) -> Result<()>) -> Result<Value> {
+    if let Some(pending) = env.take_exception()? {
+        return Ok(pending);
+    }
+    throw(env)?;
+    env.take_exception()?
+        .ok_or(Error::Status(NAPI_PENDING_EXCEPTION))
+}
+
+fn panic_message(payload: &Box<dyn Any + Send>) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
