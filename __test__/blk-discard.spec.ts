@@ -26,7 +26,12 @@ import {
   VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP,
 } from '../examples/virtio-blk/protocol'
 import { createVm } from '../examples/virtio-blk/vm'
+import { VirtioQueueError } from '..'
 import { DiscardingMemDisk, pattern } from './helpers/blk-mem-disk'
+import { mountUnavailable, withMount } from './helpers/scratch-fs'
+
+const withMounts = mountUnavailable === null ? test.serial : test.skip
+const onLinux = process.platform === 'linux' ? test.serial : test.skip
 
 const SECTORS = 256
 
@@ -190,7 +195,7 @@ test('DiskImage: discard punches a hole in the file (fewer blocks, zeros, same s
     disk.write([data], 0)
     disk.flush()
     const before = fs.statSync(file).blocks
-    t.is(disk.holeMethod.method, PUNCH_HOLE, `fallocate(1) here: ${disk.holeMethod.fallbackReason}`)
+    t.is(disk.holeMethod.method, PUNCH_HOLE, `fallocate here: ${disk.holeMethod.fallbackReason}`)
     t.true(disk.canUnmap)
     disk.discard(MiB, MiB)
     const after = fs.statSync(file).blocks
@@ -208,22 +213,71 @@ test('DiskImage: discard punches a hole in the file (fewer blocks, zeros, same s
   }
 })
 
-test('DiskImage: without fallocate(1) on PATH, discard falls back to zero-filling, and says so', (t) => {
+test.serial('DiskImage: without a native fallocate (off Linux), discard and writeZeroes write zeros, and say so', (t) => {
+  const { native } = require('../lib/native') as { native: { fileFallocate?: unknown } }
+  const saved = native.fileFallocate
+  delete native.fileFallocate
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vq-holes-'))
-  const savedPath = process.env.PATH
   try {
-    process.env.PATH = dir // nothing runnable
     const disk = DiskImage.open({ path: path.join(dir, 'disk.img'), sizeBytes: 1 << 20 })
-    disk.write([Buffer.alloc(8192, 0x55)], 0)
+    disk.write([Buffer.alloc(16384, 0x55)], 0)
     disk.discard(0, 4096)
     t.is(disk.holeMethod.method, ZERO_FILL_FALLBACK)
-    t.regex(disk.holeMethod.fallbackReason!, /fallocate\(1\) could not run/)
+    t.regex(disk.holeMethod.fallbackReason!, /fallocate\(2\) needs Linux/)
     t.false(disk.canUnmap, 'write_zeroes_may_unmap is then 0')
+    disk.writeZeroes(8192, 4096)
     t.true(disk.readRange(0, 4096).equals(Buffer.alloc(4096)))
     t.true(disk.readRange(4096, 4096).equals(Buffer.alloc(4096, 0x55)))
+    t.true(disk.readRange(8192, 4096).equals(Buffer.alloc(4096)))
+    t.true(disk.readRange(12288, 4096).equals(Buffer.alloc(4096, 0x55)))
     disk.close()
   } finally {
-    process.env.PATH = savedPath
+    if (saved !== undefined) native.fileFallocate = saved
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+withMounts('DiskImage: on a file system that cannot punch holes (ramfs), discard falls back to zero-filling with the EOPNOTSUPP', async (t) => {
+  await withMount('ramfs', '', (dir) => {
+    const disk = DiskImage.open({ path: path.join(dir, 'disk.img'), sizeBytes: 1 << 20 })
+    try {
+      disk.write([Buffer.alloc(8192, 0x55)], 0)
+      t.is(disk.holeMethod.method, ZERO_FILL_FALLBACK)
+      t.regex(disk.holeMethod.fallbackReason!, /PUNCH_HOLE.*EOPNOTSUPP/)
+      t.false(disk.canUnmap)
+      disk.discard(0, 4096)
+      disk.writeZeroes(4096, 512) // no ZERO_RANGE, no PUNCH_HOLE: zeros written natively
+      t.true(disk.readRange(0, 4096 + 512).equals(Buffer.alloc(4096 + 512)))
+      t.true(disk.readRange(4096 + 512, 8192 - 4096 - 512).equals(Buffer.alloc(8192 - 4096 - 512, 0x55)))
+    } finally {
+      disk.close()
+    }
+  })
+})
+
+onLinux('DiskImage: an I/O error other than EOPNOTSUPP fails the discard and keeps punching', (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vq-holes-'))
+  try {
+    const file = path.join(dir, 'disk.img')
+    const disk = DiskImage.open({ path: file, sizeBytes: 1 << 20 })
+    t.true(disk.canUnmap)
+    // Swap the image's fd for a read-only one on the same number (open takes the lowest
+    // free number, and nothing else runs in between): fallocate then fails with EBADF.
+    const fd = fs.readdirSync('/proc/self/fd').map(Number).find((n) => {
+      try {
+        return fs.readlinkSync(`/proc/self/fd/${n}`) === file
+      } catch {
+        return false
+      }
+    })!
+    fs.closeSync(fd)
+    t.is(fs.openSync(file, 'r'), fd)
+    const e = t.throws(() => disk.discard(0, 4096))
+    t.true(e instanceof VirtioQueueError && e.code === 'FileError', String(e))
+    t.regex(e!.message, /EBADF/)
+    t.is(disk.holeMethod.method, PUNCH_HOLE)
+    disk.close()
+  } finally {
     fs.rmSync(dir, { recursive: true, force: true })
   }
 })
