@@ -182,11 +182,12 @@ export class DiskImage implements BlockBackend {
     fs.fdatasyncSync(this.#fd)
   }
 
-  /** Punches a hole (see holes.ts: fallocate(1), or the zero-fill fallback). */
+  /** Punches a hole (see holes.ts: fallocate's PUNCH_HOLE, or the zero-fill fallback). */
   discard(offset: number, length: number): void {
     this.#puncher().punch(offset, length)
   }
 
+  /** Zeroes the range, allocated (see holes.ts: fallocate's ZERO_RANGE, or zeros written). */
   writeZeroes(offset: number, length: number): void {
     writeZeroes(this.#fd, offset, length)
   }
