@@ -213,47 +213,53 @@ test('DiskImage: discard punches a hole in the file (fewer blocks, zeros, same s
   }
 })
 
-test.serial('DiskImage: without a native fallocate (off Linux), discard and writeZeroes write zeros, and say so', (t) => {
-  const { native } = require('../lib/native') as { native: { fileFallocate?: unknown } }
-  const saved = native.fileFallocate
-  delete native.fileFallocate
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vq-holes-'))
-  try {
-    const disk = DiskImage.open({ path: path.join(dir, 'disk.img'), sizeBytes: 1 << 20 })
-    disk.write([Buffer.alloc(16384, 0x55)], 0)
-    disk.discard(0, 4096)
-    t.is(disk.holeMethod.method, ZERO_FILL_FALLBACK)
-    t.regex(disk.holeMethod.fallbackReason!, /fallocate\(2\) needs Linux/)
-    t.false(disk.canUnmap, 'write_zeroes_may_unmap is then 0')
-    disk.writeZeroes(8192, 4096)
-    t.true(disk.readRange(0, 4096).equals(Buffer.alloc(4096)))
-    t.true(disk.readRange(4096, 4096).equals(Buffer.alloc(4096, 0x55)))
-    t.true(disk.readRange(8192, 4096).equals(Buffer.alloc(4096)))
-    t.true(disk.readRange(12288, 4096).equals(Buffer.alloc(4096, 0x55)))
-    disk.close()
-  } finally {
-    if (saved !== undefined) native.fileFallocate = saved
-    fs.rmSync(dir, { recursive: true, force: true })
-  }
-})
-
-withMounts('DiskImage: on a file system that cannot punch holes (ramfs), discard falls back to zero-filling with the EOPNOTSUPP', async (t) => {
-  await withMount('ramfs', '', (dir) => {
-    const disk = DiskImage.open({ path: path.join(dir, 'disk.img'), sizeBytes: 1 << 20 })
+test.serial(
+  'DiskImage: without a native fallocate (off Linux), discard and writeZeroes write zeros, and say so',
+  (t) => {
+    const { native } = require('../lib/native') as { native: { fileFallocate?: unknown } }
+    const saved = native.fileFallocate
+    delete native.fileFallocate
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vq-holes-'))
     try {
-      disk.write([Buffer.alloc(8192, 0x55)], 0)
-      t.is(disk.holeMethod.method, ZERO_FILL_FALLBACK)
-      t.regex(disk.holeMethod.fallbackReason!, /PUNCH_HOLE.*EOPNOTSUPP/)
-      t.false(disk.canUnmap)
+      const disk = DiskImage.open({ path: path.join(dir, 'disk.img'), sizeBytes: 1 << 20 })
+      disk.write([Buffer.alloc(16384, 0x55)], 0)
       disk.discard(0, 4096)
-      disk.writeZeroes(4096, 512) // no ZERO_RANGE, no PUNCH_HOLE: zeros written natively
-      t.true(disk.readRange(0, 4096 + 512).equals(Buffer.alloc(4096 + 512)))
-      t.true(disk.readRange(4096 + 512, 8192 - 4096 - 512).equals(Buffer.alloc(8192 - 4096 - 512, 0x55)))
-    } finally {
+      t.is(disk.holeMethod.method, ZERO_FILL_FALLBACK)
+      t.regex(disk.holeMethod.fallbackReason!, /fallocate\(2\) needs Linux/)
+      t.false(disk.canUnmap, 'write_zeroes_may_unmap is then 0')
+      disk.writeZeroes(8192, 4096)
+      t.true(disk.readRange(0, 4096).equals(Buffer.alloc(4096)))
+      t.true(disk.readRange(4096, 4096).equals(Buffer.alloc(4096, 0x55)))
+      t.true(disk.readRange(8192, 4096).equals(Buffer.alloc(4096)))
+      t.true(disk.readRange(12288, 4096).equals(Buffer.alloc(4096, 0x55)))
       disk.close()
+    } finally {
+      if (saved !== undefined) native.fileFallocate = saved
+      fs.rmSync(dir, { recursive: true, force: true })
     }
-  })
-})
+  },
+)
+
+withMounts(
+  'DiskImage: on a file system that cannot punch holes (ramfs), discard falls back to zero-filling with the EOPNOTSUPP',
+  async (t) => {
+    await withMount('ramfs', '', (dir) => {
+      const disk = DiskImage.open({ path: path.join(dir, 'disk.img'), sizeBytes: 1 << 20 })
+      try {
+        disk.write([Buffer.alloc(8192, 0x55)], 0)
+        t.is(disk.holeMethod.method, ZERO_FILL_FALLBACK)
+        t.regex(disk.holeMethod.fallbackReason!, /PUNCH_HOLE.*EOPNOTSUPP/)
+        t.false(disk.canUnmap)
+        disk.discard(0, 4096)
+        disk.writeZeroes(4096, 512) // no ZERO_RANGE, no PUNCH_HOLE: zeros written natively
+        t.true(disk.readRange(0, 4096 + 512).equals(Buffer.alloc(4096 + 512)))
+        t.true(disk.readRange(4096 + 512, 8192 - 4096 - 512).equals(Buffer.alloc(8192 - 4096 - 512, 0x55)))
+      } finally {
+        disk.close()
+      }
+    })
+  },
+)
 
 onLinux('DiskImage: an I/O error other than EOPNOTSUPP fails the discard and keeps punching', (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vq-holes-'))
@@ -263,13 +269,16 @@ onLinux('DiskImage: an I/O error other than EOPNOTSUPP fails the discard and kee
     t.true(disk.canUnmap)
     // Swap the image's fd for a read-only one on the same number (open takes the lowest
     // free number, and nothing else runs in between): fallocate then fails with EBADF.
-    const fd = fs.readdirSync('/proc/self/fd').map(Number).find((n) => {
-      try {
-        return fs.readlinkSync(`/proc/self/fd/${n}`) === file
-      } catch {
-        return false
-      }
-    })!
+    const fd = fs
+      .readdirSync('/proc/self/fd')
+      .map(Number)
+      .find((n) => {
+        try {
+          return fs.readlinkSync(`/proc/self/fd/${n}`) === file
+        } catch {
+          return false
+        }
+      })!
     fs.closeSync(fd)
     t.is(fs.openSync(file, 'r'), fd)
     const e = t.throws(() => disk.discard(0, 4096))
