@@ -5,6 +5,7 @@
 import { execFileSync } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
+import { Worker } from 'node:worker_threads'
 import test, { type ExecutionContext } from 'ava'
 
 import { FileError, punchHole, punchHoleSync, zeroRange, zeroRangeSync, type ZeroRangeMethod } from '../file'
@@ -284,6 +285,39 @@ onLinux('a Promise form runs off the event loop: timers fire while a large punch
     fs.closeSync(fd)
   }
 })
+
+onLinux(
+  'workers that end (exit, terminate, or just finish) with punches still on the threadpool: no crash, no hang',
+  async (t) => {
+    const fd = filledFile('/dev/shm', 16 * MiB)
+    try {
+      const code = `
+      const { punchHole } = require(${JSON.stringify(require.resolve('../file'))})
+      const { parentPort, workerData } = require('node:worker_threads')
+      for (let i = 0; i < 4; i++) void punchHole(workerData.fd, i * 4 * ${MiB}, 4 * ${MiB}).catch(() => {})
+      if (workerData.mode === 'exit') process.exit(0)
+      if (workerData.mode === 'post') parentPort.postMessage('started')
+    `
+      const modes = ['exit', 'post', 'finish', 'exit', 'post', 'finish']
+      const codes = await Promise.all(
+        modes.map(
+          (mode) =>
+            new Promise<number>((resolve, reject) => {
+              const w = new Worker(code, { eval: true, workerData: { fd, mode } })
+              w.on('message', () => void w.terminate())
+              w.on('error', reject)
+              w.on('exit', resolve)
+            }),
+        ),
+      )
+      t.deepEqual(codes, [0, 1, 0, 0, 1, 0], 'exit(0), terminated (1), finished (0)')
+      await punchHole(fd, 0, 16 * MiB) // the main thread's threadpool work still runs
+      t.is(blocks(fd), 0)
+    } finally {
+      fs.closeSync(fd)
+    }
+  },
+)
 
 onLinux('FileError is a VirtioQueueError with code FileError, errno and syscall', async (t) => {
   const e = await punchHole(2 ** 31 - 1, 0, 1).catch((x: unknown) => x)
