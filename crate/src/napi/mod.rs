@@ -35,7 +35,7 @@ mod work;
 
 pub use args::{uint_value, TypedArray, TypedArrayKind};
 pub use callback::{AsyncContext, Called, HandleScope};
-pub use cleanup::{AsyncCleanupHook, CleanupDone, EnvCleanupHook};
+pub use cleanup::{AsyncCleanupHook, CleanupDone};
 pub use env::{Env, Value, ValueType};
 pub use error::{Error, ErrorClass, Result};
 pub use external::Tagged;

@@ -309,16 +309,6 @@ unsafe extern "C" {
         result_data: *mut *mut c_void,
         result: *mut napi_value,
     ) -> napi_status;
-    pub fn napi_add_env_cleanup_hook(
-        env: napi_env,
-        fun: Option<unsafe extern "C" fn(arg: *mut c_void)>,
-        arg: *mut c_void,
-    ) -> napi_status;
-    pub fn napi_remove_env_cleanup_hook(
-        env: napi_env,
-        fun: Option<unsafe extern "C" fn(arg: *mut c_void)>,
-        arg: *mut c_void,
-    ) -> napi_status;
     pub fn napi_create_async_work(
         env: napi_env,
         async_resource: napi_value,

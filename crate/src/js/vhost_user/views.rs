@@ -10,53 +10,35 @@
 //! (`napi_detach_arraybuffer`): stale use throws `DetachedBuffer`, and the
 //! memory is released without waiting for the garbage collector.
 //!
-//! Transfers: V8 lets an external ArrayBuffer be transferred to a worker
-//! (`postMessage(ab, [ab])`); its memory then lives as long as the worker's
-//! copy, and the finalizer runs when the last copy goes. One case escapes:
-//! when the environment that made the view is torn down (its thread ends),
-//! Node runs the finalizer at once, even if a worker still holds a
-//! transferred copy. So each view also registers a teardown hook (run before
-//! Node's, which was registered first): if the view is still attached to its
-//! memory here, the finalizer that follows releases it normally; if not (it
-//! was transferred away), the finalizer leaks the mappings instead of
-//! unmapping them under the other thread.
+//! Transfers: no JavaScript route moves a view's memory to another thread.
+//! Node 20 copies external ArrayBuffers in `postMessage`, `structuredClone`
+//! and `workerData` even when they are in the transfer list; Node 22 to 26
+//! refuse the transfer (`DataCloneError`) and copy them without one
+//! (`__test__/vhost-user-transfer.spec.ts` tries every route on the Node it
+//! runs on, and fails if one starts sharing the memory). Node 22's
+//! `ArrayBuffer.prototype.transfer()` moves the memory to a new ArrayBuffer on
+//! the same thread: that one keeps the mapping alive like a view (its backing
+//! store holds the `Owner`) but is not detached by a table change, since the
+//! backend does not know it. When the thread ends, Node runs the finalizer of
+//! every view still alive, as part of the environment's teardown.
+//!
+//! (An earlier version also registered a teardown hook per view, meant to leak
+//! the mappings of a view transferred to another thread instead of unmapping
+//! them: no route can make such a view, and on Node 20 to 26 the hook ran only
+//! after the view's finalizer, so it never decided anything. It is gone.)
 
-use std::cell::{Cell, RefCell};
-use std::rc::{Rc, Weak};
 use std::sync::Arc;
 
 use vm_memory::{GuestMemory, GuestMemoryRegion};
 
 use crate::engine::memory::GuestMem;
 use crate::engine::{Error, Result};
-use crate::napi::{Env, EnvCleanupHook, HandleScope, Value, WeakRef};
+use crate::napi::{Env, Value, WeakRef};
 
-/// What a view's teardown hook and finalizer share.
-struct Guard {
-    data: *mut u8,
-    weak: RefCell<Option<WeakRef>>,
-    hook: RefCell<Option<EnvCleanupHook>>,
-    /// Set at teardown when the view was no longer attached here.
-    leak: Cell<bool>,
-}
-
-/// The finalize hint of a view's ArrayBuffer.
+/// The finalize hint of a view's ArrayBuffer: the table's memory, kept
+/// mapped until the last view of it goes.
 struct Owner {
-    mem: Option<Arc<GuestMem>>,
-    guard: Rc<Guard>,
-}
-
-impl Drop for Owner {
-    fn drop(&mut self) {
-        // Unregisters the hook if it has not run (and frees its closure).
-        drop(self.guard.hook.borrow_mut().take());
-        drop(self.guard.weak.borrow_mut().take());
-        if self.guard.leak.get() {
-            // A transferred copy may still be in use on a thread that outlives
-            // this environment: never unmap under it.
-            std::mem::forget(self.mem.take());
-        }
-    }
+    _mem: Arc<GuestMem>,
 }
 
 /// A view made over a region of the current table.
@@ -81,15 +63,8 @@ pub fn make(env: Env, mem: &Arc<GuestMem>, max_view: u64) -> Result<(Value, View
             let len = (r.len() - off).min(max_view);
             // SAFETY: `off + len <= r.len()`, so the window lies within the region.
             let data = unsafe { r.host_ptr().add(off as usize) };
-            let guard = Rc::new(Guard {
-                data,
-                weak: RefCell::new(None),
-                hook: RefCell::new(None),
-                leak: Cell::new(false),
-            });
             let owner = Owner {
-                mem: Some(Arc::clone(mem)),
-                guard: Rc::clone(&guard),
+                _mem: Arc::clone(mem),
             };
             // SAFETY: the window is mapped for as long as `owner` holds the Arc.
             let ab = unsafe { env.external_arraybuffer(data, len as usize, owner)? }.ok_or_else(|| {
@@ -100,10 +75,6 @@ pub fn make(env: Env, mem: &Arc<GuestMem>, max_view: u64) -> Result<(Value, View
                         .into(),
                 }
             })?;
-            *guard.weak.borrow_mut() = Some(WeakRef::new(env, ab)?);
-            let g: Weak<Guard> = Rc::downgrade(&guard);
-            *guard.hook.borrow_mut() =
-                Some(env.add_env_cleanup_hook(move || at_teardown(env, &g))?);
             views.push(View {
                 region: (r.host_ptr() as usize, r.len()),
                 weak: WeakRef::new(env, ab)?,
@@ -114,25 +85,6 @@ pub fn make(env: Env, mem: &Arc<GuestMem>, max_view: u64) -> Result<(Value, View
         }
     }
     Ok((env.array(&items)?, Views(views)))
-}
-
-/// The teardown check: still attached to its memory here, or transferred away?
-fn at_teardown(env: Env, guard: &Weak<Guard>) {
-    let Some(g) = guard.upgrade() else { return };
-    let Ok(_scope) = HandleScope::open(env) else {
-        g.leak.set(true);
-        return;
-    };
-    let attached = g
-        .weak
-        .borrow()
-        .as_ref()
-        .and_then(|w| w.value().ok().flatten())
-        .and_then(|ab| env.arraybuffer_info(ab, "view").ok())
-        .is_some_and(|(data, _)| data == g.data);
-    if !attached {
-        g.leak.set(true);
-    }
 }
 
 impl Views {
