@@ -296,7 +296,8 @@ onLinux(
       const { parentPort, workerData } = require('node:worker_threads')
       for (let i = 0; i < 4; i++) void punchHole(workerData.fd, i * 4 * ${MiB}, 4 * ${MiB}).catch(() => {})
       if (workerData.mode === 'exit') process.exit(0)
-      if (workerData.mode === 'post') parentPort.postMessage('started')
+      // Kept alive (a timer) so that only terminate() ends it.
+      if (workerData.mode === 'post') { setInterval(() => {}, 1000); parentPort.postMessage('started') }
     `
       const modes = ['exit', 'post', 'finish', 'exit', 'post', 'finish']
       const codes = await Promise.all(
@@ -334,6 +335,26 @@ onLinux('FileError is a VirtioQueueError with code FileError, errno and syscall'
     'fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE) of 1 bytes at offset 0 of fd 2147483647 failed: EBADF (bad file descriptor)',
   )
 })
+
+onLinux(
+  'a Rust panic (testing build: op 2) never reaches Node: Panic thrown, or the Promise resolves to the panic outcome',
+  async (t) => {
+    const { native } = require('../lib/native') as {
+      native: { fileFallocate(fd: number, o: number, l: number, op: number, async: boolean): number | Promise<number> }
+    }
+    t.throws(() => native.fileFallocate(0, 0, 1, 2, false), { instanceOf: VirtioQueueError, code: 'Panic' })
+    // The threadpool task panicked: the outcome -1, which src/file turns into Panic.
+    t.is(await native.fileFallocate(0, 0, 1, 2, true), -1)
+    t.throws(() => native.fileFallocate(0, 0, 1, 3, false), { code: 'ERR_OUT_OF_RANGE' })
+    // The process goes on: the next call works.
+    const fd = filledFile(os.tmpdir(), 4096)
+    try {
+      await punchHole(fd, 0, 4096)
+    } finally {
+      fs.closeSync(fd)
+    }
+  },
+)
 
 test.serial('without the native export (off Linux) every form throws FileUnsupported', async (t) => {
   const { native } = require('../lib/native') as { native: { fileFallocate?: unknown } }

@@ -5,7 +5,7 @@
 //! Arguments are checked here, through Node-API only: `fd` an integer number
 //! from 0 to 2^31 - 1, `offset` and `length` safe integers or bigints with
 //! `length >= 1` and `offset + length <= 2^63 - 1`, `op` 0 (punch a hole) or
-//! 1 (zero the range). Nothing is converted (no `valueOf`, no Proxy trap runs).
+//! 1 (zero the range); the testing build also takes 2 (panic, for the tests). Nothing is converted (no `valueOf`, no Proxy trap runs).
 //!
 //! The outcome is one number, which `src/file` turns into a result or an error:
 //! - `>= 0`: the `engine::file::Method` used;
@@ -34,9 +34,10 @@ pub fn fallocate(ctx: &Ctx) -> Result<Value> {
             ),
         ));
     }
-    let op = match ctx.uint_arg(3, "op", 1)? {
+    let op = match ctx.uint_arg(3, "op", MAX_OP)? {
         0 => Op::PunchHole,
-        _ => Op::ZeroRange,
+        1 => Op::ZeroRange,
+        _ => return panic_for_testing(ctx),
     };
     let job = Fallocate {
         fd,
@@ -50,6 +51,37 @@ pub fn fallocate(ctx: &Ctx) -> Result<Value> {
         let outcome = encode(file::fallocate(fd, op, offset, length));
         Ok(ctx.number(outcome)?)
     }
+}
+
+/// `op` 2, in the testing build only: panic, on the calling thread or (`async`)
+/// in the threadpool task, to show that neither reaches Node.
+#[cfg(feature = "testing")]
+const MAX_OP: u64 = 2;
+#[cfg(not(feature = "testing"))]
+const MAX_OP: u64 = 1;
+
+#[cfg(feature = "testing")]
+fn panic_for_testing(ctx: &Ctx) -> Result<Value> {
+    struct Panics;
+    impl Task for Panics {
+        type Output = std::result::Result<Method, Failure>;
+        fn execute(&mut self) -> Self::Output {
+            panic!("a panic in a fallocate task, for testing")
+        }
+        fn settle(env: Env, output: Option<Self::Output>) -> napi::Result<Settled> {
+            Fallocate::settle(env, output)
+        }
+    }
+    if ctx.bool_arg(4, "async")? {
+        Ok(ctx.spawn_promise("virtio-queue:fallocate", Panics)?)
+    } else {
+        panic!("a panic in fallocate, for testing")
+    }
+}
+
+#[cfg(not(feature = "testing"))]
+fn panic_for_testing(_ctx: &Ctx) -> Result<Value> {
+    unreachable!("op is at most MAX_OP (1) in the product build")
 }
 
 /// One fallocate call, for the threadpool.
