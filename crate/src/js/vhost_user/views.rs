@@ -24,8 +24,9 @@
 //!
 //! (An earlier version also registered a teardown hook per view, meant to leak
 //! the mappings of a view transferred to another thread instead of unmapping
-//! them: no route can make such a view, and on Node 20 to 26 the hook ran only
-//! after the view's finalizer, so it never decided anything. It is gone.)
+//! them: no route can make such a view, and on Node 20, 22 and 26 the view's
+//! finalizer ran first at teardown, unregistering the hook, so the hook never
+//! ran at all. It is gone.)
 
 use std::sync::Arc;
 
