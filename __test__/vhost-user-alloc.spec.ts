@@ -98,7 +98,7 @@ onLinux(
     t.log(`${kicks} kicks: ${bytes.toFixed(2)} B per kick`)
     t.true(kicks >= N * 0.9, `most kicks were delivered (${kicks} of ${N})`)
     // 56-57 B on Node 20, under 1 B on Node 26 (see the head of the file): one more object per
-  // kick in the glue fails on either.
+    // kick in the glue fails on either.
     t.true(bytes < 72, `${bytes.toFixed(2)} B per kick`)
   },
 )

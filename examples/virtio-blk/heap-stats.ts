@@ -7,9 +7,10 @@
 // records the heap's used size before and after every collection, so between two samples
 //   allocated = usedAfterGc(now) - usedAfterGc(before) + sum over collections of (before - after)
 // (what is alive now and was not before, plus what was collected). Buffers' backing stores,
-// allocated outside V8's heap, are not in it (externalMemory and rss show them). The reporter's
-// own work per sample (the forced collection, this line) allocates a few kilobytes, counted in
-// the interval that follows it.
+// allocated outside V8's heap, are not in it (externalMemory and rss show them). Each sample
+// itself counts 20-330 KB in this measure (the GC profiler's record, this line, and what V8
+// allocates around a forced collection; measured on Node 20 and 26): under 1 B per request when
+// samples are 1 s and 100 k+ requests apart.
 import * as v8 from 'node:v8'
 import * as vm from 'node:vm'
 
