@@ -29,10 +29,9 @@ test('HeapStats: counts the bytes allocated, the scavenges they caused, and what
   const c = h.sample('kept')
   t.true(c.heapUsedAfterGc - b.heapUsedAfterGc > 100_000 * 9 * 8, 'the retained arrays are in the heap after GC')
   const d = h.sample('idle')
-  t.true(
-    d.allocatedBytes - c.allocatedBytes < 64 * 1024,
-    `${d.allocatedBytes - c.allocatedBytes} B between two samples`,
-  )
+  // A sample's own cost (the GC profiler's record, V8's work around a forced collection):
+  // 20-330 KB measured here, against the 25+ MB above.
+  t.true(d.allocatedBytes - c.allocatedBytes < 1 << 20, `${d.allocatedBytes - c.allocatedBytes} B between two samples`)
   t.is(d.scavenges, c.scavenges)
   t.true(kept.length > 0 && sink.length > 0 && d.rss > 0)
 })
