@@ -36,11 +36,13 @@ test('command line: defaults, every option, and UsageErrors naming the option', 
     readOnly: false,
     queues: 1,
     serial: 'virtio-queue-blk',
+    heapStats: null,
   })
   t.like(
     parseVhostUserOptions(['--socket=s', '--disk=d', '--read-only', '--queues', '4', '--serial', 'abc', '--size', '8']),
     { readOnly: true, queues: 4, serial: 'abc', createBytes: 8 * MiB },
   )
+  t.is(parseVhostUserOptions(['--socket', 's', '--disk', 'd', '--heap-stats', '0.5']).heapStats, 0.5)
   t.true(parseVhostUserOptions(['-h']).help)
   const bad: Array<[string[], RegExp]> = [
     [['--disk', 'd'], /--socket/],
@@ -51,6 +53,8 @@ test('command line: defaults, every option, and UsageErrors naming the option', 
     [['--socket', 's', '--disk', 'd', '--size', '-1'], /--size/],
     [['--socket', 's', '--disk', 'd', '--serial', 'x'.repeat(21)], /--serial/],
     [['--socket', 's', '--disk', 'd', '--bogus'], /bogus/],
+    [['--socket', 's', '--disk', 'd', '--heap-stats', '0'], /--heap-stats/],
+    [['--socket', 's', '--disk', 'd', '--heap-stats', '1s'], /--heap-stats/],
   ]
   for (const [argv, re] of bad) t.throws(() => parseVhostUserOptions(argv), { code: 'USAGE', message: re })
 })

@@ -25,7 +25,8 @@
 // registry), `bench` the benchmark's smoke run, `vhost-user-bench` the
 // vhost-user benchmark's smoke run (npm run bench:vhost-user -- --smoke: a few
 // thousand verified requests per backend; a backend not installed or not in the
-// checkout is reported and skipped, a verification error fails), `pack` the
+// checkout is reported and skipped, a verification error fails) and a brief run of its
+// --heap mode (200 k requests against the Node disk), `pack` the
 // packed-tarball smoke test (scripts/pack-smoke.sh --package), `clippy` the
 // Rust lints (cargo clippy on every target, warnings as errors).
 'use strict'
@@ -200,7 +201,11 @@ for (const extra of extras) {
       continue
     }
     const r = run('vhost-user bench smoke', 'npm', ['run', '--silent', 'bench:vhost-user', '--', '--smoke'])
-    results.push(['vhost-user-bench', r.status === 0 ? 1 : 0, r.status === 0 ? 0 : 1])
+    // The --heap mode, briefly (a few seconds): the disk's heap-stats lines are read and verified.
+    const heapArgs = '--heap --requests 200k --queues 1 --rw rw70 --interval 0.2 --disk-mib 32'.split(' ')
+    const h = run('vhost-user heap smoke', 'npm', ['run', '--silent', 'bench:vhost-user', '--', ...heapArgs])
+    const ok = (r.status === 0 ? 1 : 0) + (h.status === 0 ? 1 : 0)
+    results.push(['vhost-user-bench', ok, 2 - ok])
   } else if (extra === 'clippy') {
     // Clippy comes with rustup's default profile; a toolchain without it cannot lint, which
     // is said plainly (and counted as neither passed nor failed) rather than failing CI.

@@ -23,7 +23,8 @@ export interface Spec {
   /** Why it cannot run here, or null. */
   unavailable: string | null
   describe: string
-  start(socket: string, disk: string, queues: number): Promise<Running>
+  /** `extra`: more command-line arguments (the Node disk's --heap-stats). */
+  start(socket: string, disk: string, queues: number, extra?: string[]): Promise<Running>
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
@@ -117,10 +118,22 @@ function nodeBackend(): Spec {
     name: 'node',
     unavailable,
     describe: 'npm run vhost-user-blk (the package: examples/virtio-blk over virtio-queue/vhost-user)',
-    async start(socket, disk, queues) {
+    async start(socket, disk, queues, extra = []) {
       const child = spawn(
         'npm',
-        ['run', '--silent', 'vhost-user-blk', '--', '--socket', socket, '--disk', disk, '--queues', `${queues}`],
+        [
+          'run',
+          '--silent',
+          'vhost-user-blk',
+          '--',
+          '--socket',
+          socket,
+          '--disk',
+          disk,
+          '--queues',
+          `${queues}`,
+          ...extra,
+        ],
         {
           cwd: ROOT,
           detached: true,

@@ -18,6 +18,8 @@
 //                       one rotation, a 64 MiB disk; then, on vu-blk-native, a run without
 //                       indirect descriptors and a check that a wrong pattern fails
 //   --json              one JSON object on stdout
+//   --heap              instead of the comparison: whether the Node disk allocates per request,
+//                       over long runs (10 M requests; options in bench/vhost-user/heap.ts)
 //
 // Each backend process serves every run of one queue count (all three are started per queue
 // count; runs reconnect). IOPS is the median over rotations; "vs qsd" the median over
@@ -29,7 +31,9 @@ import { spawnSync } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import { BACKENDS, type BackendName, type QsdAio, ROOT, type Running, TARGET, specs, stop } from './backends'
+import { BACKENDS, type BackendName, type QsdAio, type Running, TARGET, specs, stop } from './backends'
+import { cargoBuild, makeDisk } from './build'
+import { heapMain } from './heap'
 
 interface Options {
   qd: number[]
@@ -114,28 +118,6 @@ const median = (xs: number[]): number => {
   return s.length === 0 ? Number.NaN : s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2
 }
 
-function cargoBuild(): void {
-  const locked = process.env.VIRTIO_QUEUE_CRATES === 'crates-io' ? [] : ['--locked']
-  const manifest = path.join('bench', 'vhost-user', 'Cargo.toml')
-  const args = ['build', '--release', '--offline', ...locked, '--manifest-path', manifest, '--target-dir', 'target']
-  const r = spawnSync('cargo', args, {
-    cwd: ROOT,
-    stdio: ['ignore', 'inherit', 'inherit'],
-  })
-  if (r.status !== 0) throw new Error('cargo build of bench/vhost-user failed')
-}
-
-/** A disk file in /dev/shm (tmpfs: the page cache is the disk), written through once. */
-function makeDisk(mib: number): string {
-  const dir = fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir()
-  const file = path.join(dir, `virtio-queue-vhost-user-bench-${process.pid}.img`)
-  const fd = fs.openSync(file, 'w')
-  const chunk = Buffer.alloc(1 << 20)
-  for (let i = 0; i < mib; i++) fs.writeSync(fd, chunk)
-  fs.closeSync(fd)
-  return file
-}
-
 function loadgen(args: string[]): { run: Run | null; error: string | null } {
   const r = spawnSync(path.join(TARGET, 'vu-loadgen'), [...args, '--json'], { encoding: 'utf8', timeout: 600_000 })
   if (r.status !== 0) return { run: null, error: (r.stderr || r.error?.message || `exit ${r.status}`).trim() }
@@ -144,6 +126,7 @@ function loadgen(args: string[]): { run: Run | null; error: string | null } {
 }
 
 async function main(): Promise<number> {
+  if (process.argv.includes('--heap')) return heapMain(process.argv.slice(2))
   const o = parse(process.argv.slice(2))
   const say = (s: string) => (o.json ? process.stderr : process.stdout).write(`${s}\n`)
   cargoBuild()

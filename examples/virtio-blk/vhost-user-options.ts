@@ -17,6 +17,9 @@ Options:
   --read-only     offer VIRTIO_BLK_F_RO: writes, DISCARD and WRITE_ZEROES are IOERR
   --queues N      request queues, 1 to 64 (VIRTIO_BLK_F_MQ above 1; default 1)
   --serial ID     the GET_ID answer, up to 20 bytes (default virtio-queue-blk)
+  --heap-stats S  every S seconds, and when a frontend connects or leaves, force a
+                  garbage collection and print a line "heap-stats {json}": heap
+                  after GC, RSS, bytes allocated, collections (heap-stats.ts)
   -h, --help      this help
 
 Exit status: 0 after a signal; 1 when the socket cannot be listened on;
@@ -31,6 +34,8 @@ export interface VhostUserOptions {
   readOnly: boolean
   queues: number
   serial: string
+  /** Seconds between heap-stats lines (null: none). */
+  heapStats: number | null
 }
 
 const MAX_QUEUES = 64
@@ -50,6 +55,7 @@ export function parseVhostUserOptions(argv: string[]): VhostUserOptions {
         'read-only': { type: 'boolean' },
         queues: { type: 'string' },
         serial: { type: 'string' },
+        'heap-stats': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }))
@@ -63,6 +69,7 @@ export function parseVhostUserOptions(argv: string[]): VhostUserOptions {
   if (!help && !disk) throw new UsageError('--disk FILE is required')
   const queues = values.queues === undefined ? 1 : integer('--queues', values.queues as string, 1, MAX_QUEUES)
   const sizeMiB = values.size === undefined ? null : integer('--size', values.size as string, 1, 2 ** 32)
+  const heapStats = values['heap-stats'] === undefined ? null : seconds('--heap-stats', values['heap-stats'] as string)
   const serial = (values.serial as string | undefined) ?? 'virtio-queue-blk'
   if (Buffer.byteLength(serial, 'utf8') > 20) throw new UsageError(`--serial: at most 20 bytes, got "${serial}"`)
   return {
@@ -73,7 +80,14 @@ export function parseVhostUserOptions(argv: string[]): VhostUserOptions {
     readOnly: values['read-only'] === true,
     queues,
     serial,
+    heapStats,
   }
+}
+
+function seconds(name: string, text: string): number {
+  const n = /^\d+(\.\d+)?$/.test(text) ? Number(text) : Number.NaN
+  if (!(n >= 0.01 && n <= 86400)) throw new UsageError(`${name}: expected seconds from 0.01 to 86400, got "${text}"`)
+  return n
 }
 
 function integer(name: string, text: string, min: number, max: number): number {

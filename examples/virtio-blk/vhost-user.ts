@@ -1,4 +1,5 @@
-// `npm run vhost-user-blk -- --socket PATH --disk FILE [--read-only] [--queues N] [--serial ID]`:
+// `npm run vhost-user-blk -- --socket PATH --disk FILE [--read-only] [--queues N] [--serial ID]
+// [--heap-stats SECONDS]`:
 // the virtio-blk device model (model.ts) served to a real VMM (QEMU's
 // vhost-user-blk-pci) over vhost-user. Run with --help for the options.
 //
@@ -10,6 +11,7 @@ import * as fs from 'node:fs'
 
 import { DiskError, DiskImage } from './disk'
 import { featureNames } from './features'
+import { HeapStats } from './heap-stats'
 import { BlkModel } from './model'
 import { UsageError } from './options'
 import { BlkVhostUserDevice } from './vhost-user-device'
@@ -49,8 +51,18 @@ async function main(): Promise<number> {
   const model = new BlkModel({ backend: disk, serial: o.serial, readOnly: o.readOnly, numQueues: o.queues })
   const device = new BlkVhostUserDevice({ model, log })
   const backend = new api.VhostUserBackend({ socketPath: o.socket, device })
-  backend.on('connect', () => log('frontend connected'))
-  backend.on('disconnect', (e?: Error) => log(`frontend disconnected${e ? `: ${e.message}` : ''}`))
+  // --heap-stats: lines on stdout at an interval, and around each frontend's session.
+  const heap = o.heapStats === null ? null : new HeapStats(() => device.stats().requests)
+  const heapLine = (line: string): void => console.log(line)
+  heap?.every(o.heapStats! * 1000, heapLine)
+  backend.on('connect', () => {
+    log('frontend connected')
+    heap?.report('connect', heapLine)
+  })
+  backend.on('disconnect', (e?: Error) => {
+    log(`frontend disconnected${e ? `: ${e.message}` : ''}`)
+    heap?.report('disconnect', heapLine)
+  })
   backend.on('error', (e: Error) => log(`error: ${e.message}`))
   backend.on('refused', (e?: Error) => log(`frontend refused${e ? `: ${e.message}` : ''}`))
   try {
