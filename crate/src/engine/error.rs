@@ -22,6 +22,8 @@ pub enum Error {
     },
     /// A guest memory access failed.
     Memory(vm_memory::GuestMemoryError),
+    /// A chain's buffer is not in guest memory (thrown with code `InvalidChain`).
+    NotInMemory(String),
     /// A guest memory layout was rejected (overlap, empty region, misalignment...).
     InvalidRegion(String),
     /// A buffer backing guest memory no longer holds its region: detached
@@ -52,6 +54,7 @@ impl Error {
             Error::ArgRange { .. } => "ERR_OUT_OF_RANGE",
             Error::Queue(e) | Error::BatchEntry { source: e, .. } => queue_error_code(e),
             Error::Memory(_) => "GuestMemory",
+            Error::NotInMemory(_) => "InvalidChain",
             Error::InvalidRegion(_) => "InvalidRegion",
             Error::Detached { .. } => "DetachedBuffer",
             Error::Panic(_) => "Panic",
@@ -103,7 +106,7 @@ impl fmt::Display for Error {
                 )
             }
             Error::Memory(e) => write!(f, "guest memory access failed: {e}"),
-            Error::InvalidRegion(msg) => write!(f, "{msg}"),
+            Error::NotInMemory(msg) | Error::InvalidRegion(msg) => write!(f, "{msg}"),
             Error::Detached { region } => write!(
                 f,
                 "the ArrayBuffer backing guest memory region {region} was detached (transferred) \

@@ -9,6 +9,7 @@ pub mod batch;
 pub mod bench;
 pub mod chain_status;
 pub mod error;
+pub mod file_io;
 pub mod memory;
 pub mod slots;
 

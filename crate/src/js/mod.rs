@@ -3,6 +3,7 @@
 //! errors are thrown.
 
 pub mod call_area;
+pub mod file_io;
 pub mod memory;
 pub mod queue;
 pub mod state;
