@@ -9,7 +9,6 @@ import { hasFeature, VIRTIO_BLK_F_DISCARD, VIRTIO_BLK_F_FLUSH, VIRTIO_BLK_F_WRIT
 import type { BlkModel } from './model'
 import {
   type BlkStatus,
-  decodeHeader,
   HEADER_SIZE,
   ID_BYTES,
   SECTOR_SIZE,
@@ -99,7 +98,13 @@ export function serveRequest(model: BlkModel, chain: DescriptorChain, stats: Blk
   const reader = chain.reader()
   if (reader.availableBytes() < HEADER_SIZE)
     return fail(stats, chain, VIRTIO_BLK_S_IOERR, `header shorter than ${HEADER_SIZE} bytes`)
-  const { type, sector } = decodeHeader(reader.read(HEADER_SIZE))
+  // The header's fields read in place (type, reserved, sector as two u32 halves): no
+  // Buffer, DataView, object or bigint per request. A sector number of 2^53 or more is
+  // rounded, but lies past any capacity either way.
+  const type = reader.readU32()
+  reader.readU32()
+  const sectorLow = reader.readU32()
+  const sector = reader.readU32() * 2 ** 32 + sectorLow
   const { backend, features } = model
   const writes = type === VIRTIO_BLK_T_OUT || type === VIRTIO_BLK_T_DISCARD || type === VIRTIO_BLK_T_WRITE_ZEROES
   // VIRTIO_BLK_F_RO: the device MUST answer IOERR to writes and write nothing.
@@ -108,9 +113,11 @@ export function serveRequest(model: BlkModel, chain: DescriptorChain, stats: Blk
   switch (type) {
     case VIRTIO_BLK_T_IN: {
       stats.reads++
-      const views = dataIn(chain)
-      const length = totalLength(views)
-      const offset = length % SECTOR_SIZE === 0 ? model.byteOffset(sector, BigInt(length / SECTOR_SIZE)) : -1
+      // Every writable byte but the last, the status byte (device.ts checked it is there).
+      const writer = backend.readTo ? chain.writer() : null
+      const views = writer === null ? dataIn(chain) : null
+      const length = writer !== null ? writer.availableBytes() - 1 : totalLength(views!)
+      const offset = length % SECTOR_SIZE === 0 ? model.byteOffset(sector, length / SECTOR_SIZE) : -1
       if (offset < 0)
         return fail(
           stats,
@@ -118,15 +125,18 @@ export function serveRequest(model: BlkModel, chain: DescriptorChain, stats: Blk
           VIRTIO_BLK_S_IOERR,
           `IN: sector ${sector} + ${length} bytes out of range or not whole sectors`,
         )
-      backend.read(views, offset) // preadv straight into guest memory
+      // preadv straight into guest memory: one native call, or through Buffer views
+      if (writer !== null) backend.readTo!(writer, offset, length)
+      else backend.read(views!, offset)
       stats.bytesRead += length
       return { status: VIRTIO_BLK_S_OK, dataWritten: length }
     }
     case VIRTIO_BLK_T_OUT: {
       stats.writes++
-      const views = skipBytes(chain.readableBuffers(), HEADER_SIZE)
-      const length = totalLength(views)
-      const offset = length % SECTOR_SIZE === 0 ? model.byteOffset(sector, BigInt(length / SECTOR_SIZE)) : -1
+      // The reader stands after the header: the rest is the data.
+      const views = backend.writeFrom ? null : skipBytes(chain.readableBuffers(), HEADER_SIZE)
+      const length = views === null ? reader.availableBytes() : totalLength(views)
+      const offset = length % SECTOR_SIZE === 0 ? model.byteOffset(sector, length / SECTOR_SIZE) : -1
       if (offset < 0)
         return fail(
           stats,
@@ -134,7 +144,9 @@ export function serveRequest(model: BlkModel, chain: DescriptorChain, stats: Blk
           VIRTIO_BLK_S_IOERR,
           `OUT: sector ${sector} + ${length} bytes out of range or not whole sectors`,
         )
-      backend.write(views, offset) // pwritev straight from guest memory
+      // pwritev straight from guest memory
+      if (views === null) backend.writeFrom!(reader, offset, length)
+      else backend.write(views, offset)
       stats.bytesWritten += length
       return { status: VIRTIO_BLK_S_OK, dataWritten: 0 }
     }
