@@ -196,16 +196,18 @@ test('a tampered cursor or chain words never reach outside guest memory', (t) =>
   // The native call itself, with spans that do not fit the words.
   const h = (memory as unknown as { handle: Parameters<typeof native.chainFileIo>[0] }).handle
   const span = (...s: number[]) => Uint32Array.from(s)
-  t.throws(() => native.chainFileIo(h, words, span(0, 0, words.length + 4, 2, 1, 0), fd, 0), {
+  t.throws(() => native.chainFileIo(h, words, fd, 0, span(0, 0, words.length + 4, 2, 1, 0)), {
     instanceOf: RangeError,
     message: /not within/,
   })
-  t.throws(() => native.chainFileIo(h, words, span(1, 0, 4, 2, 1, 0), fd, 0), { instanceOf: RangeError })
-  t.throws(() => native.chainFileIo(h, words, span(0, 0, 4), fd, 0), { instanceOf: RangeError, message: /6 words/ })
-  t.throws(() => native.chainFileIo(h, new Uint32Array(0), span(0, 0, 0, 2, 1, 0), fd, 0), {
+  t.throws(() => native.chainFileIo(h, words, fd, 0, span(1, 0, 4, 2, 1, 0)), { instanceOf: RangeError })
+  t.throws(() => native.chainFileIo(h, words, fd, 0, span(0, 0, 4)), { instanceOf: RangeError, message: /6 words/ })
+  t.throws(() => native.chainFileIo(h, new Uint32Array(0), fd, 0, span(0, 0, 0, 2, 1, 0)), {
     instanceOf: RangeError,
   })
-  t.throws(() => native.chainFileIo({} as never, words, span(0, 0, 4, 2, 1, 0), fd, 0), {
+  // Through the call area: slots a call did not write are refused (poisoned once read).
+  t.throws(() => native.chainFileIo(h, words, fd, 0), argRangeError('at'))
+  t.throws(() => native.chainFileIo({} as never, words, fd, 0, span(0, 0, 4, 2, 1, 0)), {
     instanceOf: TypeError,
   })
 })

@@ -7,7 +7,7 @@ import { uint8Buffer, uint8ByteOffset } from './bytes'
 import { nextBuffer } from './descriptor'
 import { outOfRange, systemError, VirtioQueueError } from './errors'
 import type { GuestMemory } from './memory'
-import { BATCH_DESC_WORDS, native } from './native'
+import { BATCH_DESC_WORDS, CALL_AREA, native } from './native'
 
 const Uint8ArrayCtor = Uint8Array
 
@@ -93,7 +93,7 @@ export function transfer(c: Cursor, bytes: Uint8Array, n: number, toGuest: boole
   c.consumed += n
 }
 
-/** The cursor of a file transfer, as chainFileIo takes it (reused: no JS runs meanwhile). */
+/** The cursor of a file transfer where there is no call area (reused: no JS runs meanwhile). */
 const SPAN = new Uint32Array(6)
 
 /**
@@ -105,14 +105,19 @@ const SPAN = new Uint32Array(6)
  */
 export function fileTransfer(c: Cursor, fd: number, position: number, n: number, toFile: boolean): number {
   c.mem.checkAttached()
-  const s = SPAN
+  // Called once per request on a disk's path: the span goes through the call area (six
+  // numbers the native side validates), not as a typed array it would have to inspect.
+  const s = CALL_AREA ?? SPAN
   s[0] = c.at
   s[1] = c.offset
   s[2] = c.end
   s[3] = c.dir
   s[4] = n
   s[5] = toFile ? 1 : 0
-  const moved = native.chainFileIo(c.mem.handle, c.words, s, fd, position)
+  const moved =
+    s === SPAN
+      ? native.chainFileIo(c.mem.handle, c.words, fd, position, SPAN)
+      : native.chainFileIo(c.mem.handle, c.words, fd, position)
   if (moved < 0) throw systemError(moved, toFile ? 'pwritev' : 'preadv', fd)
   skip(c, moved)
   return moved

@@ -49,15 +49,16 @@ pub enum FileIoError {
     Os(i32),
 }
 
-/// One piece of guest memory, as the kernel takes it.
+/// One piece of guest memory, laid out as the kernel's `struct iovec`.
 #[derive(Clone, Copy)]
-struct Piece {
+#[repr(C)]
+pub struct Piece {
     base: *mut u8,
     len: usize,
 }
 
 /// Pieces kept on the stack; a chain with more goes to the heap once.
-const INLINE_PIECES: usize = 32;
+const INLINE_PIECES: usize = 16;
 
 /// The pieces of a transfer, in order.
 struct Pieces {
@@ -78,23 +79,24 @@ impl Pieces {
         }
     }
 
+    #[inline]
     fn push(&mut self, p: Piece) {
-        if self.count < INLINE_PIECES && self.spill.is_empty() {
+        if self.count < INLINE_PIECES {
             self.inline[self.count] = p;
             self.count += 1;
         } else {
             if self.spill.is_empty() {
-                self.spill.extend_from_slice(&self.inline[..self.count]);
+                self.spill.extend_from_slice(&self.inline);
             }
             self.spill.push(p);
         }
     }
 
-    fn as_slice(&self) -> &[Piece] {
+    fn as_mut_slice(&mut self) -> &mut [Piece] {
         if self.spill.is_empty() {
-            &self.inline[..self.count]
+            &mut self.inline[..self.count]
         } else {
-            &self.spill
+            &mut self.spill
         }
     }
 }
@@ -122,13 +124,12 @@ fn resolve(mem: &GuestMem, addr: u64, len: u64, out: &mut Pieces) -> bool {
 }
 
 /// The host pieces of `span` over `words`, all in guest memory.
-fn pieces(mem: &GuestMem, words: &[u32], span: Span) -> Result<Pieces, FileIoError> {
+fn pieces(mem: &GuestMem, words: &[u32], span: Span, out: &mut Pieces) -> Result<(), FileIoError> {
     if span.end > words.len() || span.at > span.end || (span.end - span.at) % DESC_WORDS != 0 {
         return Err(FileIoError::BadSpan(
             "the cursor is not within the descriptor words",
         ));
     }
-    let mut out = Pieces::new();
     let mut left = span.len;
     let mut skip = u64::from(span.offset);
     let mut at = span.at;
@@ -152,7 +153,7 @@ fn pieces(mem: &GuestMem, words: &[u32], span: Span) -> Result<Pieces, FileIoErr
             let n = left.min(u64::from(len) - skip);
             if n > 0 {
                 let start = addr.checked_add(skip);
-                if !start.is_some_and(|s| resolve(mem, s, n, &mut out)) {
+                if !start.is_some_and(|s| resolve(mem, s, n, out)) {
                     return Err(FileIoError::NotInMemory { index, addr, len });
                 }
                 left -= n;
@@ -162,7 +163,7 @@ fn pieces(mem: &GuestMem, words: &[u32], span: Span) -> Result<Pieces, FileIoErr
         at += DESC_WORDS;
         index += 1;
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Moves `span.len` bytes between `fd` at `position` and the chain's buffers;
@@ -177,8 +178,9 @@ pub fn transfer(
     position: u64,
     direction: Direction,
 ) -> Result<u64, FileIoError> {
-    let pieces = pieces(mem, words, span)?;
-    sys::transfer(pieces.as_slice(), fd, position, direction)
+    let mut out = Pieces::new();
+    pieces(mem, words, span, &mut out)?;
+    sys::transfer(out.as_mut_slice(), fd, position, direction)
 }
 
 #[cfg(target_os = "linux")]
@@ -188,33 +190,22 @@ mod sys {
     /// The kernel's limit on iovecs per call (`UIO_MAXIOV`).
     const IOV_MAX: usize = 1024;
 
+    // `Piece` is passed to the kernel as a `struct iovec`.
+    const _: () = assert!(
+        std::mem::size_of::<Piece>() == std::mem::size_of::<libc::iovec>()
+            && std::mem::align_of::<Piece>() == std::mem::align_of::<libc::iovec>()
+    );
+
     pub fn transfer(
-        pieces: &[Piece],
+        iovs: &mut [Piece],
         fd: i32,
         position: u64,
         direction: Direction,
     ) -> Result<u64, FileIoError> {
-        let mut iov: Vec<libc::iovec>;
-        let mut inline = [libc::iovec {
-            iov_base: std::ptr::null_mut(),
-            iov_len: 0,
-        }; super::INLINE_PIECES];
-        let iovs: &mut [libc::iovec] = if pieces.len() <= inline.len() {
-            &mut inline[..pieces.len()]
-        } else {
-            iov = Vec::with_capacity(pieces.len());
-            iov.resize(pieces.len(), inline[0]);
-            &mut iov
-        };
-        for (v, p) in iovs.iter_mut().zip(pieces) {
-            v.iov_base = p.base.cast();
-            v.iov_len = p.len;
-        }
         let mut first = 0;
         let mut done = 0u64;
         while first < iovs.len() {
-            let last = (first + IOV_MAX).min(iovs.len());
-            let batch = &iovs[first..last];
+            let batch = &iovs[first..(first + IOV_MAX).min(iovs.len())];
             let Ok(offset) = libc::off_t::try_from(position + done) else {
                 return if done > 0 {
                     Ok(done)
@@ -222,17 +213,15 @@ mod sys {
                     Err(FileIoError::Os(libc::EINVAL))
                 };
             };
-            // SAFETY: every iovec points into guest memory resolved by `GuestMem`,
-            // whose regions stay mapped while the caller holds the memory (the
-            // call holds it); the count is at most IOV_MAX and the slice's length.
+            let iov = batch.as_ptr().cast::<libc::iovec>();
+            // SAFETY: `Piece` has `struct iovec`'s layout (checked above); every piece
+            // points into guest memory resolved by `GuestMem`, whose regions stay mapped
+            // while the caller holds the memory (the call holds it); the count is at
+            // most IOV_MAX and the slice's length.
             let r = unsafe {
                 match direction {
-                    Direction::FromFile => {
-                        libc::preadv(fd, batch.as_ptr(), batch.len() as i32, offset)
-                    }
-                    Direction::ToFile => {
-                        libc::pwritev(fd, batch.as_ptr(), batch.len() as i32, offset)
-                    }
+                    Direction::FromFile => libc::preadv(fd, iov, batch.len() as i32, offset),
+                    Direction::ToFile => libc::pwritev(fd, iov, batch.len() as i32, offset),
                 }
             };
             if r < 0 {
@@ -254,20 +243,20 @@ mod sys {
             }
             let mut moved = r as usize;
             done += moved as u64;
-            // Drop the iovecs the call filled; trim the one it filled in part.
+            // Drop the pieces the call filled; trim the one it filled in part.
             while moved > 0 {
                 let v = &mut iovs[first];
-                if moved >= v.iov_len {
-                    moved -= v.iov_len;
+                if moved >= v.len {
+                    moved -= v.len;
                     first += 1;
                 } else {
-                    // SAFETY: `moved < iov_len`: the pointer stays in the same piece.
-                    v.iov_base = unsafe { v.iov_base.cast::<u8>().add(moved).cast() };
-                    v.iov_len -= moved;
+                    // SAFETY: `moved < len`: the pointer stays in the same piece.
+                    v.base = unsafe { v.base.add(moved) };
+                    v.len -= moved;
                     moved = 0;
                 }
             }
-            while first < iovs.len() && iovs[first].iov_len == 0 {
+            while first < iovs.len() && iovs[first].len == 0 {
                 first += 1;
             }
         }
@@ -280,7 +269,7 @@ mod sys {
     use super::{Direction, FileIoError, Piece};
 
     /// preadv/pwritev on guest memory is implemented on Linux only.
-    pub fn transfer(_: &[Piece], _: i32, _: u64, _: Direction) -> Result<u64, FileIoError> {
+    pub fn transfer(_: &mut [Piece], _: i32, _: u64, _: Direction) -> Result<u64, FileIoError> {
         Err(FileIoError::Os(38)) // ENOSYS
     }
 }

@@ -18,7 +18,7 @@ use crate::engine::Result;
 use crate::napi::uint_value;
 
 /// Number of `f64` slots.
-pub const SLOTS: usize = 4;
+pub const SLOTS: usize = 8;
 
 /// One environment's argument block.
 #[derive(Default)]
