@@ -44,6 +44,8 @@ export class BlkDevice {
    */
   needsReset: Error | null = null
   readonly #signal: () => void
+  /** What serveRequest() fills for each request (one object, reused). */
+  readonly #completion: Completion = { status: VIRTIO_BLK_S_OK, dataWritten: 0 }
 
   constructor(queue: Queue, options: BlkDeviceOptions) {
     this.queue = queue
@@ -109,13 +111,14 @@ export class BlkDevice {
       this.stats.lastError = `chain ${chain.headIndex}: no status byte (${chain.stopReason ?? 'last descriptor not writable'})`
       return 0
     }
-    let result: Completion
+    const result = this.#completion
     try {
-      result = serveRequest(this.model, chain, this.stats)
+      serveRequest(this.model, chain, this.stats, result)
     } catch (e) {
       // Buffers outside guest memory (VirtioQueueError InvalidChain), a failing disk.
       this.stats.lastError = `chain ${chain.headIndex}: ${(e as Error).message}`
-      result = { status: VIRTIO_BLK_S_IOERR, dataWritten: 0 }
+      result.status = VIRTIO_BLK_S_IOERR
+      result.dataWritten = 0
     }
     chain.memory.writeU8(statusAddr, result.status)
     if (result.status === VIRTIO_BLK_S_OK) this.stats.ok++
@@ -127,8 +130,8 @@ export class BlkDevice {
 
 /** Guest address of the status byte: the last byte of the last descriptor, if that is device-writable and in memory. */
 function statusAddress(chain: DescriptorChain): number | null {
-  const descs = chain.descriptors()
-  const last = descs[descs.length - 1]
+  // One Descriptor, not the list (descriptors() makes them all, and a copy of the array).
+  const last = chain.length > 0 ? chain.descriptor(chain.length - 1) : undefined
   if (last === undefined || !last.isWriteOnly() || last.len === 0) return null
   const addr = last.addr + last.len - 1
   return chain.memory.checkRange(addr, 1) ? addr : null

@@ -87,17 +87,23 @@ export interface Completion {
 }
 
 /**
- * Serves one request chain (its status byte is the caller's). Returns IOERR or UNSUPP
+ * Serves one request chain (its status byte is the caller's), into `out` (pass the same
+ * object every time: it is returned). Returns IOERR or UNSUPP
  * for anything wrong with the request; throws only when the chain's buffers are not
  * in guest memory or the storage fails (the caller answers IOERR).
  */
-export function serveRequest(model: BlkModel, chain: DescriptorChain, stats: BlkDeviceStats): Completion {
+export function serveRequest(
+  model: BlkModel,
+  chain: DescriptorChain,
+  stats: BlkDeviceStats,
+  out: Completion = { status: VIRTIO_BLK_S_OK, dataWritten: 0 },
+): Completion {
   // No closures made per request: each would be an allocation, and under tsx (whose
   // keepNames names every function expression) an Object.defineProperty call too, which
   // cost about 15% of the vhost-user disk's CPU time per request.
   const reader = chain.reader()
   if (reader.availableBytes() < HEADER_SIZE)
-    return fail(stats, chain, VIRTIO_BLK_S_IOERR, `header shorter than ${HEADER_SIZE} bytes`)
+    return fail(out, stats, chain, VIRTIO_BLK_S_IOERR, `header shorter than ${HEADER_SIZE} bytes`)
   // The header's fields read in place (type, reserved, sector as two u32 halves): no
   // Buffer, DataView, object or bigint per request. A sector number of 2^53 or more is
   // rounded, but lies past any capacity either way.
@@ -109,7 +115,7 @@ export function serveRequest(model: BlkModel, chain: DescriptorChain, stats: Blk
   const writes = type === VIRTIO_BLK_T_OUT || type === VIRTIO_BLK_T_DISCARD || type === VIRTIO_BLK_T_WRITE_ZEROES
   // VIRTIO_BLK_F_RO: the device MUST answer IOERR to writes and write nothing.
   if (writes && model.readOnly)
-    return fail(stats, chain, VIRTIO_BLK_S_IOERR, `request type ${type} on a read-only device`)
+    return fail(out, stats, chain, VIRTIO_BLK_S_IOERR, `request type ${type} on a read-only device`)
   switch (type) {
     case VIRTIO_BLK_T_IN: {
       stats.reads++
@@ -120,6 +126,7 @@ export function serveRequest(model: BlkModel, chain: DescriptorChain, stats: Blk
       const offset = length % SECTOR_SIZE === 0 ? model.byteOffset(sector, length / SECTOR_SIZE) : -1
       if (offset < 0)
         return fail(
+          out,
           stats,
           chain,
           VIRTIO_BLK_S_IOERR,
@@ -129,7 +136,7 @@ export function serveRequest(model: BlkModel, chain: DescriptorChain, stats: Blk
       if (writer !== null) backend.readTo!(writer, offset, length)
       else backend.read(views!, offset)
       stats.bytesRead += length
-      return { status: VIRTIO_BLK_S_OK, dataWritten: length }
+      return done(out, VIRTIO_BLK_S_OK, length)
     }
     case VIRTIO_BLK_T_OUT: {
       stats.writes++
@@ -139,6 +146,7 @@ export function serveRequest(model: BlkModel, chain: DescriptorChain, stats: Blk
       const offset = length % SECTOR_SIZE === 0 ? model.byteOffset(sector, length / SECTOR_SIZE) : -1
       if (offset < 0)
         return fail(
+          out,
           stats,
           chain,
           VIRTIO_BLK_S_IOERR,
@@ -148,20 +156,21 @@ export function serveRequest(model: BlkModel, chain: DescriptorChain, stats: Blk
       if (views === null) backend.writeFrom!(reader, offset, length)
       else backend.write(views, offset)
       stats.bytesWritten += length
-      return { status: VIRTIO_BLK_S_OK, dataWritten: 0 }
+      return done(out, VIRTIO_BLK_S_OK, 0)
     }
     case VIRTIO_BLK_T_FLUSH:
-      if (!hasFeature(features, VIRTIO_BLK_F_FLUSH)) return fail(stats, chain, VIRTIO_BLK_S_UNSUPP, 'FLUSH not offered')
+      if (!hasFeature(features, VIRTIO_BLK_F_FLUSH))
+        return fail(out, stats, chain, VIRTIO_BLK_S_UNSUPP, 'FLUSH not offered')
       stats.flushes++
       backend.flush()
-      return { status: VIRTIO_BLK_S_OK, dataWritten: 0 }
+      return done(out, VIRTIO_BLK_S_OK, 0)
     case VIRTIO_BLK_T_GET_ID: {
       stats.getIds++
       // The id goes at the start of the writable area, before the status byte.
       const writer = chain.writer()
       const n = Math.min(ID_BYTES, writer.availableBytes() - 1)
       writer.write(model.id.subarray(0, n))
-      return { status: VIRTIO_BLK_S_OK, dataWritten: n }
+      return done(out, VIRTIO_BLK_S_OK, n)
     }
     case VIRTIO_BLK_T_DISCARD:
     case VIRTIO_BLK_T_WRITE_ZEROES: {
@@ -170,13 +179,13 @@ export function serveRequest(model: BlkModel, chain: DescriptorChain, stats: Blk
       const limits = discard ? model.config.discard : model.config.writeZeroes
       const bit = discard ? VIRTIO_BLK_F_DISCARD : VIRTIO_BLK_F_WRITE_ZEROES
       if (limits === undefined || !hasFeature(features, bit))
-        return fail(stats, chain, VIRTIO_BLK_S_UNSUPP, `${kind} not offered`)
+        return fail(out, stats, chain, VIRTIO_BLK_S_UNSUPP, `${kind} not offered`)
       if (discard) stats.discards++
       else stats.writeZeroes++
       const checked = checkSegments(kind, limits, model.sectors, reader.availableBytes(), (n) => reader.read(n))
       if (!checked.ok) {
         stats.lastError = `chain ${chain.headIndex}: ${checked.reason}`
-        return { status: checked.status, dataWritten: 0 }
+        return done(out, checked.status, 0)
       }
       const mayUnmap = model.config.writeZeroes?.mayUnmap === true
       for (const r of checked.ranges) {
@@ -189,20 +198,33 @@ export function serveRequest(model: BlkModel, chain: DescriptorChain, stats: Blk
           backend.writeZeroes(r.offset, r.length)
           stats.bytesZeroed += r.length
         } else {
-          return fail(stats, chain, VIRTIO_BLK_S_IOERR, `${kind}: the storage cannot zero`)
+          return fail(out, stats, chain, VIRTIO_BLK_S_IOERR, `${kind}: the storage cannot zero`)
         }
       }
-      return { status: VIRTIO_BLK_S_OK, dataWritten: 0 }
+      return done(out, VIRTIO_BLK_S_OK, 0)
     }
     default:
-      return fail(stats, chain, VIRTIO_BLK_S_UNSUPP, `unknown request type ${type}`)
+      return fail(out, stats, chain, VIRTIO_BLK_S_UNSUPP, `unknown request type ${type}`)
   }
 }
 
+/** Fills `out` (the caller's, reused: no object per request). */
+function done(out: Completion, status: BlkStatus, dataWritten: number): Completion {
+  out.status = status
+  out.dataWritten = dataWritten
+  return out
+}
+
 /** Records why `chain` failed and answers `status` with no data. */
-function fail(stats: BlkDeviceStats, chain: DescriptorChain, status: BlkStatus, reason: string): Completion {
+function fail(
+  out: Completion,
+  stats: BlkDeviceStats,
+  chain: DescriptorChain,
+  status: BlkStatus,
+  reason: string,
+): Completion {
   stats.lastError = `chain ${chain.headIndex}: ${reason}`
-  return { status, dataWritten: 0 }
+  return done(out, status, 0)
 }
 
 /** The writable views minus the trailing status byte: where IN data goes. */
