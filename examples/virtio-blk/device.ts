@@ -13,8 +13,14 @@
 import { type DescriptorChain, type Queue, VirtioQueueError } from '../..'
 
 import { BlkModel, type BlkModelOptions } from './model'
-import { VIRTIO_BLK_S_IOERR, VIRTIO_BLK_S_OK } from './protocol'
-import { type BlkDeviceStats, type Completion, emptyStats, serveRequest } from './requests'
+import * as protocol from './protocol'
+import * as requests from './requests'
+import type { BlkDeviceStats, Completion } from './requests'
+
+// Imported names used per request, bound once (see requests.ts: under tsx each use of an
+// imported binding is a getter call and a megamorphic lookup).
+const { VIRTIO_BLK_S_IOERR, VIRTIO_BLK_S_OK } = protocol
+const { emptyStats, serveRequest } = requests
 
 export type { BlkDeviceStats } from './requests'
 

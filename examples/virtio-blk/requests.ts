@@ -5,10 +5,18 @@
 // and writes the status byte.
 import type { DescriptorChain } from '../..'
 
-import { hasFeature, VIRTIO_BLK_F_DISCARD, VIRTIO_BLK_F_FLUSH, VIRTIO_BLK_F_WRITE_ZEROES } from './features'
+import * as featureBits from './features'
 import type { BlkModel } from './model'
-import {
-  type BlkStatus,
+import * as protocol from './protocol'
+import type { BlkStatus } from './protocol'
+import * as segments from './segments'
+
+// The imported names this file uses, bound here once. Under tsx (how the example runs),
+// every use of an imported binding is two getter calls and a megamorphic property lookup
+// (its CommonJS interop copies exports behind getters): about 90 ns per request over the
+// dozen uses on the request path. Local constants cost nothing.
+const { hasFeature, VIRTIO_BLK_F_DISCARD, VIRTIO_BLK_F_FLUSH, VIRTIO_BLK_F_WRITE_ZEROES } = featureBits
+const {
   HEADER_SIZE,
   ID_BYTES,
   SECTOR_SIZE,
@@ -21,8 +29,8 @@ import {
   VIRTIO_BLK_T_IN,
   VIRTIO_BLK_T_OUT,
   VIRTIO_BLK_T_WRITE_ZEROES,
-} from './protocol'
-import { checkSegments } from './segments'
+} = protocol
+const { checkSegments } = segments
 
 /** What a queue's device did, for the demo's summary and the tests. */
 export interface BlkDeviceStats {
