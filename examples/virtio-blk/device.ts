@@ -10,7 +10,7 @@
 // memory, handed straight to preadv/pwritev on the disk image.
 //
 // In your project, import from 'virtio-queue' instead of '../..'.
-import { type DescriptorChain, type Queue, VirtioQueueError } from '../..'
+import { type DescriptorChain, type Queue, type QueueGuard, VirtioQueueError } from '../..'
 
 import { BlkModel, type BlkModelOptions } from './model'
 import * as protocol from './protocol'
@@ -70,7 +70,17 @@ export class BlkDevice {
    */
   processQueue(): number {
     if (this.needsReset) return 0
-    using guard = this.queue.lockWithMemory()
+    // try/finally rather than `using`: tsx lowers `using` to helpers that allocate a
+    // disposal stack and closures on every kick.
+    const guard = this.queue.lockWithMemory()
+    try {
+      return this.#serve(guard)
+    } finally {
+      guard.release()
+    }
+  }
+
+  #serve(guard: QueueGuard): number {
     let completed = 0
     try {
       do {
