@@ -6,8 +6,8 @@
 //
 // Each request chain is a 16-byte readable header, data buffers (readable for
 // OUT, writable for IN and GET_ID) and a 1-byte writable status at the very end.
-// Data moves with zero copies: the chain's buffers are Buffer views of guest
-// memory, handed straight to preadv/pwritev on the disk image.
+// Data moves with zero copies: one preadv/pwritev between the disk image and the
+// chain's buffers in guest memory (Writer.readFromFile / Reader.writeToFile).
 //
 // In your project, import from 'virtio-queue' instead of '../..'.
 import { type DescriptorChain, type Queue, type QueueGuard, VirtioQueueError } from '../..'
@@ -65,8 +65,8 @@ export class BlkDevice {
   }
 
   /**
-   * Handles a kick: completes every available request, then interrupts the driver if
-   * it asked for it. Returns the number of chains completed.
+   * Handles a kick: completes every available request, interrupting the driver after each
+   * pass over the ring if it asked for it. Returns the number of chains completed.
    */
   processQueue(): number {
     if (this.needsReset) return 0
@@ -82,6 +82,7 @@ export class BlkDevice {
 
   #serve(guard: QueueGuard): number {
     let completed = 0
+    let interrupted = 0 // `completed` when the driver was last interrupted (or told not to be)
     try {
       do {
         // No kicks while we are busy anyway (a no-op with event idx, where
@@ -91,24 +92,33 @@ export class BlkDevice {
           guard.addUsed(chain.headIndex, this.handleRequest(chain))
           completed++
         }
+        // Interrupt after each pass, before re-arming kicks: the driver can reap these and
+        // queue more while this pass ends, and enableNotification() then finds them (no kick
+        // needed), as vhost-user-backend devices do.
+        if (completed > interrupted) {
+          interrupted = completed
+          this.#interrupt(guard)
+        }
         // Re-arm kicks; true means the driver added chains after iter() looked,
         // which it may not kick for: go round again instead of missing them.
       } while (guard.enableNotification())
     } catch (e) {
       if (!(e instanceof VirtioQueueError)) throw e
       this.needsReset = e // InvalidAvailRingIndex, GuestMemory: the queue is unusable
+      if (completed > interrupted) this.#interrupt(guard)
     }
-    if (completed > 0) {
-      this.stats.wakeups++
-      // With event idx this honours the driver's used_event; without, the crate always says yes.
-      if (guard.needsNotification()) {
-        this.stats.notifications++
-        this.#signal()
-      } else {
-        this.stats.notificationsSuppressed++
-      }
-    }
+    if (completed > 0) this.stats.wakeups++
     return completed
+  }
+
+  /** Interrupts the driver if it asked (event idx: its used_event; without, always). */
+  #interrupt(guard: QueueGuard): void {
+    if (guard.needsNotification()) {
+      this.stats.notifications++
+      this.#signal()
+    } else {
+      this.stats.notificationsSuppressed++
+    }
   }
 
   /**
