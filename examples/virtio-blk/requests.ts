@@ -1,8 +1,8 @@
 // What each virtio-blk request does (virtio 1.x, 5.2.6): the header is decoded, the
 // type dispatched, the data moved between guest memory and the storage with zero
-// copies (the chain's buffers are Buffer views of guest memory, handed straight to
-// preadv/pwritev), and a status chosen. device.ts runs this for every chain of a queue
-// and writes the status byte.
+// copies (the chain's writer or reader does one preadv/pwritev on guest memory; a
+// backend without readTo/writeFrom gets Buffer views of it), and a status chosen.
+// device.ts runs this for every chain of a queue and writes the status byte.
 import type { DescriptorChain } from '../..'
 
 import * as featureBits from './features'
