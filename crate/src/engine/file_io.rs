@@ -47,6 +47,8 @@ pub enum FileIoError {
     NotInMemory { index: usize, addr: u64, len: u32 },
     /// The system call failed with this errno before moving any byte.
     Os(i32),
+    /// preadv/pwritev on guest memory is not implemented on this platform.
+    Unsupported,
 }
 
 /// One piece of guest memory, laid out as the kernel's `struct iovec`.
@@ -270,7 +272,7 @@ mod sys {
 
     /// preadv/pwritev on guest memory is implemented on Linux only.
     pub fn transfer(_: &mut [Piece], _: i32, _: u64, _: Direction) -> Result<u64, FileIoError> {
-        Err(FileIoError::Os(38)) // ENOSYS
+        Err(FileIoError::Unsupported)
     }
 }
 

@@ -65,6 +65,9 @@ pub fn chain_file_io(ctx: &Ctx) -> Result<Value> {
         Ok(n) => Ok(ctx.number(n as f64)?),
         Err(FileIoError::Os(errno)) => Ok(ctx.number(-f64::from(errno))?),
         Err(FileIoError::BadSpan(reason)) => Err(Error::range("span", reason)),
+        Err(FileIoError::Unsupported) => Err(Error::Unsupported(
+            "preadv/pwritev on guest memory (Writer.readFromFile, Reader.writeToFile)",
+        )),
         Err(FileIoError::NotInMemory { index, addr, len }) => Err(Error::NotInMemory(format!(
             "descriptor {index} from the cursor (0x{addr:x}, {len} bytes) is not in guest memory"
         ))),
