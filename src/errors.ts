@@ -143,6 +143,7 @@ export interface SystemError extends VirtioQueueError {
   readonly code: SystemErrorCode
   /** The negative errno, as in Node's own errors (`-9` for `EBADF` on Linux). */
   readonly errno: number
+  /** The system call that failed (`preadv`, `pwritev`). */
   readonly syscall: string
 }
 
