@@ -301,6 +301,31 @@ test('event idx: the device interrupts only when the driver asked (used_event)',
   t.is(r.device.stats.notifications, 2)
 })
 
+test('event idx: the device interrupts after each pass, before re-arming, and serves what the woken driver adds', (t) => {
+  // A driver woken by the interrupt queues its next request before the device has re-armed
+  // kicks (as a vhost-user frontend on another CPU does): the same processQueue() call
+  // serves it, so the driver need not kick for it.
+  const r = rig(true)
+  let more = 1
+  let second: Sent | null = null
+  const device = new BlkDevice(r.vm.queue, {
+    model: r.device.model,
+    signalUsedQueue: () => {
+      r.irq.count++
+      if (more-- > 0) second = send(r, VIRTIO_BLK_T_FLUSH, 0)
+    },
+  })
+  const first = send(r, VIRTIO_BLK_T_FLUSH, 0)
+  t.is(device.processQueue(), 2, 'both requests, in one call')
+  // The driver did not re-arm used_event after the first: the second pass is not signalled.
+  t.is(r.irq.count, 1)
+  t.is(device.stats.notificationsSuppressed, 1)
+  t.is(device.stats.wakeups, 1)
+  t.is(r.vm.driver.popUsed()?.head, first.head)
+  t.is(r.vm.driver.popUsed()?.head, (second as Sent | null)?.head)
+  t.is(device.processQueue(), 0)
+})
+
 test('without event idx the device interrupts after every batch', (t) => {
   const r = rig(false)
   r.vm.driver.disableInterrupts() // VRING_AVAIL_F_NO_INTERRUPT: the crate does not honour it

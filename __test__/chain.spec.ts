@@ -9,7 +9,7 @@ import {
   VRING_DESC_F_NEXT,
   VRING_DESC_F_WRITE,
 } from '..'
-import { addSimpleChains, DATA_BASE, makeRig } from './helpers/queue-setup'
+import { addSimpleChains, argRangeError, argTypeError, DATA_BASE, makeRig } from './helpers/queue-setup'
 
 type Plain = { addr: number; len: number; flags: number; next: number }
 
@@ -84,6 +84,24 @@ test('a direct chain: head, descriptors as in the table, readable/writable split
   // descriptors() returns a fresh array each time.
   descs.pop()
   t.is(chain.descriptors().length, 4)
+})
+
+test('descriptor(i): one descriptor in chain order, before or after descriptors() built the list', (t) => {
+  const { guard, driver } = makeRig({ size: 8 })
+  driver.addChain([
+    { addr: DATA_BASE, len: 16 },
+    { addr: DATA_BASE + 0x1000, len: 0x80, writable: true },
+    { addr: DATA_BASE + 0x2000, len: 1, writable: true },
+  ])
+  const chain = guard.popDescriptorChain()!
+  const last = chain.descriptor(chain.length - 1)!
+  t.deepEqual([last.addr, last.len, last.isWriteOnly(), last.hasNext()], [DATA_BASE + 0x2000, 1, true, false])
+  t.deepEqual(plain(chain.descriptor(0)!), plain(chain.descriptors()[0]!))
+  t.deepEqual(plain(chain.descriptor(1)!), plain(chain.descriptors()[1]!), 'after the list was built')
+  t.is(chain.descriptor(3), undefined)
+  t.throws(() => chain.descriptor(-1), argRangeError('index'))
+  t.throws(() => chain.descriptor(0.5), argRangeError('index'))
+  t.throws(() => chain.descriptor('0' as never), argTypeError('index'))
 })
 
 test('chains are snapshots: rewriting the table later does not change a popped chain', (t) => {

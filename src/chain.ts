@@ -1,7 +1,7 @@
 // A descriptor chain popped from the available ring. Its descriptors were read
 // by the crate in the same native call that popped it; they live in the
 // batch's Uint32Array (see crate/src/engine/batch.rs for the layout).
-import { u64BigInt, u64Exact } from './address'
+import { toCount, u64BigInt, u64Exact } from './address'
 import { UNKNOWN_TOTAL } from './batch'
 import { ANY_DIRECTION, type Descriptor, newDescriptor, nextBuffer, VRING_DESC_F_WRITE } from './descriptor'
 import { VirtioQueueError } from './errors'
@@ -125,6 +125,21 @@ export class DescriptorChain {
       this.#descs = out
     }
     return this.#descs.slice()
+  }
+
+  /**
+   * The descriptor at `index` in chain order (`descriptors()[index]` without building the
+   * list: one object), or undefined past the end. `chain.descriptor(chain.length - 1)` is the
+   * last one, where a device's status byte usually is.
+   * @throws RangeError `ERR_OUT_OF_RANGE` unless `index` is a non-negative integer.
+   */
+  descriptor(index: number): Descriptor | undefined {
+    const i = toCount(index, 'index')
+    if (i >= this.#count) return undefined
+    if (this.#descs) return this.#descs[i]
+    const w = this.#words
+    const o = this.#first + BATCH_DESC_WORDS * i
+    return new newDescriptor(w[o]!, w[o + 1]!, w[o + 2]!, w[o + 3]!)
   }
 
   /** The descriptors in chain order, for `for...of`. */

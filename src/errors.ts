@@ -2,7 +2,7 @@
 // whose `code` names the virtio-queue (or vm-memory) error variant; argument
 // errors are TypeError / RangeError with Node-style codes.
 
-import { types } from 'node:util'
+import { getSystemErrorMap, types } from 'node:util'
 
 const { isProxy } = types
 const ordinaryHasInstance = Function.prototype[Symbol.hasInstance]
@@ -74,6 +74,15 @@ export type VirtioQueueErrorCode =
   | 'FileError'
   /** fallocate(2) needs Linux. */
   | 'FileUnsupported'
+  /**
+   * A system call on a file descriptor failed ({@link Writer.readFromFile},
+   * {@link Reader.writeToFile}): the errno's name, as Node's own errors have it (`EBADF`,
+   * `EISDIR`, `ENOSPC`, ...); the error's `errno` and `syscall` say more.
+   */
+  | SystemErrorCode
+
+/** An errno name, such as `EBADF`. */
+export type SystemErrorCode = `E${string}`
 
 /**
  * An error from the queue, the crate or guest memory. `code` names the virtio-queue error
@@ -132,6 +141,29 @@ class GuestAddressError extends RangeError {
   static is(value: unknown): boolean {
     return typeof value === 'object' && value !== null && #brand in value
   }
+}
+
+/** A VirtioQueueError for a failed system call: what Node's fs errors carry, as well. */
+export interface SystemError extends VirtioQueueError {
+  readonly code: SystemErrorCode
+  /** The negative errno, as in Node's own errors (`-9` for `EBADF` on Linux). */
+  readonly errno: number
+  /** The system call that failed (`preadv`, `pwritev`). */
+  readonly syscall: string
+}
+
+/** The error for `syscall` on `fd` failing with `-errno` (negative, as the native side returns it). */
+export function systemError(errno: number, syscall: string, fd: number): SystemError {
+  // libuv's name and description of the errno (an unknown one keeps its number).
+  const [name, text] = getSystemErrorMap().get(errno) ?? [`E${-errno}`, `unknown system error ${-errno}`]
+  const code = name as SystemErrorCode
+  const e = new VirtioQueueError(`${syscall} on fd ${fd} failed: ${code} (${text})`, code) as VirtioQueueError & {
+    errno: number
+    syscall: string
+  }
+  e.errno = errno
+  e.syscall = syscall
+  return e as SystemError
 }
 
 export function typeError(name: string, expected: string, value: unknown): TypeError {

@@ -14,6 +14,7 @@ import {
   advance,
   type Cursor,
   fieldAddress,
+  fileTransfer,
   nextDescriptor,
   pastEnd,
   splitInto,
@@ -173,6 +174,31 @@ export class Reader {
     const v = this.mem.readU64(a)
     advance(this, 8)
     return v
+  }
+
+  /**
+   * Writes the next `length` readable bytes (default: all that are left) into the file `fd`
+   * at byte `position`, with one `pwritev` on guest memory (no copy in JavaScript, no
+   * Buffer per buffer), and returns the bytes written: `length`, unless the system call
+   * wrote fewer (then call again for the rest). The reader moves past them. `EINTR` is
+   * retried. The file's own offset is not used or moved. Linux only (elsewhere `ENOSYS`).
+   *
+   * Each buffer's range is checked against guest memory natively, whatever the chain's
+   * words say; `fd` must be an open file descriptor (an int32), `position` an integer
+   * below 2^53.
+   * @throws VirtioQueueError with the errno's name as `code` (`EBADF`, `ENOSPC`, `EINVAL`,
+   *   ...; `errno` and `syscall: 'pwritev'` as on Node's errors) when the call failed before
+   *   writing anything; `DetachedBuffer` if guest memory was detached; `InvalidChain` if a
+   *   buffer is not in guest memory. Nothing moves then.
+   * @throws RangeError `ERR_OUT_OF_RANGE` if `length` is more than the bytes left, or
+   *   `position`, `length` or `fd` is not a non-negative integer in range; TypeError if one
+   *   is not a number.
+   */
+  writeToFile(fd: number, position: number, length?: number): number {
+    const left = this.total - this.consumed
+    const n = length === undefined ? left : toCount(length, 'length')
+    if (n > left) throw pastEnd('read', n, left)
+    return fileTransfer(this, fd, toCount(position, 'position'), n, true)
   }
 
   /**
@@ -342,6 +368,41 @@ export class Writer {
     }
     this.mem.writeU64(a, v)
     advance(this, 8)
+  }
+
+  /**
+   * Fills the next `length` writable bytes (default: all that are left) from the file `fd`
+   * at byte `position`, with one `preadv` straight into guest memory (no copy in JavaScript,
+   * no Buffer per buffer), and returns the bytes read: `length`, or fewer when the file
+   * ends first (0 at its end). The writer moves past them, so `bytesWritten()` counts them.
+   * `EINTR` is retried and a short read is continued until `length` or the end of the file.
+   * The file's own offset is not used or moved. Linux only (elsewhere `ENOSYS`).
+   *
+   * Each buffer's range is checked against guest memory natively, whatever the chain's
+   * words say; `fd` must be an open file descriptor (an int32), `position` an integer
+   * below 2^53.
+   * @example A virtio-blk read: data from the disk image, then the status byte
+   * ```ts
+   * const data = chain.writer()
+   * const status = data.splitAt(data.availableBytes() - 1) // the last byte
+   * const want = data.availableBytes()
+   * const n = data.readFromFile(diskFd, sector * 512)
+   * status.writeU8(n === want ? 0 : 1) // VIRTIO_BLK_S_OK, or IOERR past the end of the image
+   * guard.addUsed(chain.headIndex, data.bytesWritten() + status.bytesWritten())
+   * ```
+   * @throws VirtioQueueError with the errno's name as `code` (`EBADF`, `EISDIR`, `EINVAL`,
+   *   ...; `errno` and `syscall: 'preadv'` as on Node's errors) when the call failed before
+   *   reading anything; `DetachedBuffer` if guest memory was detached; `InvalidChain` if a
+   *   buffer is not in guest memory. Nothing moves then.
+   * @throws RangeError `ERR_OUT_OF_RANGE` if `length` is more than the bytes left, or
+   *   `position`, `length` or `fd` is not a non-negative integer in range; TypeError if one
+   *   is not a number.
+   */
+  readFromFile(fd: number, position: number, length?: number): number {
+    const left = this.total - this.consumed
+    const n = length === undefined ? left : toCount(length, 'length')
+    if (n > left) throw pastEnd('write', n, left)
+    return fileTransfer(this, fd, toCount(position, 'position'), n, false)
   }
 
   /**

@@ -58,6 +58,13 @@ export interface NativeBinding {
   goToPreviousPosition(queue: QueueHandle): void
   popChains(queue: QueueHandle, out: Uint32Array, maxChains: number): number
   addUsedBatch(queue: QueueHandle, pairs: Uint32Array, count: number): void
+  /**
+   * preadv/pwritev between `fd` at `position` and the chain buffers a cursor designates:
+   * the span `[at, offset, end, dir, length, toFile]` is in CALL_AREA[0..5], or in `span`
+   * where there is no call area (crate/src/js/file_io.rs). Returns the bytes moved, or
+   * `-errno` when the system call failed before moving any.
+   */
+  chainFileIo(memory: MemoryHandle, words: Uint32Array, fd: number, position: number, span?: Uint32Array): number
   /** Linux only: a vhost-user backend listening on `path` (crate/src/js/vhost_user). */
   vhostUserStart?(
     path: string,

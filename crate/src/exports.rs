@@ -38,6 +38,7 @@ const FUNCTIONS: &[(&str, Body)] = &[
     ("goToPreviousPosition", queue::go_to_previous_position),
     ("popChains", queue::pop_chains),
     ("addUsedBatch", queue::add_used_batch),
+    ("chainFileIo", crate::js::file_io::chain_file_io),
     ("constants", constants),
 ];
 

@@ -6,15 +6,21 @@
 //
 // Each request chain is a 16-byte readable header, data buffers (readable for
 // OUT, writable for IN and GET_ID) and a 1-byte writable status at the very end.
-// Data moves with zero copies: the chain's buffers are Buffer views of guest
-// memory, handed straight to preadv/pwritev on the disk image.
+// Data moves with zero copies: one preadv/pwritev between the disk image and the
+// chain's buffers in guest memory (Writer.readFromFile / Reader.writeToFile).
 //
 // In your project, import from 'virtio-queue' instead of '../..'.
-import { type DescriptorChain, type Queue, VirtioQueueError } from '../..'
+import { type DescriptorChain, type Queue, type QueueGuard, VirtioQueueError } from '../..'
 
 import { BlkModel, type BlkModelOptions } from './model'
-import { VIRTIO_BLK_S_IOERR, VIRTIO_BLK_S_OK } from './protocol'
-import { type BlkDeviceStats, type Completion, emptyStats, serveRequest } from './requests'
+import * as protocol from './protocol'
+import * as requests from './requests'
+import type { BlkDeviceStats, Completion } from './requests'
+
+// Imported names used per request, bound once (see requests.ts: under tsx each use of an
+// imported binding is a getter call and a megamorphic lookup).
+const { VIRTIO_BLK_S_IOERR, VIRTIO_BLK_S_OK } = protocol
+const { emptyStats, serveRequest } = requests
 
 export type { BlkDeviceStats } from './requests'
 
@@ -44,6 +50,8 @@ export class BlkDevice {
    */
   needsReset: Error | null = null
   readonly #signal: () => void
+  /** What serveRequest() fills for each request (one object, reused). */
+  readonly #completion: Completion = { status: VIRTIO_BLK_S_OK, dataWritten: 0 }
 
   constructor(queue: Queue, options: BlkDeviceOptions) {
     this.queue = queue
@@ -57,13 +65,24 @@ export class BlkDevice {
   }
 
   /**
-   * Handles a kick: completes every available request, then interrupts the driver if
-   * it asked for it. Returns the number of chains completed.
+   * Handles a kick: completes every available request, interrupting the driver after each
+   * pass over the ring if it asked for it. Returns the number of chains completed.
    */
   processQueue(): number {
     if (this.needsReset) return 0
-    using guard = this.queue.lockWithMemory()
+    // try/finally rather than `using`: tsx lowers `using` to helpers that allocate a
+    // disposal stack and closures on every kick.
+    const guard = this.queue.lockWithMemory()
+    try {
+      return this.#serve(guard)
+    } finally {
+      guard.release()
+    }
+  }
+
+  #serve(guard: QueueGuard): number {
     let completed = 0
+    let interrupted = 0 // `completed` when the driver was last interrupted (or told not to be)
     try {
       do {
         // No kicks while we are busy anyway (a no-op with event idx, where
@@ -73,24 +92,33 @@ export class BlkDevice {
           guard.addUsed(chain.headIndex, this.handleRequest(chain))
           completed++
         }
+        // Interrupt after each pass, before re-arming kicks: the driver can reap these and
+        // queue more while this pass ends, and enableNotification() then finds them (no kick
+        // needed), as vhost-user-backend devices do.
+        if (completed > interrupted) {
+          interrupted = completed
+          this.#interrupt(guard)
+        }
         // Re-arm kicks; true means the driver added chains after iter() looked,
         // which it may not kick for: go round again instead of missing them.
       } while (guard.enableNotification())
     } catch (e) {
       if (!(e instanceof VirtioQueueError)) throw e
       this.needsReset = e // InvalidAvailRingIndex, GuestMemory: the queue is unusable
+      if (completed > interrupted) this.#interrupt(guard)
     }
-    if (completed > 0) {
-      this.stats.wakeups++
-      // With event idx this honours the driver's used_event; without, the crate always says yes.
-      if (guard.needsNotification()) {
-        this.stats.notifications++
-        this.#signal()
-      } else {
-        this.stats.notificationsSuppressed++
-      }
-    }
+    if (completed > 0) this.stats.wakeups++
     return completed
+  }
+
+  /** Interrupts the driver if it asked (event idx: its used_event; without, always). */
+  #interrupt(guard: QueueGuard): void {
+    if (guard.needsNotification()) {
+      this.stats.notifications++
+      this.#signal()
+    } else {
+      this.stats.notificationsSuppressed++
+    }
   }
 
   /**
@@ -109,13 +137,14 @@ export class BlkDevice {
       this.stats.lastError = `chain ${chain.headIndex}: no status byte (${chain.stopReason ?? 'last descriptor not writable'})`
       return 0
     }
-    let result: Completion
+    const result = this.#completion
     try {
-      result = serveRequest(this.model, chain, this.stats)
+      serveRequest(this.model, chain, this.stats, result)
     } catch (e) {
       // Buffers outside guest memory (VirtioQueueError InvalidChain), a failing disk.
       this.stats.lastError = `chain ${chain.headIndex}: ${(e as Error).message}`
-      result = { status: VIRTIO_BLK_S_IOERR, dataWritten: 0 }
+      result.status = VIRTIO_BLK_S_IOERR
+      result.dataWritten = 0
     }
     chain.memory.writeU8(statusAddr, result.status)
     if (result.status === VIRTIO_BLK_S_OK) this.stats.ok++
@@ -127,8 +156,8 @@ export class BlkDevice {
 
 /** Guest address of the status byte: the last byte of the last descriptor, if that is device-writable and in memory. */
 function statusAddress(chain: DescriptorChain): number | null {
-  const descs = chain.descriptors()
-  const last = descs[descs.length - 1]
+  // One Descriptor, not the list (descriptors() makes them all, and a copy of the array).
+  const last = chain.length > 0 ? chain.descriptor(chain.length - 1) : undefined
   if (last === undefined || !last.isWriteOnly() || last.len === 0) return null
   const addr = last.addr + last.len - 1
   return chain.memory.checkRange(addr, 1) ? addr : null

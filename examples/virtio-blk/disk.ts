@@ -1,11 +1,13 @@
 // The disk image behind the block device: a file accessed with positional,
-// vectored I/O (preadv/pwritev via fs.readvSync/fs.writevSync). The device hands
-// it zero-copy views of guest memory, so the kernel copies between the page
-// cache and the guest's buffers directly.
+// vectored I/O. The device hands it the chain's reader or writer, which do one
+// preadv/pwritev on guest memory in a native call (Writer.readFromFile,
+// Reader.writeToFile), so the kernel copies between the page cache and the
+// guest's buffers directly; read/write take Buffer views (fs.readvSync/writevSync).
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 
+import type { Reader, Writer } from '../..'
 import { HolePuncher, type HoleMethod, writeZeroes } from './holes'
 import { SECTOR_SIZE } from './protocol'
 
@@ -17,6 +19,13 @@ export interface BlockBackend {
   read(views: readonly Buffer[], offset: number): void
   /** Writes `views` in order to the bytes at `offset`. Throws on an I/O error. */
   write(views: readonly Buffer[], offset: number): void
+  /**
+   * Optional, preferred by the device when present: fills the next `length` bytes of
+   * `writer` from the bytes at `offset` (no views made). Throws on an I/O error.
+   */
+  readTo?(writer: Writer, offset: number, length: number): void
+  /** Optional, as readTo: writes the next `length` bytes of `reader` at `offset`. */
+  writeFrom?(reader: Reader, offset: number, length: number): void
   /** Makes completed writes durable (fdatasync). */
   flush(): void
   /** Deallocates the bytes at `offset`; they read as zeros afterwards. Absent: DISCARD is not offered. */
@@ -44,6 +53,7 @@ export type DiskErrorCode =
   | 'NOT_A_FILE' // a directory, block device, ...
   | 'NOT_EMPTY' // an existing image with contents, without `force`
   | 'SHORT_READ' // the image ended early (it shrank under us)
+  | 'SHORT_WRITE' // a write moved nothing
   | 'NOT_FOUND' // a read-only image that does not exist
 
 /** A refused or failing disk image; its message is meant for the user. */
@@ -175,6 +185,22 @@ export class DiskImage implements BlockBackend {
       const n = fs.writevSync(this.#fd, rest, pos)
       pos += n
       rest = advance(rest, n)
+    }
+  }
+
+  /** One preadv straight into the chain's buffers (Writer.readFromFile). */
+  readTo(writer: Writer, offset: number, length: number): void {
+    const n = writer.readFromFile(this.#fd, offset, length)
+    // Past the end of the file (it shrank under us): that is an I/O error for the guest.
+    if (n < length) throw new DiskError('SHORT_READ', `short read at byte ${offset + n} of ${this.path}`)
+  }
+
+  /** pwritev straight from the chain's buffers (Reader.writeToFile), until all is written. */
+  writeFrom(reader: Reader, offset: number, length: number): void {
+    for (let done = 0; done < length; ) {
+      const n = reader.writeToFile(this.#fd, offset + done, length - done)
+      if (n === 0) throw new DiskError('SHORT_WRITE', `write of ${length - done} bytes at ${offset + done} wrote none`)
+      done += n
     }
   }
 

@@ -33,6 +33,8 @@ export class BlkModel {
   /** The GET_ID answer, 20 bytes. */
   readonly id: Buffer
   readonly #configSpace: Buffer
+  /** The capacity as a number (exact: a disk of 2^53 bytes or more cannot be opened). */
+  readonly #sectors: number
 
   constructor(o: BlkModelOptions) {
     this.backend = o.backend
@@ -52,6 +54,7 @@ export class BlkModel {
     this.features = configFeatures(this.config)
     this.#configSpace = encodeConfig(this.config) // throws BlkConfigError for a bad config
     this.id = idBytes(o.serial ?? 'virtio-queue-blk')
+    this.#sectors = Number(this.config.capacity)
   }
 
   /** Capacity in 512-byte sectors. */
@@ -72,9 +75,13 @@ export class BlkModel {
     return Buffer.from(this.#configSpace)
   }
 
-  /** Byte offset of `sector` if `count` sectors from there are on the disk; else -1. */
-  byteOffset(sector: bigint, count: bigint): number {
-    if (sector + count > this.config.capacity) return -1
-    return Number(sector) * SECTOR_SIZE
+  /**
+   * Byte offset of `sector` if `count` sectors from there are on the disk; else -1. Numbers,
+   * not bigints, on the request path: a sector number read as two u32 halves is exact below
+   * 2^53, and one above is past any capacity whether rounded or not.
+   */
+  byteOffset(sector: number, count: number): number {
+    if (!(sector + count <= this.#sectors)) return -1
+    return sector * SECTOR_SIZE
   }
 }

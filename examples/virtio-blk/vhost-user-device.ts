@@ -78,7 +78,8 @@ export class BlkVhostUserDevice implements VhostUserDevice {
       if (broken) this.#log(`queue ${vring.index} stopped (the driver broke it): ${broken.message}`)
     } finally {
       this.#busy.set(vring.index, this.#busy.get(vring.index)! - 1)
-      if (this.inFlight === 0) for (const wake of this.#idle.splice(0)) wake()
+      // Only when someone waits (a stop, a drain): nothing is allocated on a plain kick.
+      if (this.#idle.length > 0 && this.inFlight === 0) for (const wake of this.#idle.splice(0)) wake()
     }
   }
 

@@ -80,12 +80,14 @@ async function main(): Promise<number> {
       `features ${featureNames(model.features).join(' ')}${holes ? `, discard: ${holes.method}` : ''})`,
   )
   if (holes?.fallbackReason) log(`discard falls back to zero-filling: ${holes.fallbackReason}`)
-  console.log(`listening on ${o.socket}`)
-
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+  // The handlers first: whoever waits for the line below may signal at once.
+  const stopped = new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'))
     process.once('SIGTERM', () => resolve('SIGTERM'))
   })
+  console.log(`listening on ${o.socket}`)
+
+  const signal = await stopped
   // A second signal while shutting down: give up on a clean exit.
   const hard = () => process.exit(130)
   process.once('SIGINT', hard)

@@ -22,6 +22,10 @@ pub enum Error {
     },
     /// A guest memory access failed.
     Memory(vm_memory::GuestMemoryError),
+    /// A chain's buffer is not in guest memory (thrown with code `InvalidChain`).
+    NotInMemory(String),
+    /// Not implemented on this platform (thrown with code `ENOSYS`).
+    Unsupported(&'static str),
     /// A guest memory layout was rejected (overlap, empty region, misalignment...).
     InvalidRegion(String),
     /// A buffer backing guest memory no longer holds its region: detached
@@ -52,6 +56,8 @@ impl Error {
             Error::ArgRange { .. } => "ERR_OUT_OF_RANGE",
             Error::Queue(e) | Error::BatchEntry { source: e, .. } => queue_error_code(e),
             Error::Memory(_) => "GuestMemory",
+            Error::NotInMemory(_) => "InvalidChain",
+            Error::Unsupported(_) => "ENOSYS",
             Error::InvalidRegion(_) => "InvalidRegion",
             Error::Detached { .. } => "DetachedBuffer",
             Error::Panic(_) => "Panic",
@@ -103,7 +109,8 @@ impl fmt::Display for Error {
                 )
             }
             Error::Memory(e) => write!(f, "guest memory access failed: {e}"),
-            Error::InvalidRegion(msg) => write!(f, "{msg}"),
+            Error::NotInMemory(msg) | Error::InvalidRegion(msg) => write!(f, "{msg}"),
+            Error::Unsupported(what) => write!(f, "{what} is not implemented on this platform"),
             Error::Detached { region } => write!(
                 f,
                 "the ArrayBuffer backing guest memory region {region} was detached (transferred) \

@@ -2,7 +2,8 @@
 //!
 //! Reading one argument through Node-API (`napi_get_value_double` and its
 //! checks) costs about 12 ns here, and `addUsed`, called once per chain, has
-//! three: more than the crate's own work. So each environment owns a small
+//! three: more than the crate's own work (`chainFileIo`, once per request of a
+//! disk, takes its six-number span here too). So each environment owns a small
 //! block of native memory, handed to JavaScript once as an ArrayBuffer. The
 //! TypeScript layer checks in JavaScript that the arguments are numbers,
 //! writes them there and calls the function without arguments; the function
@@ -18,7 +19,7 @@ use crate::engine::Result;
 use crate::napi::uint_value;
 
 /// Number of `f64` slots.
-pub const SLOTS: usize = 4;
+pub const SLOTS: usize = 8;
 
 /// One environment's argument block.
 #[derive(Default)]

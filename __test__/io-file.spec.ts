@@ -1,0 +1,213 @@
+// Writer.readFromFile / Reader.writeToFile: preadv/pwritev between a file and a chain's
+// buffers in one native call. Their data and cursors, short reads at the end of the file,
+// errno errors, detached memory, and callers that tamper with the chain's words.
+import * as fs from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import test from 'ava'
+
+import { GuestMemory, type VirtioQueueError } from '..'
+import { native } from '../lib/native'
+import { argRangeError, argTypeError, DATA_BASE, makeRig, vqError } from './helpers/queue-setup'
+
+const bytes = (n: number, seed = 1) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 7 + seed) & 0xff))
+
+/** A temporary file holding `contents`, open read-write; removed after the test. */
+function tempFile(t: { teardown(fn: () => void): void }, contents: Buffer): number {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vq-file-io-'))
+  const file = path.join(dir, 'f')
+  fs.writeFileSync(file, contents)
+  const fd = fs.openSync(file, 'r+')
+  t.teardown(() => {
+    fs.closeSync(fd)
+    fs.rmSync(dir, { recursive: true })
+  })
+  return fd
+}
+
+test('readFromFile: fills the writable buffers in order from a file position, across descriptors and regions', (t) => {
+  // Two adjacent regions: the second writable buffer spans them.
+  const memory = GuestMemory.fromRanges([
+    [0, 0x90000],
+    [0x90000, 0x10000],
+  ])
+  const { guard, driver } = makeRig({ size: 8, memory })
+  const data = bytes(8192, 3)
+  const fd = tempFile(t, data)
+  driver.addChain([
+    { addr: DATA_BASE, len: 16 }, // a readable header, skipped
+    { addr: DATA_BASE + 0x100, len: 10, writable: true },
+    { addr: 0x8fff0, len: 0x20, writable: true }, // 16 bytes in each region
+    { addr: DATA_BASE + 0x300, len: 0, writable: true },
+    { addr: DATA_BASE + 0x400, len: 100, writable: true },
+  ])
+  const w = guard.popDescriptorChain()!.writer()
+  t.is(w.readFromFile(fd, 1000, 4), 4)
+  t.is(w.bytesWritten(), 4)
+  t.is(w.readFromFile(fd, 2000, 40), 40, 'from inside a descriptor, across three')
+  t.is(w.bytesWritten(), 44)
+  t.is(w.availableBytes(), 98)
+  t.is(w.readFromFile(fd, 3000), 98, 'default length: all that is left')
+  t.is(w.availableBytes(), 0)
+  t.deepEqual(memory.read(DATA_BASE + 0x100, 4), data.subarray(1000, 1004))
+  t.deepEqual(memory.read(DATA_BASE + 0x104, 6), data.subarray(2000, 2006))
+  t.deepEqual(memory.read(0x8fff0, 0x20), data.subarray(2006, 2038))
+  t.deepEqual(memory.read(DATA_BASE + 0x400, 2), data.subarray(2038, 2040))
+  t.deepEqual(memory.read(DATA_BASE + 0x402, 98), data.subarray(3000, 3098))
+  t.is(memory.readU8(DATA_BASE), 0, 'the readable buffer is untouched')
+  t.is(fs.fstatSync(fd).size, 8192)
+  t.is(w.readFromFile(fd, 0), 0, 'nothing left: 0')
+})
+
+test('readFromFile: stops at the end of the file and says how much it read; the cursor follows', (t) => {
+  const { guard, driver, memory } = makeRig({ size: 8 })
+  const fd = tempFile(t, bytes(100))
+  driver.addChain([
+    { addr: DATA_BASE, len: 64, writable: true },
+    { addr: DATA_BASE + 0x100, len: 64, writable: true },
+  ])
+  const w = guard.popDescriptorChain()!.writer()
+  t.is(w.readFromFile(fd, 30, 120), 70, 'short: the file ends at 100')
+  t.is(w.bytesWritten(), 70)
+  t.deepEqual(memory.read(DATA_BASE + 0x100, 6), bytes(100).subarray(94, 100))
+  t.is(w.readFromFile(fd, 100), 0, 'at the end: 0')
+  t.is(w.readFromFile(fd, 5000), 0, 'past the end: 0')
+  w.writeU8(0xab) // the cursor stands right after the bytes read
+  t.is(memory.readU8(DATA_BASE + 0x100 + 6), 0xab)
+})
+
+test('writeToFile: writes the readable buffers to a file position, across descriptors; the reader moves on', (t) => {
+  const { guard, driver, memory } = makeRig({ size: 8 })
+  const data = bytes(300, 9)
+  memory.write(DATA_BASE, data.subarray(0, 16))
+  memory.write(DATA_BASE + 0x100, data.subarray(16, 116))
+  memory.write(DATA_BASE + 0x200, data.subarray(116, 300))
+  const fd = tempFile(t, Buffer.alloc(0))
+  driver.addChain([
+    { addr: DATA_BASE, len: 16 },
+    { addr: DATA_BASE + 0x100, len: 100 },
+    { addr: DATA_BASE + 0x200, len: 184 },
+    { addr: DATA_BASE + 0x1000, len: 8, writable: true }, // not the reader's
+  ])
+  const r = guard.popDescriptorChain()!.reader()
+  t.deepEqual(r.read(16), data.subarray(0, 16))
+  t.is(r.writeToFile(fd, 512, 150), 150)
+  t.is(r.bytesRead(), 166)
+  t.is(r.writeToFile(fd, 0), 134)
+  t.is(r.availableBytes(), 0)
+  const file = fs.readFileSync(`/proc/self/fd/${fd}`)
+  t.is(file.length, 662)
+  t.deepEqual(file.subarray(512), data.subarray(16, 166))
+  t.deepEqual(file.subarray(0, 134), data.subarray(166))
+  const head = Buffer.alloc(4)
+  t.is(fs.readSync(fd, head, 0, 4, null), 4, "the file's own offset was not moved (still 0)")
+  t.deepEqual(head, data.subarray(166, 170))
+})
+
+test('errors: errno names as code, argument errors, and nothing moves', (t) => {
+  const { guard, driver } = makeRig({ size: 8 })
+  const fd = tempFile(t, bytes(64))
+  driver.addChain([
+    { addr: DATA_BASE, len: 8 },
+    { addr: DATA_BASE + 0x100, len: 32, writable: true },
+  ])
+  const chain = guard.popDescriptorChain()!
+  const w = chain.writer()
+  const r = chain.reader()
+  // A closed descriptor.
+  const closed = fs.openSync(__filename, 'r')
+  fs.closeSync(closed)
+  const bad = t.throws(() => w.readFromFile(closed, 0), vqError('EBADF' as never, /preadv on fd \d+ failed: EBADF/))
+  t.is((bad as VirtioQueueError & { errno: number }).errno, -9)
+  t.is((bad as VirtioQueueError & { syscall: string }).syscall, 'preadv')
+  t.throws(() => r.writeToFile(closed, 0), vqError('EBADF' as never, /pwritev/))
+  // A directory cannot be read; a read-only fd cannot be written.
+  const dir = fs.openSync(os.tmpdir(), 'r')
+  t.teardown(() => fs.closeSync(dir))
+  t.throws(() => w.readFromFile(dir, 0), vqError('EISDIR' as never))
+  const ro = fs.openSync(__filename, 'r')
+  t.teardown(() => fs.closeSync(ro))
+  t.throws(() => r.writeToFile(ro, 0), vqError('EBADF' as never))
+  t.is(w.bytesWritten(), 0)
+  t.is(r.bytesRead(), 0)
+  // Arguments.
+  t.throws(() => w.readFromFile(fd, 0, 33), {
+    instanceOf: RangeError,
+    code: 'ERR_OUT_OF_RANGE',
+    message: /32 writable/,
+  })
+  t.throws(() => r.writeToFile(fd, 0, 9), { instanceOf: RangeError, message: /8 readable/ })
+  t.throws(() => w.readFromFile(fd, -1), argRangeError('position'))
+  t.throws(() => w.readFromFile(fd, 2 ** 53), argRangeError('position'))
+  t.throws(() => w.readFromFile(fd, 0, 1.5), argRangeError('length'))
+  t.throws(() => w.readFromFile(fd, '0' as never), argTypeError('position'))
+  t.throws(() => w.readFromFile(-1, 0), argRangeError('fd'))
+  t.throws(() => w.readFromFile(2 ** 31, 0), argRangeError('fd'))
+  t.throws(() => w.readFromFile(1.5, 0), argRangeError('fd'))
+  t.throws(() => w.readFromFile('3' as never, 0), argTypeError('fd'))
+  t.is(w.bytesWritten(), 0)
+  t.is(w.readFromFile(fd, 0), 32, 'still usable')
+})
+
+test('detached guest memory: DetachedBuffer, nothing read or written', (t) => {
+  const ab = new ArrayBuffer(0x100000)
+  const memory = GuestMemory.fromBuffers([{ guestAddress: 0, buffer: ab }])
+  const { guard, driver } = makeRig({ size: 8, memory })
+  const fd = tempFile(t, bytes(64))
+  driver.addChain([
+    { addr: DATA_BASE, len: 8 },
+    { addr: DATA_BASE + 0x100, len: 32, writable: true },
+  ])
+  const chain = guard.popDescriptorChain()!
+  const w = chain.writer()
+  const r = chain.reader()
+  const moved = structuredClone(ab, { transfer: [ab] })
+  t.throws(() => w.readFromFile(fd, 0), vqError('DetachedBuffer'))
+  t.throws(() => r.writeToFile(fd, 0), vqError('DetachedBuffer'))
+  t.is(w.bytesWritten(), 0)
+  t.deepEqual(fs.readFileSync(`/proc/self/fd/${fd}`), bytes(64), 'the file is unchanged')
+  t.is(new Uint8Array(moved)[DATA_BASE + 0x100], 0, 'the transferred memory is unchanged')
+})
+
+test('a tampered cursor or chain words never reach outside guest memory', (t) => {
+  const { guard, driver, memory } = makeRig({ size: 8 })
+  const fd = tempFile(t, bytes(4096))
+  driver.addChain([
+    { addr: DATA_BASE, len: 8 },
+    { addr: DATA_BASE + 0x100, len: 32, writable: true },
+  ])
+  const w = guard.popDescriptorChain()!.writer()
+  // The words are a Uint32Array JavaScript can write: point the writable descriptor past
+  // the end of guest memory (and at a huge length), as a careless or hostile caller could.
+  const words = (w as unknown as { words: Uint32Array }).words
+  const at = (w as unknown as { at: number }).at
+  const saved = words.slice(at, at + 3)
+  words[at] = memory.size - 16
+  t.throws(() => w.readFromFile(fd, 0), vqError('InvalidChain', /not in guest memory/))
+  words[at] = 0xfffffff0
+  words[at + 1] = 0xffffffff // wraps around 2^64
+  t.throws(() => w.readFromFile(fd, 0), vqError('InvalidChain'))
+  words.set(saved, at)
+  words[at + 2] = 8 // shorter than the writer's budget
+  t.throws(() => w.readFromFile(fd, 0), { instanceOf: RangeError, message: /fewer bytes/ })
+  words.set(saved, at)
+  t.is(w.bytesWritten(), 0)
+  t.is(w.readFromFile(fd, 0), 32)
+  // The native call itself, with spans that do not fit the words.
+  const h = (memory as unknown as { handle: Parameters<typeof native.chainFileIo>[0] }).handle
+  const span = (...s: number[]) => Uint32Array.from(s)
+  t.throws(() => native.chainFileIo(h, words, fd, 0, span(0, 0, words.length + 4, 2, 1, 0)), {
+    instanceOf: RangeError,
+    message: /not within/,
+  })
+  t.throws(() => native.chainFileIo(h, words, fd, 0, span(1, 0, 4, 2, 1, 0)), { instanceOf: RangeError })
+  t.throws(() => native.chainFileIo(h, words, fd, 0, span(0, 0, 4)), { instanceOf: RangeError, message: /6 words/ })
+  t.throws(() => native.chainFileIo(h, new Uint32Array(0), fd, 0, span(0, 0, 0, 2, 1, 0)), {
+    instanceOf: RangeError,
+  })
+  // Through the call area: slots a call did not write are refused (poisoned once read).
+  t.throws(() => native.chainFileIo(h, words, fd, 0), argRangeError('at'))
+  t.throws(() => native.chainFileIo({} as never, words, fd, 0, span(0, 0, 4, 2, 1, 0)), {
+    instanceOf: TypeError,
+  })
+})
