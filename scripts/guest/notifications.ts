@@ -1,0 +1,160 @@
+// Counts, per request, what a guest workload costs in notifications on each target:
+// the guest's kicks (the vCPU thread's 8-byte eventfd writes: under TCG, QEMU turns the
+// driver's notify write into one on the queue's ioeventfd), the guest's virtio
+// interrupts (/proc/interrupts in the guest, virtioN-req lines), and what the backend
+// process does for them (8-byte reads: kick eventfds drained; 8-byte writes: call
+// eventfds written or its own wake-ups; event-loop waits). Counted with `perf stat` on
+// the syscall tracepoints of QEMU's and the backend's threads, only while the point runs.
+//
+//   node --import tsx scripts/guest/notifications.ts [--seconds 3] [--qd 8] [--bs 4096]
+//        [--mode randread|randwrite] [--targets node,qemu-storage-daemon,...]
+//
+// Needs perf with access to the syscalls tracepoints (root). Targets as in measure.ts.
+import { spawn } from 'node:child_process'
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+import { startGuest } from './qemu'
+import { findRig } from './rig'
+import { targets } from './targets'
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`)
+  return i >= 0 ? process.argv[i + 1] : fallback
+}
+
+const seconds = Number(arg('seconds', '3'))
+const qd = Number(arg('qd', '8'))
+const bs = Number(arg('bs', '4096'))
+const mode = arg('mode', 'randread')
+const SPAN = 64 << 20
+
+/** Events counted, per thread: [label, event, filter]. */
+const EVENTS: [string, string, string | null][] = [
+  ['write8', 'syscalls:sys_enter_write', 'count == 8'],
+  ['read8', 'syscalls:sys_enter_read', 'count == 8'],
+  ['read512', 'syscalls:sys_enter_read', 'count == 512'],
+  ['epoll', 'syscalls:sys_enter_epoll_pwait', null],
+  ['epoll', 'syscalls:sys_enter_epoll_wait', null],
+  ['ppoll', 'syscalls:sys_enter_ppoll', null],
+  ['uring', 'syscalls:sys_enter_io_uring_enter', null],
+]
+
+/** The process ids below `pid` (children, grandchildren...). */
+function descendants(pid: number): number[] {
+  const out: number[] = []
+  let tasks: string[] = []
+  try {
+    tasks = fs.readdirSync(`/proc/${pid}/task`)
+  } catch {
+    return out
+  }
+  for (const t of tasks) {
+    let kids = ''
+    try {
+      kids = fs.readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8')
+    } catch {}
+    for (const k of kids.split(/\s+/).filter(Boolean).map(Number)) out.push(k, ...descendants(k))
+  }
+  return out
+}
+
+/** Starts perf stat on these processes' threads; stop() ends it and returns counts by "process:thread name". */
+function perfStat(pids: { label: string; pid: number }[]): { stop(): Promise<Map<string, Record<string, number>>> } {
+  const file = path.join(fs.mkdtempSync('/tmp/vq-perf-'), 'stat.txt')
+  const args = ['stat', '-x', ';', '--per-thread', '-p', pids.map((p) => p.pid).join(','), '-o', file]
+  for (const [, ev, filter] of EVENTS) args.push('-e', ev, ...(filter ? ['--filter', filter] : []))
+  const child = spawn('perf', args, { stdio: 'ignore' })
+  const tidOf = new Map<number, string>()
+  for (const p of pids) {
+    for (const t of fs.readdirSync(`/proc/${p.pid}/task`)) tidOf.set(Number(t), p.label)
+  }
+  return {
+    async stop() {
+      const exited = new Promise((r) => child.on('exit', r))
+      child.kill('SIGINT')
+      await exited
+      const counts = new Map<string, Record<string, number>>()
+      for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+        const f = line.split(';')
+        if (f.length < 4 || line.startsWith('#')) continue
+        const m = /^(.*)-(\d+)$/.exec(f[0])
+        if (!m || !Number.isFinite(Number(f[1]))) continue
+        const who = `${tidOf.get(Number(m[2])) ?? '?'}:${m[1]}`
+        const label = EVENTS.find(([, ev]) => ev === f[3])![0]
+        const row = counts.get(who) ?? {}
+        row[label] = (row[label] ?? 0) + Number(f[1])
+        counts.set(who, row)
+      }
+      fs.rmSync(path.dirname(file), { recursive: true, force: true })
+      return counts
+    },
+  }
+}
+
+function script(): string {
+  const irqs = `awk '/virtio[0-9]+-req/ { for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) s += $i } END { print s + 0 }' /proc/interrupts`
+  return [
+    `vqload write --tag prefill --dev $DISK --offset 0 --length ${SPAN} --bs 1M --seed 1 --jobs 2 || exit 1`,
+    'echo VQ-MARK start; read -r _',
+    `a=$(${irqs})`,
+    `vqload bench --tag point --dev $DISK --mode ${mode} --bs ${bs} --jobs ${qd} --seconds ${seconds} --span ${SPAN} || exit 1`,
+    `b=$(${irqs})`,
+    'echo VQ-MARK end; read -r _',
+    'echo "RESULT op=irqs irqs=$((b - a))"',
+  ].join('\n')
+}
+
+async function main(): Promise<void> {
+  const { rig, missing } = findRig()
+  if (!rig) throw new Error(`real-guest rig not available: ${missing.join('; ')}`)
+  const list = targets(rig, process.argv.includes('--targets') ? arg('targets', '').split(',') : null)
+  const dir = fs.mkdtempSync(path.join(fs.existsSync('/dev/shm') ? '/dev/shm' : '/tmp', 'vq-notify-'))
+  console.log(`${bs} B ${mode}, ${qd} jobs, ${seconds} s; guest 1 vCPU (TCG); counts per request`)
+  try {
+    for (const t of list) {
+      const file = path.join(dir, 'disk.img')
+      fs.rmSync(file, { force: true })
+      fs.writeFileSync(file, '')
+      fs.truncateSync(file, SPAN)
+      const served = await t.start(file, dir)
+      try {
+        const guest = startGuest({ rig, disk: served.disk, script: script(), timeoutMs: 60000 + 3000 * seconds })
+        await guest.waitFor(/^VQ-MARK start/, 60000)
+        const qemu = descendants(guest.pid!)[0]
+        const pids = [{ label: 'qemu', pid: qemu }]
+        if (served.pid !== undefined) pids.push({ label: t.name, pid: served.pid })
+        const perf = perfStat(pids)
+        await new Promise((r) => setTimeout(r, 500)) // perf attached
+        guest.send('go')
+        await guest.waitFor(/^VQ-MARK end/, 30000 + 3000 * seconds)
+        const counts = await perf.stop()
+        guest.send('go')
+        const r = await guest.done
+        const bench = r.results.find((x) => x.tag === 'point')
+        const irq = r.results.find((x) => x.op === 'irqs')
+        if (!bench || !irq) {
+          console.log(`${t.name}: no result (rc ${r.rc}): ${r.serial.slice(-500)}`)
+          continue
+        }
+        const ios = Number(bench.ios)
+        const per = (n: number | undefined) => ((n ?? 0) / ios).toFixed(3)
+        console.log(`${t.name}: ${ios} requests, ${bench.iops} IOPS; guest interrupts/request ${per(Number(irq.irqs))}`)
+        for (const [who, row] of [...counts].sort()) {
+          const cells = Object.entries(row)
+            .filter(([, n]) => n > 0)
+            .map(([k, n]) => `${k} ${per(n)}`)
+          if (cells.length) console.log(`  ${who}: ${cells.join(', ')}`)
+        }
+      } finally {
+        await served.stop()
+      }
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+main().catch((e) => {
+  console.error(e instanceof Error ? e.message : e)
+  process.exit(1)
+})
