@@ -7,7 +7,7 @@
 // the syscall tracepoints of QEMU's and the backend's threads, only while the point runs.
 //
 //   node --import tsx scripts/guest/notifications.ts [--seconds 3] [--qd 8] [--bs 4096]
-//        [--mode randread|randwrite] [--targets node,qemu-storage-daemon,...]
+//        [--mode randread|randwrite] [--rounds 1] [--targets node,qemu-storage-daemon,...] [--verbose]
 //
 // Needs perf with access to the syscalls tracepoints (root). Targets as in measure.ts.
 import { spawn } from 'node:child_process'
@@ -26,6 +26,8 @@ const seconds = Number(arg('seconds', '3'))
 const qd = Number(arg('qd', '8'))
 const bs = Number(arg('bs', '4096'))
 const mode = arg('mode', 'randread')
+const rounds = Number(arg('rounds', '1'))
+const verbose = process.argv.includes('--verbose')
 const SPAN = 64 << 20
 
 /** Events counted, per thread: [label, event, filter]. */
@@ -37,6 +39,7 @@ const EVENTS: [string, string, string | null][] = [
   ['epoll', 'syscalls:sys_enter_epoll_wait', null],
   ['ppoll', 'syscalls:sys_enter_ppoll', null],
   ['uring', 'syscalls:sys_enter_io_uring_enter', null],
+  ['cpu_us', 'task-clock', null],
 ]
 
 /** The process ids below `pid` (children, grandchildren...). */
@@ -66,7 +69,10 @@ function perfStat(pids: { label: string; pid: number }[]): { stop(): Promise<Map
   const child = spawn('perf', args, { stdio: 'ignore' })
   const tidOf = new Map<number, string>()
   for (const p of pids) {
-    for (const t of fs.readdirSync(`/proc/${p.pid}/task`)) tidOf.set(Number(t), p.label)
+    for (const t of fs.readdirSync(`/proc/${p.pid}/task`)) {
+      const comm = fs.readFileSync(`/proc/${p.pid}/task/${t}/comm`, 'utf8').trim()
+      tidOf.set(Number(t), `${p.label}:${Number(t) === p.pid ? 'main' : `${comm}-${t}`}`)
+    }
   }
   return {
     async stop() {
@@ -79,12 +85,14 @@ function perfStat(pids: { label: string; pid: number }[]): { stop(): Promise<Map
         if (f.length < 4 || line.startsWith('#')) continue
         const m = /^(.*)-(\d+)$/.exec(f[0])
         if (!m || !Number.isFinite(Number(f[1]))) continue
-        const who = `${tidOf.get(Number(m[2])) ?? '?'}:${m[1]}`
+        const who = tidOf.get(Number(m[2])) ?? `?:${m[1]}`
         const label = EVENTS.find(([, ev]) => ev === f[3])![0]
         const row = counts.get(who) ?? {}
-        row[label] = (row[label] ?? 0) + Number(f[1])
+        // task-clock is in ms: kept in µs
+        row[label] = (row[label] ?? 0) + Number(f[1]) * (label === 'cpu_us' ? 1000 : 1)
         counts.set(who, row)
       }
+      if (process.env.VQ_PERF_RAW) process.stderr.write(fs.readFileSync(file, 'utf8'))
       fs.rmSync(path.dirname(file), { recursive: true, force: true })
       return counts
     },
@@ -110,8 +118,10 @@ async function main(): Promise<void> {
   const list = targets(rig, process.argv.includes('--targets') ? arg('targets', '').split(',') : null)
   const dir = fs.mkdtempSync(path.join(fs.existsSync('/dev/shm') ? '/dev/shm' : '/tmp', 'vq-notify-'))
   console.log(`${bs} B ${mode}, ${qd} jobs, ${seconds} s; guest 1 vCPU (TCG); counts per request`)
+  const samples = new Map<string, Sample[]>()
   try {
-    for (const t of list) {
+    for (let round = 0; round < rounds * list.length; round++) {
+      const t = list[round % list.length]
       const file = path.join(dir, 'disk.img')
       fs.rmSync(file, { force: true })
       fs.writeFileSync(file, '')
@@ -119,15 +129,29 @@ async function main(): Promise<void> {
       const served = await t.start(file, dir)
       try {
         const guest = startGuest({ rig, disk: served.disk, script: script(), timeoutMs: 60000 + 3000 * seconds })
-        await guest.waitFor(/^VQ-MARK start/, 60000)
-        const qemu = descendants(guest.pid!)[0]
-        const pids = [{ label: 'qemu', pid: qemu }]
-        if (served.pid !== undefined) pids.push({ label: t.name, pid: served.pid })
-        const perf = perfStat(pids)
-        await new Promise((r) => setTimeout(r, 500)) // perf attached
-        guest.send('go')
-        await guest.waitFor(/^VQ-MARK end/, 30000 + 3000 * seconds)
-        const counts = await perf.stop()
+        let perf: ReturnType<typeof perfStat> | null = null
+        let t0 = 0
+        let t1 = 0
+        try {
+          await guest.waitFor(/^VQ-MARK start/, 60000)
+          const qemu = descendants(guest.pid!)[0]
+          const pids = [{ label: 'qemu', pid: qemu }]
+          if (served.pid !== undefined) pids.push({ label: t.name, pid: served.pid })
+          perf = perfStat(pids)
+          await new Promise((r) => setTimeout(r, 500)) // perf attached
+          t0 = Date.now()
+          guest.send('go')
+          await guest.waitFor(/^VQ-MARK end/, 30000 + 3000 * seconds)
+          t1 = Date.now()
+        } catch (e) {
+          // qemu-storage-daemon's queue sometimes dies at qd 8 (see the README): report, go on.
+          console.log(`${t.name}: the guest stopped making progress (${(e as Error).message.split('\n')[0]})`)
+          guest.kill()
+          await guest.done
+          await perf?.stop()
+          continue
+        }
+        const counts = await perf!.stop()
         guest.send('go')
         const r = await guest.done
         const bench = r.results.find((x) => x.tag === 'point')
@@ -137,12 +161,38 @@ async function main(): Promise<void> {
           continue
         }
         const ios = Number(bench.ios)
+        const wallS = (t1 - t0) / 1000
         const per = (n: number | undefined) => ((n ?? 0) / ios).toFixed(3)
-        console.log(`${t.name}: ${ios} requests, ${bench.iops} IOPS; guest interrupts/request ${per(Number(irq.irqs))}`)
+        // The vCPU is QEMU's busiest thread that is not its main loop.
+        const rows = [...counts]
+        const vcpu = rows
+          .filter(([who]) => who.startsWith('qemu:') && who !== 'qemu:main')
+          .sort((a, b) => (b[1].cpu_us ?? 0) - (a[1].cpu_us ?? 0))[0]?.[1]
+        const sum = (pre: string, k: string) =>
+          rows.filter(([who]) => who.startsWith(pre)).reduce((n, [, row]) => n + (row[k] ?? 0), 0)
+        const got: Sample = {
+          iops: Number(bench.iops),
+          kicks: (vcpu?.write8 ?? 0) / ios,
+          irqs: Number(irq.irqs) / ios,
+          vcpuUs: (vcpu?.cpu_us ?? 0) / ios,
+          vcpuBusy: (vcpu?.cpu_us ?? 0) / 1e4 / wallS,
+          qemuMainUs: (counts.get('qemu:main')?.cpu_us ?? 0) / ios,
+          backendUs: sum(`${t.name}:`, 'cpu_us') / ios,
+        }
+        samples.set(t.name, [...(samples.get(t.name) ?? []), got])
+        console.log(
+          `${t.name}: ${ios} requests, ${bench.iops} IOPS; per request: kicks ${got.kicks.toFixed(2)}, ` +
+            `interrupts ${got.irqs.toFixed(2)}, vCPU ${got.vcpuUs.toFixed(1)} µs (${got.vcpuBusy.toFixed(0)}% busy)`,
+        )
+        if (!verbose) continue
         for (const [who, row] of [...counts].sort()) {
           const cells = Object.entries(row)
             .filter(([, n]) => n > 0)
-            .map(([k, n]) => `${k} ${per(n)}`)
+            .map(([k, n]) =>
+              k === 'cpu_us'
+                ? `${(n / ios).toFixed(1)} µs CPU (${(n / 1e4 / wallS).toFixed(0)}% busy)`
+                : `${k} ${per(n)}`,
+            )
           if (cells.length) console.log(`  ${who}: ${cells.join(', ')}`)
         }
       } finally {
@@ -152,6 +202,48 @@ async function main(): Promise<void> {
   } finally {
     fs.rmSync(dir, { recursive: true, force: true })
   }
+  const head = [
+    'target',
+    'IOPS',
+    'kicks/req',
+    'interrupts/req',
+    'vCPU µs/req',
+    'vCPU busy %',
+    'QEMU main µs/req',
+    'backend µs/req',
+  ]
+  console.log(`\nmedians over ${rounds} round(s):`)
+  console.log(`| ${head.join(' | ')} |`)
+  console.log(`|${head.map(() => '---').join('|')}|`)
+  for (const [name, xs] of samples) {
+    const m = (k: keyof Sample, digits: number) => median(xs.map((x) => x[k])).toFixed(digits)
+    const cells = [
+      name,
+      m('iops', 0),
+      m('kicks', 2),
+      m('irqs', 2),
+      m('vcpuUs', 1),
+      m('vcpuBusy', 0),
+      m('qemuMainUs', 1),
+      m('backendUs', 1),
+    ]
+    console.log(`| ${cells.join(' | ')} |`)
+  }
+}
+
+interface Sample {
+  iops: number
+  kicks: number
+  irqs: number
+  vcpuUs: number
+  vcpuBusy: number
+  qemuMainUs: number
+  backendUs: number
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
 }
 
 main().catch((e) => {
