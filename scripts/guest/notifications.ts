@@ -1,15 +1,18 @@
-// Counts, per request, what a guest workload costs in notifications on each target:
-// the guest's kicks (the vCPU thread's 8-byte eventfd writes: under TCG, QEMU turns the
-// driver's notify write into one on the queue's ioeventfd), the guest's virtio
-// interrupts (/proc/interrupts in the guest, virtioN-req lines), and what the backend
-// process does for them (8-byte reads: kick eventfds drained; 8-byte writes: call
-// eventfds written or its own wake-ups; event-loop waits). Counted with `perf stat` on
-// the syscall tracepoints of QEMU's and the backend's threads, only while the point runs.
+// Counts, per request, what a guest workload costs on each target, and where the host's
+// CPU goes: the guest's kicks (8-byte eventfd writes of QEMU's vCPU thread: under TCG,
+// QEMU turns the driver's notify write into a write on the queue's ioeventfd), the
+// guest's virtio interrupts (/proc/interrupts in the guest, virtioN-req lines), and the
+// CPU time of QEMU's vCPU thread (the guest), of QEMU's main loop (which reads a
+// vhost-user call eventfd and injects the interrupt) and of the backend's threads.
+// Counted with `perf stat --per-thread` on the syscall tracepoints and task-clock while
+// one point runs. --verbose adds every thread's counts (8-byte reads and writes: eventfd
+// traffic; epoll/ppoll/io_uring_enter: event-loop waits).
 //
 //   node --import tsx scripts/guest/notifications.ts [--seconds 3] [--qd 8] [--bs 4096]
 //        [--mode randread|randwrite] [--rounds 1] [--targets node,qemu-storage-daemon,...] [--verbose]
 //
-// Needs perf with access to the syscalls tracepoints (root). Targets as in measure.ts.
+// Needs perf with access to the syscalls tracepoints (root). Targets as in measure.ts;
+// rounds rotate them and the summary gives medians.
 import { spawn } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'

@@ -17,9 +17,11 @@ export interface StorageDaemonOptions {
   /** cache.direct of the file node (default false: through the host page cache). */
   direct?: boolean
   /**
-   * Run the export in an iothread (`--object iothread`) instead of the main loop. Only an
-   * iothread polls (QEMU's adaptive polling, up to `pollMaxNs`, QEMU's default 32768 when
-   * left out; 0 turns polling off); the main loop of qemu-storage-daemon never polls.
+   * Run the export in an iothread (`--object iothread`) instead of the main loop, with
+   * QEMU's adaptive polling up to `pollMaxNs` (QEMU's default 32768 when left out; 0 turns
+   * it off). Only an iothread's AioContext can poll; qemu-storage-daemon's main loop never
+   * does. (In QEMU 7.2 the export's kick handlers have no poll callback, which disables
+   * polling for the whole context: these settings change nothing measurable.)
    */
   iothread?: { pollMaxNs?: number }
   /** Milliseconds to wait for the socket (default 10000). */

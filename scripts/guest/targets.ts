@@ -37,9 +37,9 @@ function vhostTarget(b: BackendFactory): Target {
 }
 
 /**
- * qemu-storage-daemon in an iothread, which polls (QEMU's adaptive polling) where its main
- * loop does not: with QEMU's default poll-max-ns (32 µs), with polling off, and with a
- * long one. Only run when named (--targets), to find out what polling is worth.
+ * qemu-storage-daemon with its export in an iothread, with QEMU's default poll-max-ns
+ * (32 µs), with polling off, and with a long one: whether polling is what makes it faster.
+ * Only run when named (--targets).
  */
 const iothreadTargets: BackendFactory[] = [
   storageDaemonBackend('qsd-iothread', { iothread: {} }),
