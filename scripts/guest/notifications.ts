@@ -42,6 +42,7 @@ const EVENTS: [string, string, string | null][] = [
   ['epoll', 'syscalls:sys_enter_epoll_wait', null],
   ['ppoll', 'syscalls:sys_enter_ppoll', null],
   ['uring', 'syscalls:sys_enter_io_uring_enter', null],
+  ['futex', 'syscalls:sys_enter_futex', null],
   ['cpu_us', 'task-clock', null],
 ]
 
@@ -60,6 +61,17 @@ function descendants(pid: number): number[] {
       kids = fs.readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8')
     } catch {}
     for (const k of kids.split(/\s+/).filter(Boolean).map(Number)) out.push(k, ...descendants(k))
+  }
+  return out
+}
+
+/** Nanoseconds each thread of `pid` has spent runnable but waiting for a CPU (/proc/.../schedstat). */
+function runqueueWaits(pid: number): Map<number, number> {
+  const out = new Map<number, number>()
+  for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
+    try {
+      out.set(Number(t), Number(fs.readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[1]))
+    } catch {}
   }
   return out
 }
@@ -104,14 +116,19 @@ function perfStat(pids: { label: string; pid: number }[]): { stop(): Promise<Map
 
 function script(): string {
   const irqs = `awk '/virtio[0-9]+-req/ { for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) s += $i } END { print s + 0 }' /proc/interrupts`
+  // The guest's CPU ticks idle or waiting for I/O (idle + iowait), and all its ticks.
+  const ticks = `awk '/^cpu / { print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat`
   return [
     `vqload write --tag prefill --dev $DISK --offset 0 --length ${SPAN} --bs 1M --seed 1 --jobs 2 || exit 1`,
     'echo VQ-MARK start; read -r _',
     `a=$(${irqs})`,
+    `s0=$(${ticks})`,
     `vqload bench --tag point --dev $DISK --mode ${mode} --bs ${bs} --jobs ${qd} --seconds ${seconds} --span ${SPAN} || exit 1`,
+    `s1=$(${ticks})`,
     `b=$(${irqs})`,
     'echo VQ-MARK end; read -r _',
-    'echo "RESULT op=irqs irqs=$((b - a))"',
+    'set -- $s0 $s1',
+    'echo "RESULT op=irqs irqs=$((b - a)) waitticks=$(($3 - $1)) ticks=$(($4 - $2))"',
   ].join('\n')
 }
 
@@ -135,17 +152,22 @@ async function main(): Promise<void> {
         let perf: ReturnType<typeof perfStat> | null = null
         let t0 = 0
         let t1 = 0
+        let qemu = 0
+        let waits0 = new Map<number, number>()
+        let waits1 = new Map<number, number>()
         try {
           await guest.waitFor(/^VQ-MARK start/, 60000)
-          const qemu = descendants(guest.pid!)[0]
+          qemu = descendants(guest.pid!)[0]
           const pids = [{ label: 'qemu', pid: qemu }]
           if (served.pid !== undefined) pids.push({ label: t.name, pid: served.pid })
           perf = perfStat(pids)
           await new Promise((r) => setTimeout(r, 500)) // perf attached
+          waits0 = runqueueWaits(qemu)
           t0 = Date.now()
           guest.send('go')
           await guest.waitFor(/^VQ-MARK end/, 30000 + 3000 * seconds)
           t1 = Date.now()
+          waits1 = runqueueWaits(qemu)
         } catch (e) {
           // qemu-storage-daemon's queue sometimes dies at qd 8 (see the README): report, go on.
           console.log(`${t.name}: the guest stopped making progress (${(e as Error).message.split('\n')[0]})`)
@@ -168,24 +190,30 @@ async function main(): Promise<void> {
         const per = (n: number | undefined) => ((n ?? 0) / ios).toFixed(3)
         // The vCPU is QEMU's busiest thread that is not its main loop.
         const rows = [...counts]
-        const vcpu = rows
+        const vcpuRow = rows
           .filter(([who]) => who.startsWith('qemu:') && who !== 'qemu:main')
-          .sort((a, b) => (b[1].cpu_us ?? 0) - (a[1].cpu_us ?? 0))[0]?.[1]
+          .sort((a, b) => (b[1].cpu_us ?? 0) - (a[1].cpu_us ?? 0))[0]
+        const vcpu = vcpuRow?.[1]
+        const vcpuTid = Number(/-(\d+)$/.exec(vcpuRow?.[0] ?? '')?.[1])
         const sum = (pre: string, k: string) =>
           rows.filter(([who]) => who.startsWith(pre)).reduce((n, [, row]) => n + (row[k] ?? 0), 0)
         const got: Sample = {
           iops: Number(bench.iops),
           kicks: (vcpu?.write8 ?? 0) / ios,
+          vcpuFutex: (vcpu?.futex ?? 0) / ios,
           irqs: Number(irq.irqs) / ios,
           vcpuUs: (vcpu?.cpu_us ?? 0) / ios,
           vcpuBusy: (vcpu?.cpu_us ?? 0) / 1e4 / wallS,
+          vcpuStarved: ((waits1.get(vcpuTid) ?? 0) - (waits0.get(vcpuTid) ?? 0)) / 1e7 / wallS,
+          guestWaiting: (100 * Number(irq.waitticks)) / Number(irq.ticks),
           qemuMainUs: (counts.get('qemu:main')?.cpu_us ?? 0) / ios,
           backendUs: sum(`${t.name}:`, 'cpu_us') / ios,
         }
         samples.set(t.name, [...(samples.get(t.name) ?? []), got])
         console.log(
           `${t.name}: ${ios} requests, ${bench.iops} IOPS; per request: kicks ${got.kicks.toFixed(2)}, ` +
-            `interrupts ${got.irqs.toFixed(2)}, vCPU ${got.vcpuUs.toFixed(1)} µs (${got.vcpuBusy.toFixed(0)}% busy)`,
+            `interrupts ${got.irqs.toFixed(2)}, vCPU ${got.vcpuUs.toFixed(1)} µs; vCPU ${got.vcpuBusy.toFixed(0)}% busy, ` +
+            `${got.vcpuStarved.toFixed(0)}% waiting for a host CPU; guest ${got.guestWaiting.toFixed(0)}% idle or in I/O wait`,
         )
         if (!verbose) continue
         for (const [who, row] of [...counts].sort()) {
@@ -210,8 +238,11 @@ async function main(): Promise<void> {
     'IOPS',
     'kicks/req',
     'interrupts/req',
+    'vCPU futex/req',
     'vCPU µs/req',
     'vCPU busy %',
+    'vCPU runnable, no CPU %',
+    'guest idle+iowait %',
     'QEMU main µs/req',
     'backend µs/req',
   ]
@@ -225,8 +256,11 @@ async function main(): Promise<void> {
       m('iops', 0),
       m('kicks', 2),
       m('irqs', 2),
+      m('vcpuFutex', 2),
       m('vcpuUs', 1),
       m('vcpuBusy', 0),
+      m('vcpuStarved', 0),
+      m('guestWaiting', 0),
       m('qemuMainUs', 1),
       m('backendUs', 1),
     ]
@@ -237,9 +271,15 @@ async function main(): Promise<void> {
 interface Sample {
   iops: number
   kicks: number
+  /** futex calls of the vCPU thread (waits for and wake-ups of QEMU's locks, the BQL among them). */
+  vcpuFutex: number
   irqs: number
   vcpuUs: number
   vcpuBusy: number
+  /** % of the time the vCPU thread was runnable but had no host CPU. */
+  vcpuStarved: number
+  /** % of the guest's CPU ticks idle or in iowait: all its jobs waiting on the disk. */
+  guestWaiting: number
   qemuMainUs: number
   backendUs: number
 }
