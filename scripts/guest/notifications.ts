@@ -5,8 +5,11 @@
 // CPU time of QEMU's vCPU thread (the guest), of QEMU's main loop (which reads a
 // vhost-user call eventfd and injects the interrupt) and of the backend's threads.
 // Counted with `perf stat --per-thread` on the syscall tracepoints and task-clock while
-// one point runs. --verbose adds every thread's counts (8-byte reads and writes: eventfd
-// traffic; epoll/ppoll/io_uring_enter: event-loop waits).
+// one point runs. To tell a guest that works more per request from one that waits, it also
+// gives the vCPU thread's busy share, its share runnable without a host CPU
+// (/proc/.../schedstat), its futex calls (waits for QEMU's big lock) and the guest's own
+// idle+iowait share (/proc/stat in the guest). --verbose adds every thread's counts (8-byte
+// reads and writes: eventfd traffic; epoll/ppoll/io_uring_enter: event-loop waits).
 //
 //   node --import tsx scripts/guest/notifications.ts [--seconds 3] [--qd 8] [--bs 4096]
 //        [--mode randread|randwrite] [--rounds 1] [--targets node,qemu-storage-daemon,...] [--verbose]
