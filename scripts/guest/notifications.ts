@@ -12,11 +12,11 @@
 // reads and writes: eventfd traffic; epoll/ppoll/io_uring_enter: event-loop waits).
 //
 //   node --import tsx scripts/guest/notifications.ts [--seconds 3] [--qd 8] [--bs 4096]
-//        [--mode randread|randwrite] [--rounds 1] [--targets node,qemu-storage-daemon,...] [--verbose]
+//        [--mode randread|randwrite] [--rounds 1] [--targets node,qemu-storage-daemon,...] [--verbose] [--pin]
 //
 // Needs perf with access to the syscalls tracepoints (root). Targets as in measure.ts;
 // rounds rotate them and the summary gives medians.
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { startGuest } from './qemu'
@@ -34,6 +34,7 @@ const bs = Number(arg('bs', '4096'))
 const mode = arg('mode', 'randread')
 const rounds = Number(arg('rounds', '1'))
 const verbose = process.argv.includes('--verbose')
+const pin = process.argv.includes('--pin')
 const SPAN = 64 << 20
 
 /** Events counted, per thread: [label, event, filter]. */
@@ -79,6 +80,22 @@ function runqueueWaits(pid: number): Map<number, number> {
   return out
 }
 
+/**
+ * --pin: QEMU's vCPU thread (its busiest, by run time so far) alone on CPU 0, every other
+ * thread of QEMU and of the backend on CPU 1: whether the gap is where the host runs them.
+ */
+function pinThreads(qemu: number, backend: number | undefined): void {
+  const run = (pid: number) =>
+    fs.readdirSync(`/proc/${pid}/task`).map((t) => ({
+      tid: Number(t),
+      ns: Number(fs.readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]),
+    }))
+  const q = run(qemu).sort((a, b) => b.ns - a.ns)
+  const others = [...q.slice(1), ...(backend === undefined ? [] : run(backend))]
+  execFileSync('taskset', ['-p', '-c', '0', String(q[0].tid)], { stdio: 'ignore' })
+  for (const t of others) execFileSync('taskset', ['-p', '-c', '1', String(t.tid)], { stdio: 'ignore' })
+}
+
 /** Starts perf stat on these processes' threads; stop() ends it and returns counts by "process:thread name". */
 function perfStat(pids: { label: string; pid: number }[]): { stop(): Promise<Map<string, Record<string, number>>> } {
   const file = path.join(fs.mkdtempSync('/tmp/vq-perf-'), 'stat.txt')
@@ -121,17 +138,22 @@ function script(): string {
   const irqs = `awk '/virtio[0-9]+-req/ { for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) s += $i } END { print s + 0 }' /proc/interrupts`
   // The guest's CPU ticks idle or waiting for I/O (idle + iowait), and all its ticks.
   const ticks = `awk '/^cpu / { print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat`
+  // Times the guest's scheduler switched to the idle task (sched_goidle; 0 without schedstats).
+  const goidle = `awk '/^cpu0 / { print $5 }' /proc/schedstat 2>/dev/null || echo 0`
   return [
     `vqload write --tag prefill --dev $DISK --offset 0 --length ${SPAN} --bs 1M --seed 1 --jobs 2 || exit 1`,
+    'echo 1 >/proc/sys/kernel/sched_schedstats 2>/dev/null',
     'echo VQ-MARK start; read -r _',
     `a=$(${irqs})`,
     `s0=$(${ticks})`,
+    `g0=$(${goidle})`,
     `vqload bench --tag point --dev $DISK --mode ${mode} --bs ${bs} --jobs ${qd} --seconds ${seconds} --span ${SPAN} || exit 1`,
+    `g1=$(${goidle})`,
     `s1=$(${ticks})`,
     `b=$(${irqs})`,
     'echo VQ-MARK end; read -r _',
     'set -- $s0 $s1',
-    'echo "RESULT op=irqs irqs=$((b - a)) waitticks=$(($3 - $1)) ticks=$(($4 - $2))"',
+    'echo "RESULT op=irqs irqs=$((b - a)) waitticks=$(($3 - $1)) ticks=$(($4 - $2)) goidle=$((g1 - g0))"',
   ].join('\n')
 }
 
@@ -165,6 +187,7 @@ async function main(): Promise<void> {
           if (served.pid !== undefined) pids.push({ label: t.name, pid: served.pid })
           perf = perfStat(pids)
           await new Promise((r) => setTimeout(r, 500)) // perf attached
+          if (pin) pinThreads(qemu, served.pid)
           waits0 = runqueueWaits(qemu)
           t0 = Date.now()
           guest.send('go')
@@ -209,6 +232,7 @@ async function main(): Promise<void> {
           vcpuBusy: (vcpu?.cpu_us ?? 0) / 1e4 / wallS,
           vcpuStarved: ((waits1.get(vcpuTid) ?? 0) - (waits0.get(vcpuTid) ?? 0)) / 1e7 / wallS,
           guestWaiting: (100 * Number(irq.waitticks)) / Number(irq.ticks),
+          guestIdles: Number(irq.goidle) / ios,
           qemuMainUs: (counts.get('qemu:main')?.cpu_us ?? 0) / ios,
           backendUs: sum(`${t.name}:`, 'cpu_us') / ios,
         }
@@ -216,7 +240,8 @@ async function main(): Promise<void> {
         console.log(
           `${t.name}: ${ios} requests, ${bench.iops} IOPS; per request: kicks ${got.kicks.toFixed(2)}, ` +
             `interrupts ${got.irqs.toFixed(2)}, vCPU ${got.vcpuUs.toFixed(1)} µs; vCPU ${got.vcpuBusy.toFixed(0)}% busy, ` +
-            `${got.vcpuStarved.toFixed(0)}% waiting for a host CPU; guest ${got.guestWaiting.toFixed(0)}% idle or in I/O wait`,
+            `${got.vcpuStarved.toFixed(0)}% waiting for a host CPU; guest ${got.guestWaiting.toFixed(0)}% idle or in I/O wait, ` +
+            `${got.guestIdles.toFixed(2)} idle entries/req`,
         )
         if (!verbose) continue
         for (const [who, row] of [...counts].sort()) {
@@ -246,6 +271,7 @@ async function main(): Promise<void> {
     'vCPU busy %',
     'vCPU runnable, no CPU %',
     'guest idle+iowait %',
+    'guest idle entries/req',
     'QEMU main µs/req',
     'backend µs/req',
   ]
@@ -264,6 +290,7 @@ async function main(): Promise<void> {
       m('vcpuBusy', 0),
       m('vcpuStarved', 0),
       m('guestWaiting', 0),
+      m('guestIdles', 2),
       m('qemuMainUs', 1),
       m('backendUs', 1),
     ]
@@ -283,6 +310,8 @@ interface Sample {
   vcpuStarved: number
   /** % of the guest's CPU ticks idle or in iowait: all its jobs waiting on the disk. */
   guestWaiting: number
+  /** Times per request the guest went idle (halted its vCPU). */
+  guestIdles: number
   qemuMainUs: number
   backendUs: number
 }
