@@ -127,7 +127,6 @@ function perfStat(pids: { label: string; pid: number }[]): { stop(): Promise<Map
         row[label] = (row[label] ?? 0) + Number(f[1]) * (label === 'cpu_us' ? 1000 : 1)
         counts.set(who, row)
       }
-      if (process.env.VQ_PERF_RAW) process.stderr.write(fs.readFileSync(file, 'utf8'))
       fs.rmSync(path.dirname(file), { recursive: true, force: true })
       return counts
     },
