@@ -26,6 +26,8 @@ export interface RunningBackend {
   alive(): boolean
   /** What it logged, for failure messages. */
   output(): string
+  /** Its process id, for measurements that watch it (notifications.ts). */
+  pid?: number
 }
 
 export interface BackendFactory {
@@ -45,7 +47,7 @@ export interface BackendFactory {
 /** qemu-storage-daemon serving the file (aio=threads, cache.direct=off unless told otherwise). */
 export function storageDaemonBackend(
   name: string,
-  tuning: Pick<StorageDaemonOptions, 'aio' | 'direct'> = {},
+  tuning: Pick<StorageDaemonOptions, 'aio' | 'direct' | 'iothread'> = {},
 ): BackendFactory {
   return {
     name,
@@ -117,6 +119,7 @@ export const nodeBackend: BackendFactory = {
       },
       alive: () => b.process.exitCode === null && b.process.signalCode === null,
       output: () => b.output(),
+      pid: b.process.pid,
     }
   },
 }

@@ -4,11 +4,15 @@
 // higher queue depth (vqload jobs, one synchronous O_DIRECT request each).
 //
 //   node --import tsx scripts/guest/measure.ts [--seconds 3] [--rounds 1] [--qd 8] [--smp 1]
-//        [--targets name,...] [--ref qemu-storage-daemon] [--dir /dev/shm] [--json]
+//        [--targets name,...] [--points '4k randread qd8,...'] [--ref qemu-storage-daemon]
+//        [--dir /dev/shm] [--json]
 //
-// Targets: every backend in scripts/guest/backends.ts (qemu-storage-daemon, aio=threads,
-// cache.direct=off), qsd-io_uring (the same with aio=io_uring, when built in), and
-// builtin (QEMU's virtio-blk, aio=threads, cache=writeback: the host page cache too).
+// Targets (scripts/guest/targets.ts): every backend in scripts/guest/backends.ts
+// (qemu-storage-daemon, aio=threads, cache.direct=off, in its main loop; node),
+// qsd-io_uring (the same with aio=io_uring, when built in), and builtin (QEMU's
+// virtio-blk, aio=threads, cache=writeback: the host page cache too); when named,
+// qsd-iothread, qsd-iothread-poll0 and qsd-iothread-poll256 (the export in an iothread,
+// which polls for QEMU's default 32 µs, not at all, or up to 256 µs).
 // Ratios are to --ref (qemu-storage-daemon). The disk is a file in /dev/shm, prefilled so reads hit data. Rounds rotate the
 // targets (a, b, c, a, b, c, ...) and the table shows each point's median. Under TCG
 // the guest is the bottleneck: the figures say whether a backend slows the guest
@@ -16,21 +20,15 @@
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import { allBackends, type BackendFactory, storageDaemonBackend } from './backends'
-import { type GuestDisk, runGuest } from './qemu'
-import { findRig, hasIoUring, type Rig } from './rig'
+import { runGuest } from './qemu'
+import { findRig } from './rig'
+import { targets } from './targets'
 
 interface Point {
   name: string
   mode: 'randread' | 'randwrite'
   bs: number
   qd: number
-}
-
-interface Target {
-  name: string
-  /** Serves `file`; resolves with the guest's disk and a stop function. */
-  start(file: string, dir: string): Promise<{ disk: GuestDisk; stop(): Promise<void>; output(): string }>
 }
 
 function arg(name: string, fallback: string): string {
@@ -46,7 +44,7 @@ const json = process.argv.includes('--json')
 const refName = arg('ref', 'qemu-storage-daemon')
 const SPAN = 64 << 20
 
-const points: Point[] = [
+const allPoints: Point[] = [
   { name: '4k randread qd1', mode: 'randread', bs: 4096, qd: 1 },
   { name: '4k randwrite qd1', mode: 'randwrite', bs: 4096, qd: 1 },
   { name: '64k randread qd1', mode: 'randread', bs: 65536, qd: 1 },
@@ -56,34 +54,10 @@ const points: Point[] = [
   { name: `64k randread qd${qd}`, mode: 'randread', bs: 65536, qd },
   { name: `64k randwrite qd${qd}`, mode: 'randwrite', bs: 65536, qd },
 ]
-
-function vhostTarget(b: BackendFactory): Target {
-  return {
-    name: b.name,
-    async start(file, dir) {
-      const socket = path.join(dir, `${b.name}.sock`)
-      const running = await b.start({ file, socket })
-      return { disk: { kind: 'vhost-user', socket }, stop: () => running.stop(), output: () => running.output() }
-    },
-  }
-}
-
-function targets(rig: Rig): Target[] {
-  const all: Target[] = allBackends.filter((b) => b.unavailable() === null).map(vhostTarget)
-  if (hasIoUring(rig.storageDaemon)) all.push(vhostTarget(storageDaemonBackend('qsd-io_uring', { aio: 'io_uring' })))
-  all.push({
-    name: 'builtin',
-    async start(file) {
-      return {
-        disk: { kind: 'virtio-blk', file, aio: 'threads', cache: 'writeback' },
-        stop: async () => {},
-        output: () => '',
-      }
-    },
-  })
-  const only = process.argv.includes('--targets') ? arg('targets', '').split(',') : null
-  return only ? all.filter((t) => only.includes(t.name)) : all
-}
+// --points '4k randread qd8,4k randwrite qd8': only those.
+const pointNames = process.argv.includes('--points') ? arg('points', '').split(',') : null
+const points = pointNames ? allPoints.filter((p) => pointNames.includes(p.name)) : allPoints
+if (points.length === 0) throw new Error(`--points names none of: ${allPoints.map((p) => p.name).join(', ')}`)
 
 function script(): string {
   const lines = [
@@ -107,7 +81,7 @@ function median(xs: number[]): number {
 async function main(): Promise<void> {
   const { rig, missing } = findRig()
   if (!rig) throw new Error(`real-guest rig not available: ${missing.join('; ')}`)
-  const list = targets(rig)
+  const list = targets(rig, process.argv.includes('--targets') ? arg('targets', '').split(',') : null)
   const dir = fs.mkdtempSync(path.join(arg('dir', fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir()), 'vq-measure-'))
   // iops[target][point] over rounds
   const iops = new Map<string, Map<string, number[]>>()

@@ -6,6 +6,7 @@ import * as fs from 'node:fs'
 export interface BackendProcess {
   socket: string
   process: ChildProcess
+  pid?: number
   /** Everything it printed (stdout and stderr) so far. */
   output(): string
   alive(): boolean
@@ -44,6 +45,7 @@ export async function startBackendProcess(o: BackendProcessOptions): Promise<Bac
   const handle: BackendProcess = {
     socket: o.socket,
     process: child,
+    pid: child.pid,
     output: () => out,
     alive: () => exited === null,
     async stop() {

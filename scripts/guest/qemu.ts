@@ -72,6 +72,8 @@ export interface GuestResult {
 }
 
 export interface Guest {
+  /** The process id of coreutils `timeout`, whose child is QEMU. */
+  pid: number | undefined
   /** Resolves with the first console line (past or future) that matches, rejects if QEMU ends first or after timeoutMs. */
   waitFor(re: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>
   /** Sends a line to the guest's console (the script reads it with `read`). */
@@ -241,6 +243,7 @@ export function startGuest(o: GuestOptions): Guest {
 
   return {
     done,
+    pid: child.pid,
     send(line: string) {
       if (!ended) child.stdin!.write(line + '\n')
     },
