@@ -2,4 +2,4 @@
 // for both module systems; file.js loads lib/file).
 import api from './file.js'
 
-export const { FileError, punchHole, punchHoleSync, zeroRange, zeroRangeSync } = api
+export const { SystemError, punchHole, punchHoleSync, zeroRange, zeroRangeSync } = api

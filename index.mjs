@@ -18,6 +18,7 @@ export const {
   ChainBatch,
   UsedBatch,
   VirtioQueueError,
+  SystemError,
   PAGE_SIZE,
   ADDRESS_LIMIT,
 } = api

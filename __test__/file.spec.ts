@@ -1,6 +1,6 @@
 // virtio-queue/file: fallocate(2) on open files. Holes really punched (st_blocks drop, the
 // range reads as zeros, the size and the bytes around it unchanged), ranges zeroed by each
-// method, every failure a FileError with its errno, and arguments checked natively against
+// method, every failure a SystemError shaped as Node's fs errors, and arguments checked natively against
 // hostile values, in both the Promise and the synchronous forms.
 import { execFileSync } from 'node:child_process'
 import * as fs from 'node:fs'
@@ -8,8 +8,8 @@ import * as os from 'node:os'
 import { Worker } from 'node:worker_threads'
 import test, { type ExecutionContext } from 'ava'
 
-import { FileError, punchHole, punchHoleSync, zeroRange, zeroRangeSync, type ZeroRangeMethod } from '../file'
-import { VirtioQueueError } from '..'
+import { SystemError, punchHole, punchHoleSync, zeroRange, zeroRangeSync, type ZeroRangeMethod } from '../file'
+import { SystemError as MainSystemError, VirtioQueueError } from '..'
 import { blocks, filledFile, mountUnavailable, readAt, withMount } from './helpers/scratch-fs'
 
 const KiB = 1024
@@ -88,25 +88,25 @@ for (const form of forms) {
     async (t) => {
       const fd = filledFile(os.tmpdir(), 4096)
       fs.closeSync(fd)
-      await failsWith(t, form.punch(fd, 0, 4096), errno.EBADF, 'fallocate', /PUNCH_HOLE.*EBADF/)
-      await failsWith(t, form.zero(fd, 0, 4096), errno.EBADF, 'fallocate', /ZERO_RANGE.*EBADF/)
+      await failsWith(t, form.punch(fd, 0, 4096), 'EBADF', 'fallocate', /^EBADF: bad file descriptor, .*PUNCH_HOLE/)
+      await failsWith(t, form.zero(fd, 0, 4096), 'EBADF', 'fallocate', /^EBADF: .*ZERO_RANGE/)
       const ro = fs.openSync(__filename, 'r')
       try {
-        await failsWith(t, form.punch(ro, 0, 4096), errno.EBADF, 'fallocate', /of fd \d+ failed: EBADF/)
+        await failsWith(t, form.punch(ro, 0, 4096), 'EBADF', 'fallocate', /of 4096 bytes at offset 0 of fd \d+$/)
       } finally {
         fs.closeSync(ro)
       }
       const [r, w] = pipe()
       try {
-        await failsWith(t, form.punch(w, 0, 1), errno.ESPIPE, 'fallocate', /ESPIPE/)
-        await failsWith(t, form.zero(w, 0, 1), errno.ESPIPE, 'fallocate', /ESPIPE/)
+        await failsWith(t, form.punch(w, 0, 1), 'ESPIPE', 'fallocate', /^ESPIPE: /)
+        await failsWith(t, form.zero(w, 0, 1), 'ESPIPE', 'fallocate', /^ESPIPE: /)
       } finally {
         fs.closeSync(r)
         fs.closeSync(w)
       }
       const dev = fs.openSync('/dev/null', 'w')
       try {
-        await failsWith(t, form.zero(dev, 0, 4096), errno.ENODEV, 'fallocate', /ENODEV/)
+        await failsWith(t, form.zero(dev, 0, 4096), 'ENODEV', 'fallocate', /^ENODEV: /)
       } finally {
         fs.closeSync(dev)
       }
@@ -132,9 +132,10 @@ for (const form of forms) {
           (e: unknown) => e,
         )
         if (r !== null) {
-          t.true(r instanceof FileError, String(r))
-          t.is((r as FileError).errno, errno.EFBIG)
-          t.regex((r as FileError).message, /of 4096 bytes at offset 4611686018427387904 of fd/)
+          t.true(r instanceof SystemError, String(r))
+          t.is((r as SystemError).code, 'EFBIG')
+          t.is((r as SystemError).errno, -errno.EFBIG)
+          t.regex((r as SystemError).message, /of 4096 bytes at offset 4611686018427387904 of fd/)
         }
       } finally {
         fs.closeSync(disk)
@@ -148,7 +149,13 @@ for (const form of forms) {
       await withMount('ramfs', '', async (dir) => {
         const fd = filledFile(dir, 256 * KiB)
         try {
-          await failsWith(t, form.punch(fd, 0, 4096), errno.EOPNOTSUPP, 'fallocate', /PUNCH_HOLE.*EOPNOTSUPP/)
+          await failsWith(
+            t,
+            form.punch(fd, 0, 4096),
+            'EOPNOTSUPP',
+            'fallocate',
+            /^EOPNOTSUPP: operation not supported by the file system, fallocate\(FALLOC_FL_PUNCH_HOLE/,
+          )
           t.true(readAt(fd, 0, 4096).equals(Buffer.alloc(4096, 0x5a)), 'nothing changed')
           t.is(await form.zero(fd, 4096, 3 * 64 * KiB + 512), 'write')
           t.true(readAt(fd, 4096, 3 * 64 * KiB + 512).equals(Buffer.alloc(3 * 64 * KiB + 512)))
@@ -165,7 +172,7 @@ for (const form of forms) {
     await withMount('tmpfs', 'size=128k', async (dir) => {
       const fd = fs.openSync(`${dir}/f`, 'w+')
       try {
-        await failsWith(t, form.zero(fd, 0, 4 * MiB), errno.ENOSPC, 'fallocate', /KEEP_SIZE\) \(allocating.*ENOSPC/)
+        await failsWith(t, form.zero(fd, 0, 4 * MiB), 'ENOSPC', 'fallocate', /^ENOSPC: .*KEEP_SIZE\) \(allocating/)
         t.is(fs.fstatSync(fd).size, 0, 'KEEP_SIZE: the size never changed')
         await form.punch(fd, 0, 4 * MiB) // deallocating needs no space
       } finally {
@@ -320,20 +327,25 @@ onLinux(
   },
 )
 
-onLinux('FileError is a VirtioQueueError with code FileError, errno and syscall', async (t) => {
+onLinux("SystemError: a VirtioQueueError shaped as Node's fs errors (code, negative errno, syscall)", async (t) => {
   const e = await punchHole(2 ** 31 - 1, 0, 1).catch((x: unknown) => x)
-  t.true(e instanceof FileError)
+  t.is(SystemError, MainSystemError, 'one class, from both entries')
+  t.true(e instanceof SystemError)
   t.true(e instanceof VirtioQueueError)
   t.true(e instanceof Error)
-  const f = e as FileError
-  t.is(f.name, 'FileError')
-  t.is(f.code, 'FileError')
-  t.is(f.errno, errno.EBADF)
+  const f = e as SystemError
+  t.is(f.name, 'SystemError')
+  t.is(f.code, 'EBADF')
+  t.is(f.errno, -errno.EBADF)
   t.is(f.syscall, 'fallocate')
   t.is(
     f.message,
-    'fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE) of 1 bytes at offset 0 of fd 2147483647 failed: EBADF (bad file descriptor)',
+    'EBADF: bad file descriptor, fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE) of 1 bytes at offset 0 of fd 2147483647',
   )
+  // What Node's own fs errors carry for the same errno.
+  const node = t.throws(() => fs.readSync(2 ** 31 - 1, Buffer.alloc(1))) as NodeJS.ErrnoException
+  t.is(node.code, f.code)
+  t.is(node.errno, f.errno)
 })
 
 onLinux(
@@ -356,16 +368,17 @@ onLinux(
   },
 )
 
-test.serial('without the native export (off Linux) every form throws FileUnsupported', async (t) => {
+test.serial('without the native export (off Linux) every form throws a SystemError ENOSYS', async (t) => {
   const { native } = require('../lib/native') as { native: { fileFallocate?: unknown } }
   const saved = native.fileFallocate
   delete native.fileFallocate
   try {
     for (const f of [punchHole, zeroRange]) {
-      await t.throwsAsync(f(0, 0, 1), { instanceOf: VirtioQueueError, code: 'FileUnsupported', message: /needs Linux/ })
+      await failsWith(t, f(0, 0, 1), 'ENOSYS', 'fallocate', /^ENOSYS: fallocate\(2\) .*needs Linux; this is \w+$/)
     }
     for (const f of [punchHoleSync, zeroRangeSync]) {
-      t.throws(() => f(0, 0, 1), { instanceOf: VirtioQueueError, code: 'FileUnsupported' })
+      const e = t.throws(() => f(0, 0, 1), { instanceOf: SystemError, code: 'ENOSYS', message: /needs Linux/ })
+      t.is(e?.syscall, 'fallocate')
     }
   } finally {
     if (saved !== undefined) native.fileFallocate = saved
@@ -374,21 +387,24 @@ test.serial('without the native export (off Linux) every form throws FileUnsuppo
   else t.is(native.fileFallocate, undefined, 'the addon has no fallocate off Linux')
 })
 
+/** `p` rejects with a SystemError for `code`, as Node's fs errors have it (`errno` negative). */
 async function failsWith(
   t: ExecutionContext,
   p: Promise<unknown>,
-  no: number | undefined,
-  syscall: FileError['syscall'],
+  code: Extract<keyof typeof errno, `E${string}`>,
+  syscall: SystemError['syscall'],
   message: RegExp,
 ) {
   const e = await p.then(
     () => null,
     (x: unknown) => x,
   )
-  t.true(e instanceof FileError, `a FileError: ${String(e)}`)
-  const f = e as FileError
-  t.is(f.code, 'FileError')
-  t.is(f.errno as number | undefined, no)
+  t.true(e instanceof SystemError, `a SystemError: ${String(e)}`)
+  t.true(e instanceof VirtioQueueError)
+  const f = e as SystemError
+  t.is(f.code, code)
+  t.is(f.errno, -errno[code])
+  t.true(f.errno < 0)
   t.is(f.syscall, syscall)
   t.regex(f.message, message)
 }

@@ -1,14 +1,33 @@
 // Writer.readFromFile / Reader.writeToFile: preadv/pwritev between a file and a chain's
 // buffers in one native call. Their data and cursors, short reads at the end of the file,
-// errno errors, detached memory, and callers that tamper with the chain's words.
+// errno errors (SystemError, as Node's fs errors), off Linux (ENOSYS), detached memory, and callers that tamper with the chain's words.
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import test from 'ava'
+import test, { type ExecutionContext } from 'ava'
 
-import { GuestMemory, type VirtioQueueError } from '..'
+import { GuestMemory, SystemError, VirtioQueueError } from '..'
 import { native } from '../lib/native'
 import { argRangeError, argTypeError, DATA_BASE, makeRig, vqError } from './helpers/queue-setup'
+
+/**
+ * `fn` throws a SystemError for `code` as Node's fs errors have it: also a VirtioQueueError,
+ * `errno` the negative number, `syscall`; and the message names the errno first.
+ */
+function throwsSystemError(
+  t: ExecutionContext,
+  fn: () => unknown,
+  code: keyof typeof os.constants.errno,
+  syscall: SystemError['syscall'],
+  message?: RegExp,
+): SystemError {
+  const e = t.throws(fn, { instanceOf: SystemError, code, message: new RegExp(`^${code}: `) })
+  t.true(e instanceof VirtioQueueError)
+  t.is(e?.errno, -os.constants.errno[code])
+  t.is(e?.syscall, syscall)
+  if (message) t.regex(e?.message ?? '', message)
+  return e!
+}
 
 const bytes = (n: number, seed = 1) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 7 + seed) & 0xff))
 
@@ -117,17 +136,21 @@ test('errors: errno names as code, argument errors, and nothing moves', (t) => {
   // A closed descriptor.
   const closed = fs.openSync(__filename, 'r')
   fs.closeSync(closed)
-  const bad = t.throws(() => w.readFromFile(closed, 0), vqError('EBADF' as never, /preadv on fd \d+ failed: EBADF/))
-  t.is((bad as VirtioQueueError & { errno: number }).errno, -9)
-  t.is((bad as VirtioQueueError & { syscall: string }).syscall, 'preadv')
-  t.throws(() => r.writeToFile(closed, 0), vqError('EBADF' as never, /pwritev/))
+  const bad = throwsSystemError(t, () => w.readFromFile(closed, 0), 'EBADF', 'preadv')
+  t.is(bad.message, `EBADF: bad file descriptor, preadv of 32 bytes at offset 0 of fd ${closed}`)
+  t.is(bad.name, 'SystemError')
+  // What Node's own fs errors carry for the same errno (-9 on Linux).
+  const node = t.throws(() => fs.readSync(closed, Buffer.alloc(1))) as NodeJS.ErrnoException
+  t.is(node.code, bad.code)
+  t.is(node.errno, bad.errno)
+  throwsSystemError(t, () => r.writeToFile(closed, 7, 5), 'EBADF', 'pwritev', /, pwritev of 5 bytes at offset 7 of fd/)
   // A directory cannot be read; a read-only fd cannot be written.
   const dir = fs.openSync(os.tmpdir(), 'r')
   t.teardown(() => fs.closeSync(dir))
-  t.throws(() => w.readFromFile(dir, 0), vqError('EISDIR' as never))
+  throwsSystemError(t, () => w.readFromFile(dir, 0), 'EISDIR', 'preadv')
   const ro = fs.openSync(__filename, 'r')
   t.teardown(() => fs.closeSync(ro))
-  t.throws(() => r.writeToFile(ro, 0), vqError('EBADF' as never))
+  throwsSystemError(t, () => r.writeToFile(ro, 0), 'EBADF', 'pwritev')
   t.is(w.bytesWritten(), 0)
   t.is(r.bytesRead(), 0)
   // Arguments.
@@ -147,6 +170,38 @@ test('errors: errno names as code, argument errors, and nothing moves', (t) => {
   t.throws(() => w.readFromFile('3' as never, 0), argTypeError('fd'))
   t.is(w.bytesWritten(), 0)
   t.is(w.readFromFile(fd, 0), 32, 'still usable')
+})
+
+test.serial('without the native export (off Linux): a SystemError ENOSYS saying it needs Linux; nothing moves', (t) => {
+  const { guard, driver } = makeRig({ size: 8 })
+  const fd = tempFile(t, bytes(64))
+  driver.addChain([
+    { addr: DATA_BASE, len: 8 },
+    { addr: DATA_BASE + 0x100, len: 32, writable: true },
+  ])
+  const chain = guard.popDescriptorChain()!
+  const w = chain.writer()
+  const r = chain.reader()
+  const binding = native as unknown as { chainFileIo?: unknown }
+  const saved = binding.chainFileIo
+  delete binding.chainFileIo
+  try {
+    throwsSystemError(
+      t,
+      () => w.readFromFile(fd, 0),
+      'ENOSYS',
+      'preadv',
+      /^ENOSYS: preadv\(2\) .*needs Linux; this is \w+$/,
+    )
+    throwsSystemError(t, () => r.writeToFile(fd, 0), 'ENOSYS', 'pwritev', /needs Linux/)
+  } finally {
+    if (saved !== undefined) binding.chainFileIo = saved
+  }
+  t.is(w.bytesWritten(), 0)
+  t.is(r.bytesRead(), 0)
+  if (process.platform === 'linux') t.is(typeof native.chainFileIo, 'function')
+  else t.is(native.chainFileIo, undefined, 'the addon has no chainFileIo off Linux')
+  t.is(w.readFromFile(fd, 0), 32, 'usable again')
 })
 
 test('detached guest memory: DetachedBuffer, nothing read or written', (t) => {
@@ -194,20 +249,21 @@ test('a tampered cursor or chain words never reach outside guest memory', (t) =>
   t.is(w.bytesWritten(), 0)
   t.is(w.readFromFile(fd, 0), 32)
   // The native call itself, with spans that do not fit the words.
-  const h = (memory as unknown as { handle: Parameters<typeof native.chainFileIo>[0] }).handle
+  const io = native.chainFileIo!
+  const h = (memory as unknown as { handle: Parameters<typeof io>[0] }).handle
   const span = (...s: number[]) => Uint32Array.from(s)
-  t.throws(() => native.chainFileIo(h, words, fd, 0, span(0, 0, words.length + 4, 2, 1, 0)), {
+  t.throws(() => io(h, words, fd, 0, span(0, 0, words.length + 4, 2, 1, 0)), {
     instanceOf: RangeError,
     message: /not within/,
   })
-  t.throws(() => native.chainFileIo(h, words, fd, 0, span(1, 0, 4, 2, 1, 0)), { instanceOf: RangeError })
-  t.throws(() => native.chainFileIo(h, words, fd, 0, span(0, 0, 4)), { instanceOf: RangeError, message: /6 words/ })
-  t.throws(() => native.chainFileIo(h, new Uint32Array(0), fd, 0, span(0, 0, 0, 2, 1, 0)), {
+  t.throws(() => io(h, words, fd, 0, span(1, 0, 4, 2, 1, 0)), { instanceOf: RangeError })
+  t.throws(() => io(h, words, fd, 0, span(0, 0, 4)), { instanceOf: RangeError, message: /6 words/ })
+  t.throws(() => io(h, new Uint32Array(0), fd, 0, span(0, 0, 0, 2, 1, 0)), {
     instanceOf: RangeError,
   })
   // Through the call area: slots a call did not write are refused (poisoned once read).
-  t.throws(() => native.chainFileIo(h, words, fd, 0), argRangeError('at'))
-  t.throws(() => native.chainFileIo({} as never, words, fd, 0, span(0, 0, 4, 2, 1, 0)), {
+  t.throws(() => io(h, words, fd, 0), argRangeError('at'))
+  t.throws(() => io({} as never, words, fd, 0, span(0, 0, 4, 2, 1, 0)), {
     instanceOf: TypeError,
   })
 })

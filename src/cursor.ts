@@ -5,7 +5,7 @@
 import { u64Number } from './address'
 import { uint8Buffer, uint8ByteOffset } from './bytes'
 import { nextBuffer } from './descriptor'
-import { outOfRange, systemError, VirtioQueueError } from './errors'
+import { needsLinux, outOfRange, systemError, VirtioQueueError } from './errors'
 import type { GuestMemory } from './memory'
 import { BATCH_DESC_WORDS, CALL_AREA, native } from './native'
 
@@ -101,9 +101,12 @@ const SPAN = new Uint32Array(6)
  * the cursor's buffers in one native call (preadv, or pwritev when `toFile`), then moves the
  * cursor past the bytes moved. Returns them: `n`, or fewer when a read reached the end of
  * the file. The native side checks the fd, the position and every buffer against guest
- * memory; `-errno` from it becomes a SystemError.
+ * memory; `-errno` from it becomes a SystemError. Off Linux there is no native side: `ENOSYS`.
  */
 export function fileTransfer(c: Cursor, fd: number, position: number, n: number, toFile: boolean): number {
+  const call = toFile ? 'pwritev' : 'preadv'
+  const io = native.chainFileIo
+  if (io === undefined) throw needsLinux(call, `${call}(2) on guest memory (Writer.readFromFile, Reader.writeToFile)`)
   c.mem.checkAttached()
   // Called once per request on a disk's path: the span goes through the call area (six
   // numbers the native side validates), not as a typed array it would have to inspect.
@@ -114,11 +117,8 @@ export function fileTransfer(c: Cursor, fd: number, position: number, n: number,
   s[3] = c.dir
   s[4] = n
   s[5] = toFile ? 1 : 0
-  const moved =
-    s === SPAN
-      ? native.chainFileIo(c.mem.handle, c.words, fd, position, SPAN)
-      : native.chainFileIo(c.mem.handle, c.words, fd, position)
-  if (moved < 0) throw systemError(moved, toFile ? 'pwritev' : 'preadv', fd)
+  const moved = s === SPAN ? io(c.mem.handle, c.words, fd, position, SPAN) : io(c.mem.handle, c.words, fd, position)
+  if (moved < 0) throw systemError(moved, call, `${call} of ${n} bytes at offset ${position} of fd ${fd}`)
   skip(c, moved)
   return moved
 }

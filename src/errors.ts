@@ -1,7 +1,10 @@
 // Errors thrown by the package. Guest and queue errors are VirtioQueueError,
-// whose `code` names the virtio-queue (or vm-memory) error variant; argument
-// errors are TypeError / RangeError with Node-style codes.
+// whose `code` names the virtio-queue (or vm-memory) error variant; failed system
+// calls on files are its subclass SystemError, shaped as Node's fs errors (`code`
+// the errno's name, `errno` negative, `syscall`); argument errors are TypeError /
+// RangeError with Node-style codes.
 
+import { constants } from 'node:os'
 import { getSystemErrorMap, types } from 'node:util'
 
 const { isProxy } = types
@@ -69,20 +72,21 @@ export type VirtioQueueErrorCode =
   | 'VhostUserUnsupported'
   /** The backend is closed, or was already listening. */
   | 'VhostUserState'
-  // files (virtio-queue/file)
-  /** A system call on a file failed: a `FileError` (virtio-queue/file) with `errno` and `syscall`. */
-  | 'FileError'
-  /** fallocate(2) needs Linux. */
-  | 'FileUnsupported'
   /**
-   * A system call on a file descriptor failed ({@link Writer.readFromFile},
-   * {@link Reader.writeToFile}): the errno's name, as Node's own errors have it (`EBADF`,
-   * `EISDIR`, `ENOSPC`, ...); the error's `errno` and `syscall` say more.
+   * A system call on a file descriptor failed, or needs Linux (`ENOSYS`): a
+   * {@link SystemError}, whose `code` is the errno's name (`EBADF`, `EOPNOTSUPP`, `ENOSPC`,
+   * ...) as on Node's own errors.
    */
   | SystemErrorCode
 
-/** An errno name, such as `EBADF`. */
+/**
+ * An errno name, such as `EBADF`: the name libuv (and so Node) gives the number, except
+ * `EOPNOTSUPP` (see {@link SystemError}); `E` and the number for one libuv does not know.
+ */
 export type SystemErrorCode = `E${string}`
+
+/** The system calls a {@link SystemError} reports. */
+export type SystemCall = 'preadv' | 'pwritev' | 'fallocate' | 'pwrite'
 
 /**
  * An error from the queue, the crate or guest memory. `code` names the virtio-queue error
@@ -143,27 +147,83 @@ class GuestAddressError extends RangeError {
   }
 }
 
-/** A VirtioQueueError for a failed system call: what Node's fs errors carry, as well. */
-export interface SystemError extends VirtioQueueError {
-  readonly code: SystemErrorCode
-  /** The negative errno, as in Node's own errors (`-9` for `EBADF` on Linux). */
+/**
+ * A system call on a file descriptor failed, with what Node's own fs errors carry: `code`
+ * is the errno's name (`EBADF` for a closed fd or one not open for writing, `EISDIR`,
+ * `ESPIPE` for a pipe or socket, `ENODEV` for a character device, `ENOSPC` when the file
+ * system is full, `EOPNOTSUPP` when it cannot do the operation, ...), `errno` the negative
+ * number (`-9` for `EBADF` on Linux, as `fs.readSync(999)` reports it), `syscall` the call,
+ * and the message names the errno, the operation, the fd and the range. Thrown by
+ * {@link Writer.readFromFile}, {@link Reader.writeToFile} and `virtio-queue/file`.
+ *
+ * Linux gives `EOPNOTSUPP` and `ENOTSUP` one number (95), which libuv names `ENOTSUP`
+ * ("operation not supported on socket"); for a file it is the file system that cannot do
+ * the call, and fallocate(2) documents it as `EOPNOTSUPP`: that is the `code` here. The
+ * `errno` is the same number either way (`-os.constants.errno.EOPNOTSUPP`).
+ *
+ * These calls need Linux: elsewhere they throw a SystemError with code `ENOSYS` (and the
+ * call that is missing as `syscall`) whose message says so.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   punchHoleSync(fd, offset, length)
+ * } catch (e) {
+ *   if (e instanceof SystemError && (e.code === 'EOPNOTSUPP' || e.code === 'ENOSYS')) zeroFill(fd, offset, length)
+ *   else throw e
+ * }
+ * ```
+ */
+export class SystemError extends VirtioQueueError {
+  declare readonly code: SystemErrorCode
+  /** The negative error number, as on Node's own errors (`-9` for `EBADF` on Linux). */
   readonly errno: number
-  /** The system call that failed (`preadv`, `pwritev`). */
-  readonly syscall: string
+  /** The system call that failed. */
+  readonly syscall: SystemCall
+
+  /** An error of `syscall`, with `code` the name of `errno` (negative). */
+  constructor(message: string, code: SystemErrorCode, errno: number, syscall: SystemCall) {
+    super(message, code)
+    this.errno = errno
+    this.syscall = syscall
+  }
+
+  /** `'SystemError'`. */
+  override get name(): string {
+    return 'SystemError'
+  }
 }
 
-/** The error for `syscall` on `fd` failing with `-errno` (negative, as the native side returns it). */
-export function systemError(errno: number, syscall: string, fd: number): SystemError {
-  // libuv's name and description of the errno (an unknown one keeps its number).
-  const [name, text] = getSystemErrorMap().get(errno) ?? [`E${-errno}`, `unknown system error ${-errno}`]
-  const code = name as SystemErrorCode
-  const e = new VirtioQueueError(`${syscall} on fd ${fd} failed: ${code} (${text})`, code) as VirtioQueueError & {
-    errno: number
-    syscall: string
-  }
-  e.errno = errno
-  e.syscall = syscall
-  return e as SystemError
+/**
+ * The error of `syscall` failing with `errno` (negative, as the native side returns it)
+ * while doing `operation` (e.g. `preadv of 512 bytes at offset 0 of fd 9`): Node's
+ * message format, `EBADF: bad file descriptor, <operation>`.
+ */
+export function systemError(errno: number, syscall: SystemCall, operation: string): SystemError {
+  const [code, text] = errnoName(errno)
+  return new SystemError(`${code}: ${text}, ${operation}`, code, errno, syscall)
+}
+
+/** The `ENOSYS` SystemError of `syscall`, which `what` needs and this platform lacks. */
+export function needsLinux(syscall: SystemCall, what: string): SystemError {
+  const errno = errnoOf('ENOSYS')
+  return new SystemError(`ENOSYS: ${what} needs Linux; this is ${process.platform}`, 'ENOSYS', errno, syscall)
+}
+
+/** The name and description of the negative `errno`: libuv's, but for EOPNOTSUPP. */
+function errnoName(errno: number): [SystemErrorCode, string] {
+  if (errno === -constants.errno.EOPNOTSUPP) return ['EOPNOTSUPP', 'operation not supported by the file system']
+  const known = getSystemErrorMap().get(errno)
+  // A number libuv has no name for keeps it (as `E` and the number).
+  return known === undefined
+    ? [`E${-errno}`, `unknown system error ${-errno}`]
+    : [known[0] as SystemErrorCode, known[1]]
+}
+
+/** libuv's (negative) number for the errno `name`: what Node's errors carry on every platform. */
+function errnoOf(name: string): number {
+  for (const [errno, [known]] of getSystemErrorMap()) if (known === name) return errno
+  return -(constants.errno as Record<string, number | undefined>)[name]!
 }
 
 export function typeError(name: string, expected: string, value: unknown): TypeError {

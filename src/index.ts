@@ -23,6 +23,6 @@ export { Descriptor, VRING_DESC_F_NEXT, VRING_DESC_F_WRITE, VRING_DESC_F_INDIREC
 export { Reader, Writer } from './io'
 export { ChainBatch, UsedBatch } from './batch'
 export type { QueueState } from './state'
-export { VirtioQueueError } from './errors'
-export type { SystemError, SystemErrorCode, VirtioQueueErrorCode } from './errors'
+export { SystemError, VirtioQueueError } from './errors'
+export type { SystemCall, SystemErrorCode, VirtioQueueErrorCode } from './errors'
 export { PAGE_SIZE, ADDRESS_LIMIT } from './native'

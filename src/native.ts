@@ -62,9 +62,9 @@ export interface NativeBinding {
    * preadv/pwritev between `fd` at `position` and the chain buffers a cursor designates:
    * the span `[at, offset, end, dir, length, toFile]` is in CALL_AREA[0..5], or in `span`
    * where there is no call area (crate/src/js/file_io.rs). Returns the bytes moved, or
-   * `-errno` when the system call failed before moving any.
+   * `-errno` when the system call failed before moving any. Linux only.
    */
-  chainFileIo(memory: MemoryHandle, words: Uint32Array, fd: number, position: number, span?: Uint32Array): number
+  chainFileIo?(memory: MemoryHandle, words: Uint32Array, fd: number, position: number, span?: Uint32Array): number
   /** Linux only: a vhost-user backend listening on `path` (crate/src/js/vhost_user). */
   vhostUserStart?(
     path: string,

@@ -33,6 +33,7 @@ export type M8 = Assert<Equal<Undeclared<impl.Writer, api.Writer, CursorInternal
 export type M9 = Assert<Equal<Undeclared<impl.ChainBatch, api.ChainBatch, 'grow'>, never>>
 export type M10 = Assert<Equal<Undeclared<impl.UsedBatch, api.UsedBatch>, never>>
 export type M11 = Assert<Equal<Undeclared<impl.VirtioQueueError, api.VirtioQueueError>, never>>
+export type M12 = Assert<Equal<Undeclared<impl.SystemError, api.SystemError>, never>>
 // Static members of the classes with public statics.
 export type S1 = Assert<
   Equal<Undeclared<typeof impl.ChainBatch, typeof api.ChainBatch, 'prototype' | 'wordsOf'>, never>

@@ -38,7 +38,6 @@ const FUNCTIONS: &[(&str, Body)] = &[
     ("goToPreviousPosition", queue::go_to_previous_position),
     ("popChains", queue::pop_chains),
     ("addUsedBatch", queue::add_used_batch),
-    ("chainFileIo", crate::js::file_io::chain_file_io),
     ("constants", constants),
 ];
 
@@ -57,10 +56,15 @@ const VHOST_USER_FUNCTIONS: &[(&str, Body)] = &[
 #[cfg(not(target_os = "linux"))]
 const VHOST_USER_FUNCTIONS: &[(&str, Body)] = &[];
 
-/// fallocate(2) on files (`virtio-queue/file`; Linux only: elsewhere the
-/// TypeScript layer finds it missing and throws `FileUnsupported`).
+/// System calls on files: fallocate(2) (`virtio-queue/file`) and preadv/pwritev
+/// on guest memory (`Writer.readFromFile`, `Reader.writeToFile`). Linux only:
+/// elsewhere the TypeScript layer finds them missing and throws a `SystemError`
+/// with code `ENOSYS`.
 #[cfg(target_os = "linux")]
-const FILE_FUNCTIONS: &[(&str, Body)] = &[("fileFallocate", crate::js::file::fallocate)];
+const FILE_FUNCTIONS: &[(&str, Body)] = &[
+    ("fileFallocate", crate::js::file::fallocate),
+    ("chainFileIo", crate::js::file_io::chain_file_io),
+];
 #[cfg(not(target_os = "linux"))]
 const FILE_FUNCTIONS: &[(&str, Body)] = &[];
 

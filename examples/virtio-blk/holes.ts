@@ -9,16 +9,14 @@
 // milliseconds for 64 MiB). A device that completes requests asynchronously should call
 // punchHole / zeroRange for large ranges instead.
 //
-// Where the file system cannot punch holes (EOPNOTSUPP) or this is not Linux, ranges are
-// zeroed by writing zeros instead: ZERO_FILL_FALLBACK. The guest sees the same data (a
-// punched hole reads as zeros), the file just keeps its blocks.
+// Where the file system cannot punch holes (a SystemError with code EOPNOTSUPP) or this is
+// not Linux (ENOSYS), ranges are zeroed by writing zeros instead: ZERO_FILL_FALLBACK. The
+// guest sees the same data (a punched hole reads as zeros), the file just keeps its blocks.
 //
 // In your project, import from 'virtio-queue/file' instead of '../../file'.
 import * as fs from 'node:fs'
-import { constants } from 'node:os'
 
-import { FileError, punchHoleSync, zeroRangeSync } from '../../file'
-import { VirtioQueueError } from '../..'
+import { punchHoleSync, SystemError, zeroRangeSync } from '../../file'
 
 /** How a range is deallocated. */
 export type HoleMethod = 'punch-hole' | 'zero-fill fallback'
@@ -39,7 +37,7 @@ export function writeZeroes(fd: number, offset: number, length: number): void {
     zeroRangeSync(fd, offset, length)
     return
   } catch (e) {
-    if (!(e instanceof VirtioQueueError && e.code === 'FileUnsupported')) throw e
+    if (!(e instanceof SystemError && e.code === 'ENOSYS')) throw e
   }
   writeZeroBytes(fd, offset, length)
 }
@@ -125,8 +123,8 @@ export class HolePuncher {
       punchHoleSync(this.#fd, offset, length)
       return null
     } catch (e) {
-      if (e instanceof FileError && e.errno === constants.errno.EOPNOTSUPP) return e.message
-      if (e instanceof VirtioQueueError && e.code === 'FileUnsupported') return e.message
+      // EOPNOTSUPP: this file system cannot punch holes; ENOSYS: not Linux.
+      if (e instanceof SystemError && (e.code === 'EOPNOTSUPP' || e.code === 'ENOSYS')) return e.message
       throw e
     }
   }

@@ -1,9 +1,8 @@
 // Punching holes and zeroing ranges of open files: fallocate(2), natively (Linux; see
 // crate/src/engine/file.rs for what each operation tries, crate/src/js/file.rs for the
 // arguments and the outcome number decoded here).
-import { VirtioQueueError } from '../errors'
+import { needsLinux, type SystemCall, systemError, VirtioQueueError } from '../errors'
 import { native } from '../native'
-import { describeErrno, FileError, type FileSyscall } from './error'
 
 /**
  * How {@link zeroRange} made the range read as zeros:
@@ -26,7 +25,7 @@ const enum Op {
 // engine::file::Method, by number.
 const METHODS: readonly ZeroRangeMethod[] = ['punch-hole', 'zero-range', 'punch-hole-allocate', 'write']
 // engine::file::Step, by number: the call and its fallocate mode.
-const STEPS: readonly [FileSyscall, string][] = [
+const STEPS: readonly [SystemCall, string][] = [
   ['fallocate', 'fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE)'],
   ['fallocate', 'fallocate(FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE)'],
   ['fallocate', 'fallocate(FALLOC_FL_KEEP_SIZE) (allocating the punched range again)'],
@@ -35,12 +34,8 @@ const STEPS: readonly [FileSyscall, string][] = [
 
 function start(fd: number, offset: FileOffset, length: FileOffset, op: Op, async: boolean): number | Promise<number> {
   const fallocate = native.fileFallocate
-  if (typeof fallocate !== 'function') {
-    throw new VirtioQueueError(
-      `fallocate(2) needs Linux (punching holes and zeroing ranges); this is ${process.platform}`,
-      'FileUnsupported',
-    )
-  }
+  if (typeof fallocate !== 'function')
+    throw needsLinux('fallocate', 'fallocate(2) (punchHole, zeroRange: punching holes and zeroing ranges)')
   return async ? fallocate(fd, offset, length, op, true) : fallocate(fd, offset, length, op, false)
 }
 
@@ -51,11 +46,7 @@ function settle(outcome: number, fd: number, offset: FileOffset, length: FileOff
     throw new VirtioQueueError('internal error (Rust panic in the fallocate task): please report it', 'Panic')
   const errno = -outcome >> 3 // below 2^31: the native side shifted an errno (an int) by 3
   const [syscall, what] = STEPS[-outcome & 7]!
-  throw new FileError(
-    `${what} of ${length} bytes at offset ${offset} of fd ${fd} failed: ${describeErrno(errno)}`,
-    errno,
-    syscall,
-  )
+  throw systemError(-errno, syscall, `${what} of ${length} bytes at offset ${offset} of fd ${fd}`)
 }
 
 /**
@@ -71,9 +62,10 @@ function settle(outcome: number, fd: number, offset: FileOffset, length: FileOff
  * @param length Bytes: at least 1, with `offset + length` at most 2^63 - 1.
  * @returns A Promise that resolves once the hole is punched.
  * @throws (as a rejection) `TypeError` / `RangeError` (`ERR_INVALID_ARG_TYPE` /
- * `ERR_OUT_OF_RANGE`) for unusable arguments, before any system call; {@link FileError}
- * when fallocate fails (`EBADF`, `EOPNOTSUPP` where the file system cannot punch holes,
- * `ESPIPE`, `ENODEV`, ...); `VirtioQueueError` `FileUnsupported` off Linux.
+ * `ERR_OUT_OF_RANGE`) for unusable arguments, before any system call; {@link SystemError}
+ * when fallocate fails, with the errno's name as `code` (`EBADF`, `EOPNOTSUPP` where the
+ * file system cannot punch holes, `ESPIPE`, `ENODEV`, ...) and `syscall: 'fallocate'`;
+ * {@link SystemError} `ENOSYS` off Linux.
  */
 export async function punchHole(fd: number, offset: FileOffset, length: FileOffset): Promise<void> {
   settle(await start(fd, offset, length, Op.PunchHole, true), fd, offset, length)
@@ -103,8 +95,8 @@ export function punchHoleSync(fd: number, offset: FileOffset, length: FileOffset
  * @param offset Bytes from the start of the file: a safe integer or a bigint, at least 0.
  * @param length Bytes: at least 1, with `offset + length` at most 2^63 - 1.
  * @returns A Promise of how the range was zeroed.
- * @throws (as a rejection) As {@link punchHole}; {@link FileError} `ENOSPC` when the file
- * system cannot allocate the range.
+ * @throws (as a rejection) As {@link punchHole}; {@link SystemError} `ENOSPC` when the file
+ * system cannot allocate the range (`syscall: 'pwrite'` when it failed writing zeros).
  */
 export async function zeroRange(fd: number, offset: FileOffset, length: FileOffset): Promise<ZeroRangeMethod> {
   return settle(await start(fd, offset, length, Op.ZeroRange, true), fd, offset, length)

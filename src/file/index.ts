@@ -3,12 +3,13 @@
  * lacks (Linux): {@link punchHole} deallocates a range (DISCARD), {@link zeroRange} zeroes
  * one (WRITE_ZEROES), both with fallocate(2) on an open file descriptor, on libuv's
  * threadpool or ({@link punchHoleSync}, {@link zeroRangeSync}) on the calling thread.
- * Failures are {@link FileError}s carrying the `errno`; off Linux every call throws a
- * `VirtioQueueError` with code `FileUnsupported`.
+ * Failures are {@link SystemError}s, as Node's fs errors: `code` the errno's name (`EBADF`,
+ * `EOPNOTSUPP`, `ENOSPC`, ...), `errno` negative, `syscall`; off Linux every call throws
+ * one with code `ENOSYS`.
  *
  * @module virtio-queue/file
  */
-export { FileError } from './error'
-export type { FileSyscall } from './error'
+export { SystemError } from '../errors'
+export type { SystemCall, SystemErrorCode } from '../errors'
 export { punchHole, punchHoleSync, zeroRange, zeroRangeSync } from './fallocate'
 export type { FileOffset, ZeroRangeMethod } from './fallocate'

@@ -24,8 +24,6 @@ pub enum Error {
     Memory(vm_memory::GuestMemoryError),
     /// A chain's buffer is not in guest memory (thrown with code `InvalidChain`).
     NotInMemory(String),
-    /// Not implemented on this platform (thrown with code `ENOSYS`).
-    Unsupported(&'static str),
     /// A guest memory layout was rejected (overlap, empty region, misalignment...).
     InvalidRegion(String),
     /// A buffer backing guest memory no longer holds its region: detached
@@ -57,7 +55,6 @@ impl Error {
             Error::Queue(e) | Error::BatchEntry { source: e, .. } => queue_error_code(e),
             Error::Memory(_) => "GuestMemory",
             Error::NotInMemory(_) => "InvalidChain",
-            Error::Unsupported(_) => "ENOSYS",
             Error::InvalidRegion(_) => "InvalidRegion",
             Error::Detached { .. } => "DetachedBuffer",
             Error::Panic(_) => "Panic",
@@ -110,7 +107,6 @@ impl fmt::Display for Error {
             }
             Error::Memory(e) => write!(f, "guest memory access failed: {e}"),
             Error::NotInMemory(msg) | Error::InvalidRegion(msg) => write!(f, "{msg}"),
-            Error::Unsupported(what) => write!(f, "{what} is not implemented on this platform"),
             Error::Detached { region } => write!(
                 f,
                 "the ArrayBuffer backing guest memory region {region} was detached (transferred) \

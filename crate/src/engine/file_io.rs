@@ -8,6 +8,7 @@
 //! adjacent regions), and a range outside guest memory is refused before
 //! any byte moves. All the iovecs are built before the first system call, so
 //! nothing the call writes (the words could be guest memory) is read after it.
+//! Linux only (elsewhere the addon has no `chainFileIo`).
 
 use vm_memory::{GuestAddress, GuestMemory, GuestMemoryRegion};
 
@@ -47,8 +48,6 @@ pub enum FileIoError {
     NotInMemory { index: usize, addr: u64, len: u32 },
     /// The system call failed with this errno before moving any byte.
     Os(i32),
-    /// preadv/pwritev on guest memory is not implemented on this platform.
-    Unsupported,
 }
 
 /// One piece of guest memory, laid out as the kernel's `struct iovec`.
@@ -185,7 +184,6 @@ pub fn transfer(
     sys::transfer(out.as_mut_slice(), fd, position, direction)
 }
 
-#[cfg(target_os = "linux")]
 mod sys {
     use super::{Direction, FileIoError, Piece};
 
@@ -266,17 +264,7 @@ mod sys {
     }
 }
 
-#[cfg(not(target_os = "linux"))]
-mod sys {
-    use super::{Direction, FileIoError, Piece};
-
-    /// preadv/pwritev on guest memory is implemented on Linux only.
-    pub fn transfer(_: &mut [Piece], _: i32, _: u64, _: Direction) -> Result<u64, FileIoError> {
-        Err(FileIoError::Unsupported)
-    }
-}
-
-#[cfg(all(test, target_os = "linux"))]
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::engine::memory::{HostRegion, NativeAlloc};

@@ -12,6 +12,7 @@ pub mod chain_status;
 pub mod error;
 #[cfg(target_os = "linux")]
 pub mod file;
+#[cfg(target_os = "linux")]
 pub mod file_io;
 pub mod memory;
 pub mod slots;

@@ -1,6 +1,6 @@
 //! `chainFileIo`: positional vectored I/O between a file descriptor and a
 //! chain's buffers (`Writer.readFromFile`, `Reader.writeToFile`), over
-//! `engine::file_io`.
+//! `engine::file_io` (Linux only).
 
 use super::state::memory::MemoryHandle;
 use super::Ctx;
@@ -65,9 +65,6 @@ pub fn chain_file_io(ctx: &Ctx) -> Result<Value> {
         Ok(n) => Ok(ctx.number(n as f64)?),
         Err(FileIoError::Os(errno)) => Ok(ctx.number(-f64::from(errno))?),
         Err(FileIoError::BadSpan(reason)) => Err(Error::range("span", reason)),
-        Err(FileIoError::Unsupported) => Err(Error::Unsupported(
-            "preadv/pwritev on guest memory (Writer.readFromFile, Reader.writeToFile)",
-        )),
         Err(FileIoError::NotInMemory { index, addr, len }) => Err(Error::NotInMemory(format!(
             "descriptor {index} from the cursor (0x{addr:x}, {len} bytes) is not in guest memory"
         ))),

@@ -5,6 +5,7 @@
 pub mod call_area;
 #[cfg(target_os = "linux")]
 pub mod file;
+#[cfg(target_os = "linux")]
 pub mod file_io;
 pub mod memory;
 pub mod queue;
