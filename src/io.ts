@@ -181,14 +181,15 @@ export class Reader {
    * at byte `position`, with one `pwritev` on guest memory (no copy in JavaScript, no
    * Buffer per buffer), and returns the bytes written: `length`, unless the system call
    * wrote fewer (then call again for the rest). The reader moves past them. `EINTR` is
-   * retried. The file's own offset is not used or moved. Linux only (elsewhere `ENOSYS`).
+   * retried. The file's own offset is not used or moved. Linux only (elsewhere a
+   * {@link SystemError} `ENOSYS`).
    *
    * Each buffer's range is checked against guest memory natively, whatever the chain's
    * words say; `fd` must be an open file descriptor (an int32), `position` an integer
    * below 2^53.
-   * @throws VirtioQueueError with the errno's name as `code` (`EBADF`, `ENOSPC`, `EINVAL`,
-   *   ...; `errno` and `syscall: 'pwritev'` as on Node's errors) when the call failed before
-   *   writing anything; `DetachedBuffer` if guest memory was detached; `InvalidChain` if a
+   * @throws {@link SystemError} with the errno's name as `code` (`EBADF`, `ENOSPC`, `EINVAL`,
+   *   ...), `errno` negative and `syscall: 'pwritev'`, as on Node's fs errors, when the call
+   *   failed before writing anything; VirtioQueueError `DetachedBuffer` if guest memory was detached; `InvalidChain` if a
    *   buffer is not in guest memory. Nothing moves then.
    * @throws RangeError `ERR_OUT_OF_RANGE` if `length` is more than the bytes left, or
    *   `position`, `length` or `fd` is not a non-negative integer in range; TypeError if one
@@ -376,7 +377,8 @@ export class Writer {
    * no Buffer per buffer), and returns the bytes read: `length`, or fewer when the file
    * ends first (0 at its end). The writer moves past them, so `bytesWritten()` counts them.
    * `EINTR` is retried and a short read is continued until `length` or the end of the file.
-   * The file's own offset is not used or moved. Linux only (elsewhere `ENOSYS`).
+   * The file's own offset is not used or moved. Linux only (elsewhere a {@link SystemError}
+   * `ENOSYS`).
    *
    * Each buffer's range is checked against guest memory natively, whatever the chain's
    * words say; `fd` must be an open file descriptor (an int32), `position` an integer
@@ -390,9 +392,9 @@ export class Writer {
    * status.writeU8(n === want ? 0 : 1) // VIRTIO_BLK_S_OK, or IOERR past the end of the image
    * guard.addUsed(chain.headIndex, data.bytesWritten() + status.bytesWritten())
    * ```
-   * @throws VirtioQueueError with the errno's name as `code` (`EBADF`, `EISDIR`, `EINVAL`,
-   *   ...; `errno` and `syscall: 'preadv'` as on Node's errors) when the call failed before
-   *   reading anything; `DetachedBuffer` if guest memory was detached; `InvalidChain` if a
+   * @throws {@link SystemError} with the errno's name as `code` (`EBADF`, `EISDIR`, `EINVAL`,
+   *   ...), `errno` negative and `syscall: 'preadv'`, as on Node's fs errors, when the call
+   *   failed before reading anything; VirtioQueueError `DetachedBuffer` if guest memory was detached; `InvalidChain` if a
    *   buffer is not in guest memory. Nothing moves then.
    * @throws RangeError `ERR_OUT_OF_RANGE` if `length` is more than the bytes left, or
    *   `position`, `length` or `fd` is not a non-negative integer in range; TypeError if one
