@@ -1,8 +1,9 @@
 // The documented error contract: every error the package throws on purpose has a `code`;
 // guest address errors are VirtioQueueErrors and RangeErrors; messages name real bounds.
+import { constants } from 'node:os'
 import test from 'ava'
 
-import { ChainBatch, GuestMemory, Queue, VirtioQueueError } from '..'
+import { ChainBatch, GuestMemory, Queue, SystemError, VirtioQueueError } from '..'
 import { GuestAllocator, SplitQueueDriver, splitQueueLayout } from '../driver'
 
 test('guest address errors are RangeErrors and VirtioQueueErrors with code InvalidGuestAddress', (t) => {
@@ -69,4 +70,28 @@ test('the driver simulator: argument errors carry ERR_INVALID_ARG_TYPE / ERR_OUT
       code: 'ERR_INVALID_ARG_TYPE',
     },
   )
+})
+
+test('SystemError names errnos as Node does, but EOPNOTSUPP for the number Linux shares with ENOTSUP', (t) => {
+  const { systemError, needsLinux } = require('../lib/errors') as typeof import('../src/errors')
+  const e = systemError(-constants.errno.EBADF, 'preadv', 'preadv of 1 bytes at offset 0 of fd 9')
+  t.true(e instanceof SystemError && e instanceof VirtioQueueError && e instanceof Error)
+  t.like(e, { name: 'SystemError', code: 'EBADF', errno: -constants.errno.EBADF, syscall: 'preadv' })
+  t.is(e.message, 'EBADF: bad file descriptor, preadv of 1 bytes at offset 0 of fd 9')
+  // libuv calls this number ENOTSUP "on socket"; for a file it is the file system's refusal.
+  const n = systemError(-constants.errno.EOPNOTSUPP, 'fallocate', 'op')
+  t.like(n, { code: 'EOPNOTSUPP', errno: -constants.errno.EOPNOTSUPP })
+  t.is(n.message, 'EOPNOTSUPP: operation not supported by the file system, op')
+  // A number libuv does not know keeps it, in the shape of a name.
+  t.like(systemError(-100000, 'pwrite', 'op'), {
+    code: 'E100000',
+    errno: -100000,
+    message: 'E100000: unknown system error 100000, op',
+  })
+  const u = needsLinux('pwritev', 'pwritev(2) on guest memory')
+  t.like(u, { code: 'ENOSYS', errno: -constants.errno.ENOSYS, syscall: 'pwritev' })
+  t.is(u.message, `ENOSYS: pwritev(2) on guest memory needs Linux; this is ${process.platform}`)
+  // Ordinary errors with the same properties are not SystemErrors.
+  t.false(Object.assign(new Error('x'), { code: 'EBADF', errno: -9, syscall: 'preadv' }) instanceof SystemError)
+  t.false(new VirtioQueueError('x', 'QueueNotReady') instanceof SystemError)
 })
