@@ -170,6 +170,7 @@ if (vhostUser.VhostUserBackend !== cjsVhostUser.VhostUserBackend) throw new Erro
 const cjsFile = require('virtio-queue/file')
 if (!same(file, cjsFile)) throw new Error('ESM file exports ' + Object.keys(file).sort() + ' differ from CJS ' + Object.keys(cjsFile).sort())
 if (file.punchHole !== cjsFile.punchHole) throw new Error('no punchHole, or two module instances')
+if (file.SystemError !== esm.SystemError || typeof esm.SystemError !== 'function') throw new Error('virtio-queue/file and virtio-queue export different SystemError classes')
 console.log('import: ' + n + ' chains; ' + Object.keys(esm).length + ' exports, driver ' + Object.keys(driver).length + ', same as CJS')
 JS
 node smoke.mjs || die "(b) import 'virtio-queue' failed"
@@ -214,16 +215,23 @@ const zeroed: Promise<void> = punchHole(0, 0n, 4096)
 const how: ZeroRangeMethod = "zero-range"
 // @ts-expect-error: lengths are numbers or bigints
 void zeroRangeSync(0, 0, "4096")
-void zeroed, how, FileError
+declare const failure: unknown
+if (failure instanceof SystemError && failure instanceof MainSystemError) {
+  const code: `E${string}` = failure.code
+  const errno: number = failure.errno
+  const call: "preadv" | "pwritev" | "fallocate" | "pwrite" = failure.syscall
+  void code, errno, call
+}
+void zeroed, how
 export const chains: number = n
 '
-ts_imports_values='GuestMemory, Queue, Reader, VirtioQueueError, PAGE_SIZE'
+ts_imports_values='GuestMemory, Queue, Reader, VirtioQueueError, SystemError as MainSystemError, PAGE_SIZE'
 ts_imports_types='type QueueGuard, type DescriptorChain, type QueueState'
 {
   echo "import { $ts_imports_values, $ts_imports_types } from 'virtio-queue'"
   echo "import { SplitQueueDriver, splitQueueLayout, type SplitQueueLayout } from 'virtio-queue/driver'"
   echo "import { VhostUserBackend, type VhostUserDevice, type Vring } from 'virtio-queue/vhost-user'"
-  echo "import { punchHole, zeroRangeSync, FileError, type ZeroRangeMethod } from 'virtio-queue/file'"
+  echo "import { punchHole, zeroRangeSync, SystemError, type ZeroRangeMethod } from 'virtio-queue/file'"
   echo "$ts_body"
 } > api.ts
 cp api.ts api-esm.mts
