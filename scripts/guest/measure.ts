@@ -23,17 +23,13 @@ import * as path from 'node:path'
 import { runGuest } from './qemu'
 import { findRig } from './rig'
 import { targets } from './targets'
+import { arg } from './args'
 
 interface Point {
   name: string
   mode: 'randread' | 'randwrite'
   bs: number
   qd: number
-}
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`)
-  return i >= 0 ? process.argv[i + 1] : fallback
 }
 
 const seconds = Number(arg('seconds', '3'))

@@ -22,11 +22,7 @@ import * as path from 'node:path'
 import { startGuest } from './qemu'
 import { findRig } from './rig'
 import { targets } from './targets'
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`)
-  return i >= 0 ? process.argv[i + 1] : fallback
-}
+import { arg } from './args'
 
 const seconds = Number(arg('seconds', '3'))
 const qd = Number(arg('qd', '8'))
