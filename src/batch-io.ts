@@ -2,9 +2,11 @@
 // Writer per chain: ChainBatch.readInto/write/readFromFile/writeToFile. Each call finds its
 // place in the chain's descriptor words from scratch (a chain has a few descriptors), then
 // moves the bytes through the same code as Reader/Writer (cursor.ts), with one cursor of
-// each kind kept here and re-aimed per call: no JavaScript runs between aiming it and the
-// end of the transfer, and using real Reader/Writer objects keeps cursor.ts's property
-// loads monomorphic.
+// each kind per batch, made at its first use and re-aimed per call: no JavaScript runs
+// between aiming it and the end of the transfer, and real Reader/Writer objects keep
+// cursor.ts's property loads monomorphic. They belong to the batch, not to this module:
+// a cursor holds the guest memory it last used, which must not outlive the batch (a
+// vhost-user frontend's memory is unmapped only once nothing references it).
 //
 // Nothing in the words is trusted: they are public and writable. The chain's descriptors
 // must lie within what the last pop stored; the byte totals are summed here, not read
@@ -23,8 +25,12 @@ import { BATCH_CHAIN_WORDS, BATCH_DESC_WORDS, BATCH_HEADER_WORDS } from './nativ
 type Aimable = { -readonly [K in keyof Cursor]: Cursor[K] }
 
 const NO_WORDS = new Uint32Array(0)
-let reader: Reader | null = null
-let writer: Writer | null = null
+
+/** @internal A batch's cursors for its I/O calls, made at their first use. */
+export interface BatchCursors {
+  reader: Reader | null
+  writer: Writer | null
+}
 
 /**
  * Aims the scratch cursor of direction `dir` (VRING_DESC_F_WRITE: writable buffers, 0:
@@ -37,6 +43,7 @@ let writer: Writer | null = null
  *   not in guest memory; RangeError `ERR_OUT_OF_RANGE` if `skip` is past the chain's bytes.
  */
 function aim(
+  cursors: BatchCursors,
   mem: GuestMemory,
   words: Uint32Array,
   base: number,
@@ -75,8 +82,8 @@ function aim(
       `cannot skip ${skip} bytes: chain ${i} has only ${total} ${dir === 0 ? 'readable' : 'writable'} bytes`,
     )
   let cursor: Aimable
-  if (dir === 0) cursor = (reader ??= new newReader(mem, NO_WORDS, 0, 0, 0)) as unknown as Aimable
-  else cursor = (writer ??= new newWriter(mem, NO_WORDS, 0, 0, 0)) as unknown as Aimable
+  if (dir === 0) cursor = (cursors.reader ??= new newReader(mem, NO_WORDS, 0, 0, 0)) as unknown as Aimable
+  else cursor = (cursors.writer ??= new newWriter(mem, NO_WORDS, 0, 0, 0)) as unknown as Aimable
   cursor.mem = mem
   cursor.words = words
   cursor.end = end
@@ -92,6 +99,7 @@ function aim(
  * are left (0 at the end). Returns the count.
  */
 export function batchReadInto(
+  cursors: BatchCursors,
   mem: GuestMemory,
   words: Uint32Array,
   base: number,
@@ -101,7 +109,7 @@ export function batchReadInto(
 ): number {
   const len = uint8Length(target)
   if (len < 0) throw typeError('target', 'a Uint8Array', target)
-  const c = aim(mem, words, base, i, 0, skip, true)
+  const c = aim(cursors, mem, words, base, i, 0, skip, true)
   const n = Math.min(len, c.total - skip)
   if (n > 0) transfer(c, uint8Whole(target, len, n), n, false)
   return n
@@ -109,6 +117,7 @@ export function batchReadInto(
 
 /** Copies all of `bytes` into chain `i`'s writable bytes from byte `skip`; returns the count. */
 export function batchWrite(
+  cursors: BatchCursors,
   mem: GuestMemory,
   words: Uint32Array,
   base: number,
@@ -118,7 +127,7 @@ export function batchWrite(
 ): number {
   const n = uint8Length(bytes)
   if (n < 0) throw typeError('bytes', 'a Uint8Array', bytes)
-  const c = aim(mem, words, base, i, VRING_DESC_F_WRITE, skip, true)
+  const c = aim(cursors, mem, words, base, i, VRING_DESC_F_WRITE, skip, true)
   if (n > c.total - skip) throw pastEnd('write', n, c.total - skip)
   if (n > 0) transfer(c, uint8Whole(bytes, n, n), n, true)
   return n
@@ -130,6 +139,7 @@ export function batchWrite(
  * Returns the bytes moved. The native side checks `fd`, `position` and every buffer.
  */
 export function batchFileIo(
+  cursors: BatchCursors,
   mem: GuestMemory,
   words: Uint32Array,
   base: number,
@@ -140,7 +150,7 @@ export function batchFileIo(
   length: number,
   toFile: boolean,
 ): number {
-  const c = aim(mem, words, base, i, toFile ? 0 : VRING_DESC_F_WRITE, skip, false)
+  const c = aim(cursors, mem, words, base, i, toFile ? 0 : VRING_DESC_F_WRITE, skip, false)
   const left = c.total - skip
   const n = length < 0 ? left : length
   if (n > left) throw pastEnd(toFile ? 'read' : 'write', n, left)

@@ -1,7 +1,7 @@
 // The batch boundary, for device loops that want native speed: one call pops
 // many chains into typed arrays, one call adds many used entries.
 import { toCount, u64Number } from './address'
-import { batchFileIo, batchReadInto, batchWrite } from './batch-io'
+import { type BatchCursors, batchFileIo, batchReadInto, batchWrite } from './batch-io'
 import { VRING_DESC_F_WRITE } from './descriptor'
 import { rangeError, typeError } from './errors'
 import type { GuestMemory } from './memory'
@@ -75,6 +75,8 @@ export class ChainBatch {
   readonly #base: number
   // The guest memory of the queue the last pop was from: what the chains' addresses mean.
   #mem: GuestMemory | null = null
+  // The cursors of readInto/write/readFromFile/writeToFile (batch-io.ts).
+  readonly #cursors: BatchCursors = { reader: null, writer: null }
 
   /** Room for `maxChains` chains (1 to 65535) and `maxDescriptors` descriptors (default `4 * maxChains`; grown on demand). */
   constructor(maxChains = 128, maxDescriptors?: number) {
@@ -227,7 +229,7 @@ export class ChainBatch {
    */
   readInto(i: number, target: Uint8Array, skip = 0): number {
     const mem = this.#chainMemory(i)
-    return batchReadInto(mem, this.#words, this.#base, i, target, toCount(skip, 'skip'))
+    return batchReadInto(this.#cursors, mem, this.#words, this.#base, i, target, toCount(skip, 'skip'))
   }
 
   /**
@@ -238,7 +240,7 @@ export class ChainBatch {
    */
   write(i: number, bytes: Uint8Array, skip = 0): number {
     const mem = this.#chainMemory(i)
-    return batchWrite(mem, this.#words, this.#base, i, bytes, toCount(skip, 'skip'))
+    return batchWrite(this.#cursors, mem, this.#words, this.#base, i, bytes, toCount(skip, 'skip'))
   }
 
   /**
@@ -270,7 +272,7 @@ export class ChainBatch {
     const mem = this.#chainMemory(i)
     const s = toCount(skip, 'skip')
     const n = length === undefined ? -1 : toCount(length, 'length')
-    return batchFileIo(mem, this.#words, this.#base, i, fd, toCount(position, 'position'), s, n, false)
+    return batchFileIo(this.#cursors, mem, this.#words, this.#base, i, fd, toCount(position, 'position'), s, n, false)
   }
 
   /**
@@ -285,7 +287,7 @@ export class ChainBatch {
     const mem = this.#chainMemory(i)
     const s = toCount(skip, 'skip')
     const n = length === undefined ? -1 : toCount(length, 'length')
-    return batchFileIo(mem, this.#words, this.#base, i, fd, toCount(position, 'position'), s, n, true)
+    return batchFileIo(this.#cursors, mem, this.#words, this.#base, i, fd, toCount(position, 'position'), s, n, true)
   }
 
   /** The memory of chain `i` of the last pop, after checking `i` (as the accessors do). */

@@ -98,12 +98,16 @@ export class BlkDevice {
         guard.disableNotification()
         const batch = this.#batch
         const used = this.#used
-        for (let n = guard.popChains(batch); n > 0; n = guard.popChains(batch)) {
+        // A pass: pops until a pop comes back short of a full batch (the ring was drained
+        // at that moment; a full one may have left chains behind), then interrupts.
+        let n: number
+        do {
+          n = guard.popChains(batch)
           for (let i = 0; i < n; i++) used.push(batch.head(i), this.handleRequest(guard, batch, i))
           // One native call publishes the pop's used entries.
           guard.addUsedBatch(used)
           completed += n
-        }
+        } while (n === BATCH_CHAINS)
         // Interrupt after each pass over the ring, before re-arming kicks: the driver can
         // reap these and queue more while this pass ends, and enableNotification() then
         // finds them (no kick needed), as vhost-user-backend devices do.
