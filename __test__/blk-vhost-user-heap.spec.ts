@@ -112,11 +112,10 @@ test('vhost-user disk: the heap after GC stays flat over the steady state (no pe
   t.true(m.steady.heapEnd - m.steady.heapStart < MAX_GROWTH, describe(m.steady))
 })
 
-// KNOWN TO FAIL on this tree: the disk allocates about 2.1 KB per request (575-605 scavenges per
-// million requests at qd 32); each allocation is listed in the README ("vhost-user throughput",
-// allocations) with file:line. `test.failing` passes while the assertion fails and fails once it
-// holds: when the hot path stops allocating, make this a plain `test` (ava says so).
-test.failing('vhost-user disk: nothing allocated per request in the steady state', async (t) => {
+// The disk serves IN/OUT/FLUSH/GET_ID on the batch path (ChainBatch I/O, no object per
+// request): what is left is per kick (the QueueGuard and its WeakRef), a few bytes per
+// request at qd 32 (README, "Allocation per request of the Node disk").
+test('vhost-user disk: nothing allocated per request in the steady state', async (t) => {
   t.timeout(300_000)
   const m = await measured()
   t.log(describe(m.steady))

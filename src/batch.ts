@@ -1,8 +1,10 @@
 // The batch boundary, for device loops that want native speed: one call pops
 // many chains into typed arrays, one call adds many used entries.
 import { toCount, u64Number } from './address'
+import { type BatchCursors, batchFileIo, batchReadInto, batchWrite } from './batch-io'
 import { VRING_DESC_F_WRITE } from './descriptor'
 import { rangeError, typeError } from './errors'
+import type { GuestMemory } from './memory'
 import { BATCH_CHAIN_WORDS, BATCH_DESC_WORDS, BATCH_HEADER_WORDS } from './native'
 
 /** A chain's byte total in the batch when it is not a plain in-memory sum (crate/src/engine/batch.rs). */
@@ -71,6 +73,10 @@ export class ChainBatch {
   #words: Uint32Array
   readonly #max: number
   readonly #base: number
+  // The guest memory of the queue the last pop was from: what the chains' addresses mean.
+  #mem: GuestMemory | null = null
+  // The cursors of readInto/write/readFromFile/writeToFile (batch-io.ts).
+  readonly #cursors: BatchCursors = { reader: null, writer: null }
 
   /** Room for `maxChains` chains (1 to 65535) and `maxDescriptors` descriptors (default `4 * maxChains`; grown on demand). */
   constructor(maxChains = 128, maxDescriptors?: number) {
@@ -206,6 +212,98 @@ export class ChainBatch {
     const w = this.#words
     if (!(typeof j === 'number' && j >>> 0 === j && j < w[1]!)) throw badIndex('j', j, w[1]!, 'descriptors')
     return (w[this.#base + DESC_WORDS * j + 3]! & F_WRITE) !== 0
+  }
+
+  /**
+   * Copies chain `i`'s device-readable bytes, from byte `skip` of them on (default 0), into
+   * `target`: all of `target` when that many are left, else what is left (0 at the end).
+   * Returns the count. Reader.readInto without a Reader: no object is made, so a device
+   * can read a request header into a reused scratch array. The length is the array's real
+   * one, whatever its `length` property says.
+   * @throws VirtioQueueError `InvalidChain` if one of the chain's readable buffers is not in
+   *   guest memory, or its descriptors are not among those the last pop stored (the words
+   *   were changed); `DetachedBuffer` if guest memory was detached.
+   * @throws RangeError `ERR_OUT_OF_RANGE` if `i` is not a chain of the last pop, or `skip`
+   *   is not an integer from 0 to the readable bytes; TypeError if `target` is not a
+   *   Uint8Array or `i`/`skip` not a number.
+   */
+  readInto(i: number, target: Uint8Array, skip = 0): number {
+    const mem = this.#chainMemory(i)
+    return batchReadInto(this.#cursors, mem, this.#words, this.#base, i, target, toCount(skip, 'skip'))
+  }
+
+  /**
+   * Copies all of `bytes` into chain `i`'s device-writable bytes, from byte `skip` of them on
+   * (default 0), and returns its length: Writer.write without a Writer (all or nothing).
+   * @throws RangeError `ERR_OUT_OF_RANGE` (writing nothing) if they do not fit; otherwise as
+   *   {@link readInto}, for the writable buffers.
+   */
+  write(i: number, bytes: Uint8Array, skip = 0): number {
+    const mem = this.#chainMemory(i)
+    return batchWrite(this.#cursors, mem, this.#words, this.#base, i, bytes, toCount(skip, 'skip'))
+  }
+
+  /**
+   * Fills `length` of chain `i`'s device-writable bytes (default: all from `skip` on), from
+   * byte `skip` of them on (default 0), with one `preadv` from the file `fd` at byte
+   * `position`, straight into guest memory; returns the bytes read: `length`, or fewer when
+   * the file ends first (0 at its end). {@link Writer.readFromFile} without a Writer, through
+   * the same native call, with the same checks and errors: no object is made per call.
+   * `EINTR` is retried and a short read continued; the file's own offset is not used or
+   * moved. Linux only (elsewhere `ENOSYS`).
+   *
+   * @example A virtio-blk read (IN): data into all but the last writable byte, the status byte
+   * ```ts
+   * const data = batch.writableBytes(i) - 1
+   * const n = batch.readFromFile(i, diskFd, sector * 512, 0, data)
+   * status[0] = n === data ? 0 : 1 // VIRTIO_BLK_S_OK, or IOERR past the end of the image
+   * batch.write(i, status, data)
+   * used.push(batch.head(i), data + 1)
+   * ```
+   * @throws VirtioQueueError with the errno's name as `code` (`EBADF`, `EISDIR`, `EINVAL`,
+   *   ...; `errno` and `syscall: 'preadv'`) when the call failed before reading anything;
+   *   `DetachedBuffer` if guest memory was detached; `InvalidChain` if a buffer is not in
+   *   guest memory or the chain's descriptors are not among those the last pop stored.
+   * @throws RangeError `ERR_OUT_OF_RANGE` if `i` is not a chain of the last pop, `skip` is
+   *   past the writable bytes, `length` more than the bytes from `skip` on, or `position`,
+   *   `length` or `fd` is not a non-negative integer in range; TypeError if one is not a number.
+   */
+  readFromFile(i: number, fd: number, position: number, skip = 0, length?: number): number {
+    const mem = this.#chainMemory(i)
+    const s = toCount(skip, 'skip')
+    const n = length === undefined ? -1 : toCount(length, 'length')
+    return batchFileIo(this.#cursors, mem, this.#words, this.#base, i, fd, toCount(position, 'position'), s, n, false)
+  }
+
+  /**
+   * Writes `length` of chain `i`'s device-readable bytes (default: all from `skip` on), from
+   * byte `skip` of them on (default 0; 16 skips a virtio-blk request header), into the file
+   * `fd` at byte `position` with one `pwritev`, and returns the bytes written: `length`,
+   * unless the system call wrote fewer (call again from `skip` + that). {@link
+   * Reader.writeToFile} without a Reader; errors as {@link readFromFile} (`syscall:
+   * 'pwritev'`), for the readable buffers.
+   */
+  writeToFile(i: number, fd: number, position: number, skip = 0, length?: number): number {
+    const mem = this.#chainMemory(i)
+    const s = toCount(skip, 'skip')
+    const n = length === undefined ? -1 : toCount(length, 'length')
+    return batchFileIo(this.#cursors, mem, this.#words, this.#base, i, fd, toCount(position, 'position'), s, n, true)
+  }
+
+  /** The memory of chain `i` of the last pop, after checking `i` (as the accessors do). */
+  #chainMemory(i: number): GuestMemory {
+    const w = this.#words
+    // Also below maxChains: the count word is writable, and chain records end there.
+    const count = Math.min(w[0]!, this.#max)
+    const mem = this.#mem
+    if (!(typeof i === 'number' && i >>> 0 === i && i < count && mem !== null))
+      throw badIndex('i', i, mem === null ? 0 : count, 'chains')
+    return mem
+  }
+
+  /** @internal Records the guest memory of the queue a pop into `batch` is from (no user code runs). */
+  static popFrom(batch: ChainBatch, memory: GuestMemory): void {
+    batch.#mem = memory
   }
 
   /** @internal Grows the descriptor area to hold at least `descriptors`; returns the new storage. */

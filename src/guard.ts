@@ -365,6 +365,7 @@ export class QueueGuard implements Disposable {
     const max = batch.maxChains
     const h = this.#live()
     this.#settle()
+    ChainBatch.popFrom(batch, this.#mem)
     let n = native.popChains(h, words, max)
     if (n === 0 && words[2]! > 0) {
       words = batch.grow(words[2]!)

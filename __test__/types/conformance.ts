@@ -36,7 +36,7 @@ export type M11 = Assert<Equal<Undeclared<impl.VirtioQueueError, api.VirtioQueue
 export type M12 = Assert<Equal<Undeclared<impl.SystemError, api.SystemError>, never>>
 // Static members of the classes with public statics.
 export type S1 = Assert<
-  Equal<Undeclared<typeof impl.ChainBatch, typeof api.ChainBatch, 'prototype' | 'wordsOf'>, never>
+  Equal<Undeclared<typeof impl.ChainBatch, typeof api.ChainBatch, 'prototype' | 'wordsOf' | 'popFrom'>, never>
 >
 // `fromNative` is the vhost-user backend's (memory a frontend shared): stripped.
 export type S2 = Assert<
@@ -55,7 +55,7 @@ export type I4 = Assert<Stripped<impl.Reader, api.Reader, CursorInternals>>
 export type I5 = Assert<Stripped<impl.Writer, api.Writer, CursorInternals>>
 export type I6 = Assert<Stripped<impl.ChainBatch, api.ChainBatch, 'grow'>>
 export type I7 = Assert<Stripped<typeof impl.UsedBatch, typeof api.UsedBatch, 'take' | 'is'>>
-export type I8 = Assert<Stripped<typeof impl.ChainBatch, typeof api.ChainBatch, 'wordsOf'>>
+export type I8 = Assert<Stripped<typeof impl.ChainBatch, typeof api.ChainBatch, 'wordsOf' | 'popFrom'>>
 // Objects the package hands out cannot be constructed by users.
 export type C1 = Assert<NotConstructible<typeof api.GuestMemory>>
 export type C2 = Assert<NotConstructible<typeof api.QueueGuard>>

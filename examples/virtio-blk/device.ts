@@ -6,11 +6,13 @@
 //
 // Each request chain is a 16-byte readable header, data buffers (readable for
 // OUT, writable for IN and GET_ID) and a 1-byte writable status at the very end.
-// Data moves with zero copies: one preadv/pwritev between the disk image and the
-// chain's buffers in guest memory (Writer.readFromFile / Reader.writeToFile).
+// Chains are served on the batch path (popChains into a ChainBatch, addUsedBatch), so a
+// request makes no object: no DescriptorChain, Reader or Writer. Data moves with zero
+// copies: one preadv/pwritev between the disk image and the chain's buffers in guest
+// memory (ChainBatch.readFromFile / writeToFile).
 //
 // In your project, import from 'virtio-queue' instead of '../..'.
-import { type DescriptorChain, type Queue, type QueueGuard, VirtioQueueError } from '../..'
+import { CHAIN_STOP_REASONS, ChainBatch, type Queue, type QueueGuard, UsedBatch, VirtioQueueError } from '../..'
 
 import { BlkModel, type BlkModelOptions } from './model'
 import * as protocol from './protocol'
@@ -23,6 +25,9 @@ const { VIRTIO_BLK_S_IOERR, VIRTIO_BLK_S_OK } = protocol
 const { emptyStats, serveRequest } = requests
 
 export type { BlkDeviceStats } from './requests'
+
+/** Chains per pop: a pass over a ring of up to 128 requests in one native call. */
+const BATCH_CHAINS = 128
 
 export type BlkDeviceOptions = (
   | {
@@ -52,6 +57,9 @@ export class BlkDevice {
   readonly #signal: () => void
   /** What serveRequest() fills for each request (one object, reused). */
   readonly #completion: Completion = { status: VIRTIO_BLK_S_OK, dataWritten: 0 }
+  /** The chains of each pop and their used entries (reused: nothing is allocated per request). */
+  readonly #batch = new ChainBatch(BATCH_CHAINS)
+  readonly #used = new UsedBatch(BATCH_CHAINS)
 
   constructor(queue: Queue, options: BlkDeviceOptions) {
     this.queue = queue
@@ -88,18 +96,26 @@ export class BlkDevice {
         // No kicks while we are busy anyway (a no-op with event idx, where
         // enableNotification() below publishes avail_event instead).
         guard.disableNotification()
-        for (const chain of guard.iter()) {
-          guard.addUsed(chain.headIndex, this.handleRequest(chain))
-          completed++
-        }
-        // Interrupt after each pass, before re-arming kicks: the driver can reap these and
-        // queue more while this pass ends, and enableNotification() then finds them (no kick
-        // needed), as vhost-user-backend devices do.
+        const batch = this.#batch
+        const used = this.#used
+        // A pass: pops until a pop comes back short of a full batch (the ring was drained
+        // at that moment; a full one may have left chains behind), then interrupts.
+        let n: number
+        do {
+          n = guard.popChains(batch)
+          for (let i = 0; i < n; i++) used.push(batch.head(i), this.handleRequest(guard, batch, i))
+          // One native call publishes the pop's used entries.
+          guard.addUsedBatch(used)
+          completed += n
+        } while (n === BATCH_CHAINS)
+        // Interrupt after each pass over the ring, before re-arming kicks: the driver can
+        // reap these and queue more while this pass ends, and enableNotification() then
+        // finds them (no kick needed), as vhost-user-backend devices do.
         if (completed > interrupted) {
           interrupted = completed
           this.#interrupt(guard)
         }
-        // Re-arm kicks; true means the driver added chains after iter() looked,
+        // Re-arm kicks; true means the driver added chains after the last pop looked,
         // which it may not kick for: go round again instead of missing them.
       } while (guard.enableNotification())
     } catch (e) {
@@ -122,31 +138,34 @@ export class BlkDevice {
   }
 
   /**
-   * Serves one request chain and writes its status byte. Returns the used length: the
-   * bytes written into the chain (data + the status byte), or 0 for a chain that has no
-   * status byte to answer in. Never throws for anything the guest put in the chain.
+   * Serves chain `i` of `batch` (popped by `guard`) and writes its status byte. Returns the
+   * used length: the bytes written into the chain (data + the status byte), or 0 for a
+   * chain that has no status byte to answer in. Never throws for anything the guest put in
+   * the chain.
    */
-  handleRequest(chain: DescriptorChain): number {
+  handleRequest(guard: QueueGuard, batch: ChainBatch, i: number): number {
     this.stats.requests++
     // The status byte is the chain's last byte, in a device-writable descriptor. A chain
-    // the crate cut short (isComplete false) has no known end, so no status byte: writing
+    // the crate cut short (status not 0) has no known end, so no status byte: writing
     // into whatever descriptor came last could clobber the guest's data.
-    const statusAddr = chain.isComplete ? statusAddress(chain) : null
-    if (statusAddr === null) {
+    const memory = guard.memory
+    const stop = batch.status(i)
+    const statusAddr = stop === 0 ? statusAddress(memory, batch, i) : -1
+    if (statusAddr < 0) {
       this.stats.noStatus++
-      this.stats.lastError = `chain ${chain.headIndex}: no status byte (${chain.stopReason ?? 'last descriptor not writable'})`
+      this.stats.lastError = `chain ${batch.head(i)}: no status byte (${stop === 0 ? 'last descriptor not writable' : (CHAIN_STOP_REASONS[stop] ?? 'InvalidChain')})`
       return 0
     }
     const result = this.#completion
     try {
-      serveRequest(this.model, chain, this.stats, result)
+      serveRequest(this.model, batch, i, this.stats, result)
     } catch (e) {
       // Buffers outside guest memory (VirtioQueueError InvalidChain), a failing disk.
-      this.stats.lastError = `chain ${chain.headIndex}: ${(e as Error).message}`
+      this.stats.lastError = `chain ${batch.head(i)}: ${(e as Error).message}`
       result.status = VIRTIO_BLK_S_IOERR
       result.dataWritten = 0
     }
-    chain.memory.writeU8(statusAddr, result.status)
+    memory.writeU8(statusAddr, result.status)
     if (result.status === VIRTIO_BLK_S_OK) this.stats.ok++
     else if (result.status === VIRTIO_BLK_S_IOERR) this.stats.ioerr++
     else this.stats.unsupp++
@@ -154,11 +173,16 @@ export class BlkDevice {
   }
 }
 
-/** Guest address of the status byte: the last byte of the last descriptor, if that is device-writable and in memory. */
-function statusAddress(chain: DescriptorChain): number | null {
-  // One Descriptor, not the list (descriptors() makes them all, and a copy of the array).
-  const last = chain.length > 0 ? chain.descriptor(chain.length - 1) : undefined
-  if (last === undefined || !last.isWriteOnly() || last.len === 0) return null
-  const addr = last.addr + last.len - 1
-  return chain.memory.checkRange(addr, 1) ? addr : null
+/**
+ * Guest address of chain `i`'s status byte: the last byte of its last descriptor, if that
+ * is device-writable and in memory; else -1.
+ */
+function statusAddress(memory: QueueGuard['memory'], batch: ChainBatch, i: number): number {
+  const count = batch.descriptorCount(i)
+  if (count === 0) return -1
+  const last = batch.descriptorStart(i) + count - 1
+  const len = batch.len(last)
+  if (!batch.isWriteOnly(last) || len === 0) return -1
+  const addr = batch.addr(last) + len - 1
+  return Number.isSafeInteger(addr) && memory.checkRange(addr, 1) ? addr : -1
 }

@@ -1,13 +1,13 @@
 // The disk image behind the block device: a file accessed with positional,
-// vectored I/O. The device hands it the chain's reader or writer, which do one
-// preadv/pwritev on guest memory in a native call (Writer.readFromFile,
-// Reader.writeToFile), so the kernel copies between the page cache and the
-// guest's buffers directly; read/write take Buffer views (fs.readvSync/writevSync).
+// vectored I/O. The device hands it the chain (a batch and an index), and one
+// preadv/pwritev on guest memory in a native call (ChainBatch.readFromFile,
+// ChainBatch.writeToFile) lets the kernel copy between the page cache and the
+// guest's buffers directly; read/write take Buffers (fs.readvSync/writevSync).
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 
-import type { Reader, Writer } from '../..'
+import type { ChainBatch } from '../..'
 import { HolePuncher, type HoleMethod, writeZeroes } from './holes'
 import { SECTOR_SIZE } from './protocol'
 
@@ -20,12 +20,13 @@ export interface BlockBackend {
   /** Writes `views` in order to the bytes at `offset`. Throws on an I/O error. */
   write(views: readonly Buffer[], offset: number): void
   /**
-   * Optional, preferred by the device when present: fills the next `length` bytes of
-   * `writer` from the bytes at `offset` (no views made). Throws on an I/O error.
+   * Optional, preferred by the device when present: fills `length` of chain `i`'s writable
+   * bytes, from byte `skip` of them on, from the bytes at `offset` (no Buffer or object
+   * made). Throws on an I/O error.
    */
-  readTo?(writer: Writer, offset: number, length: number): void
-  /** Optional, as readTo: writes the next `length` bytes of `reader` at `offset`. */
-  writeFrom?(reader: Reader, offset: number, length: number): void
+  readTo?(batch: ChainBatch, i: number, skip: number, length: number, offset: number): void
+  /** Optional, as readTo: writes `length` of chain `i`'s readable bytes from byte `skip` on at `offset`. */
+  writeFrom?(batch: ChainBatch, i: number, skip: number, length: number, offset: number): void
   /** Makes completed writes durable (fdatasync). */
   flush(): void
   /** Deallocates the bytes at `offset`; they read as zeros afterwards. Absent: DISCARD is not offered. */
@@ -188,17 +189,17 @@ export class DiskImage implements BlockBackend {
     }
   }
 
-  /** One preadv straight into the chain's buffers (Writer.readFromFile). */
-  readTo(writer: Writer, offset: number, length: number): void {
-    const n = writer.readFromFile(this.#fd, offset, length)
+  /** One preadv straight into the chain's buffers (ChainBatch.readFromFile). */
+  readTo(batch: ChainBatch, i: number, skip: number, length: number, offset: number): void {
+    const n = batch.readFromFile(i, this.#fd, offset, skip, length)
     // Past the end of the file (it shrank under us): that is an I/O error for the guest.
     if (n < length) throw new DiskError('SHORT_READ', `short read at byte ${offset + n} of ${this.path}`)
   }
 
-  /** pwritev straight from the chain's buffers (Reader.writeToFile), until all is written. */
-  writeFrom(reader: Reader, offset: number, length: number): void {
+  /** pwritev straight from the chain's buffers (ChainBatch.writeToFile), until all is written. */
+  writeFrom(batch: ChainBatch, i: number, skip: number, length: number, offset: number): void {
     for (let done = 0; done < length; ) {
-      const n = reader.writeToFile(this.#fd, offset + done, length - done)
+      const n = batch.writeToFile(i, this.#fd, offset + done, skip + done, length - done)
       if (n === 0) throw new DiskError('SHORT_WRITE', `write of ${length - done} bytes at ${offset + done} wrote none`)
       done += n
     }

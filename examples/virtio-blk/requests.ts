@@ -1,9 +1,10 @@
 // What each virtio-blk request does (virtio 1.x, 5.2.6): the header is decoded, the
 // type dispatched, the data moved between guest memory and the storage with zero
-// copies (the chain's writer or reader does one preadv/pwritev on guest memory; a
-// backend without readTo/writeFrom gets Buffer views of it), and a status chosen.
-// device.ts runs this for every chain of a queue and writes the status byte.
-import type { DescriptorChain } from '../..'
+// copies (one preadv/pwritev on the chain's buffers in guest memory, through the batch:
+// ChainBatch.readFromFile/writeToFile; a backend without readTo/writeFrom gets a copy),
+// and a status chosen. device.ts runs this for every chain a pop stored in its batch and
+// writes the status byte. Nothing here allocates for IN, OUT, FLUSH or GET_ID.
+import type { ChainBatch } from '../..'
 
 import * as featureBits from './features'
 import type { BlkModel } from './model'
@@ -94,90 +95,93 @@ export interface Completion {
   dataWritten: number
 }
 
+// The request header is read into this scratch (no JavaScript runs between filling and
+// decoding it, so one serves every queue).
+const HEADER = new Uint8Array(HEADER_SIZE)
+const HEADER_VIEW = new DataView(HEADER.buffer)
+
 /**
- * Serves one request chain (its status byte is the caller's), into `out` (pass the same
- * object every time: it is returned). Returns IOERR or UNSUPP
- * for anything wrong with the request; throws only when the chain's buffers are not
- * in guest memory or the storage fails (the caller answers IOERR).
+ * Serves chain `i` of `batch` (its status byte is the caller's), into `out` (pass the same
+ * object every time: it is returned). Returns IOERR or UNSUPP for anything wrong with the
+ * request; throws only when the chain's buffers are not in guest memory or the storage
+ * fails (the caller answers IOERR).
  */
 export function serveRequest(
   model: BlkModel,
-  chain: DescriptorChain,
+  batch: ChainBatch,
+  i: number,
   stats: BlkDeviceStats,
   out: Completion = { status: VIRTIO_BLK_S_OK, dataWritten: 0 },
 ): Completion {
   // No closures made per request: each would be an allocation, and under tsx (whose
   // keepNames names every function expression) an Object.defineProperty call too, which
   // cost about 15% of the vhost-user disk's CPU time per request.
-  const reader = chain.reader()
-  if (reader.availableBytes() < HEADER_SIZE)
-    return fail(out, stats, chain, VIRTIO_BLK_S_IOERR, `header shorter than ${HEADER_SIZE} bytes`)
-  // The header's fields read in place (type, reserved, sector as two u32 halves): no
-  // Buffer, DataView, object or bigint per request. A sector number of 2^53 or more is
-  // rounded, but lies past any capacity either way.
-  const type = reader.readU32()
-  reader.readU32()
-  const sectorLow = reader.readU32()
-  const sector = reader.readU32() * 2 ** 32 + sectorLow
+  if (batch.readInto(i, HEADER) < HEADER_SIZE)
+    return fail(out, stats, batch, i, VIRTIO_BLK_S_IOERR, `header shorter than ${HEADER_SIZE} bytes`)
+  // The header's fields (type, reserved, sector as two u32 halves): no object or bigint per
+  // request. A sector number of 2^53 or more is rounded, but lies past any capacity either way.
+  const type = HEADER_VIEW.getUint32(0, true)
+  const sector = HEADER_VIEW.getUint32(12, true) * 2 ** 32 + HEADER_VIEW.getUint32(8, true)
   const { backend, features } = model
   const writes = type === VIRTIO_BLK_T_OUT || type === VIRTIO_BLK_T_DISCARD || type === VIRTIO_BLK_T_WRITE_ZEROES
   // VIRTIO_BLK_F_RO: the device MUST answer IOERR to writes and write nothing.
   if (writes && model.readOnly)
-    return fail(out, stats, chain, VIRTIO_BLK_S_IOERR, `request type ${type} on a read-only device`)
+    return fail(out, stats, batch, i, VIRTIO_BLK_S_IOERR, `request type ${type} on a read-only device`)
   switch (type) {
     case VIRTIO_BLK_T_IN: {
       stats.reads++
       // Every writable byte but the last, the status byte (device.ts checked it is there).
-      const writer = backend.readTo ? chain.writer() : null
-      const views = writer === null ? dataIn(chain) : null
-      const length = writer !== null ? writer.availableBytes() - 1 : totalLength(views!)
+      const writable = batch.writableBytes(i)
+      if (writable < 0) return fail(out, stats, batch, i, VIRTIO_BLK_S_IOERR, 'IN: data buffers not in guest memory')
+      const length = writable - 1
       const offset = length % SECTOR_SIZE === 0 ? model.byteOffset(sector, length / SECTOR_SIZE) : -1
       if (offset < 0)
         return fail(
           out,
           stats,
-          chain,
+          batch,
+          i,
           VIRTIO_BLK_S_IOERR,
           `IN: sector ${sector} + ${length} bytes out of range or not whole sectors`,
         )
-      // preadv straight into guest memory: one native call, or through Buffer views
-      if (writer !== null) backend.readTo!(writer, offset, length)
-      else backend.read(views!, offset)
+      // preadv straight into guest memory: one native call (or a copy)
+      if (backend.readTo) backend.readTo(batch, i, 0, length, offset)
+      else readCopy(backend, batch, i, length, offset)
       stats.bytesRead += length
       return done(out, VIRTIO_BLK_S_OK, length)
     }
     case VIRTIO_BLK_T_OUT: {
       stats.writes++
-      // The reader stands after the header: the rest is the data.
-      const views = backend.writeFrom ? null : skipBytes(chain.readableBuffers(), HEADER_SIZE)
-      const length = views === null ? reader.availableBytes() : totalLength(views)
+      // The readable bytes after the header are the data (readInto checked they are in memory).
+      const length = batch.readableBytes(i) - HEADER_SIZE
       const offset = length % SECTOR_SIZE === 0 ? model.byteOffset(sector, length / SECTOR_SIZE) : -1
       if (offset < 0)
         return fail(
           out,
           stats,
-          chain,
+          batch,
+          i,
           VIRTIO_BLK_S_IOERR,
           `OUT: sector ${sector} + ${length} bytes out of range or not whole sectors`,
         )
       // pwritev straight from guest memory
-      if (views === null) backend.writeFrom!(reader, offset, length)
-      else backend.write(views, offset)
+      if (backend.writeFrom) backend.writeFrom(batch, i, HEADER_SIZE, length, offset)
+      else writeCopy(backend, batch, i, length, offset)
       stats.bytesWritten += length
       return done(out, VIRTIO_BLK_S_OK, 0)
     }
     case VIRTIO_BLK_T_FLUSH:
       if (!hasFeature(features, VIRTIO_BLK_F_FLUSH))
-        return fail(out, stats, chain, VIRTIO_BLK_S_UNSUPP, 'FLUSH not offered')
+        return fail(out, stats, batch, i, VIRTIO_BLK_S_UNSUPP, 'FLUSH not offered')
       stats.flushes++
       backend.flush()
       return done(out, VIRTIO_BLK_S_OK, 0)
     case VIRTIO_BLK_T_GET_ID: {
       stats.getIds++
       // The id goes at the start of the writable area, before the status byte.
-      const writer = chain.writer()
-      const n = Math.min(ID_BYTES, writer.availableBytes() - 1)
-      writer.write(model.id.subarray(0, n))
+      const n = Math.min(ID_BYTES, batch.writableBytes(i) - 1)
+      if (n < 0) return fail(out, stats, batch, i, VIRTIO_BLK_S_IOERR, 'GET_ID: buffers not in guest memory')
+      batch.write(i, n === ID_BYTES ? model.id : model.id.subarray(0, n))
       return done(out, VIRTIO_BLK_S_OK, n)
     }
     case VIRTIO_BLK_T_DISCARD:
@@ -187,12 +191,17 @@ export function serveRequest(
       const limits = discard ? model.config.discard : model.config.writeZeroes
       const bit = discard ? VIRTIO_BLK_F_DISCARD : VIRTIO_BLK_F_WRITE_ZEROES
       if (limits === undefined || !hasFeature(features, bit))
-        return fail(out, stats, chain, VIRTIO_BLK_S_UNSUPP, `${kind} not offered`)
+        return fail(out, stats, batch, i, VIRTIO_BLK_S_UNSUPP, `${kind} not offered`)
       if (discard) stats.discards++
       else stats.writeZeroes++
-      const checked = checkSegments(kind, limits, model.sectors, reader.availableBytes(), (n) => reader.read(n))
+      const dataLength = batch.readableBytes(i) - HEADER_SIZE
+      const checked = checkSegments(kind, limits, model.sectors, dataLength, (n) => {
+        const segments = Buffer.alloc(n)
+        batch.readInto(i, segments, HEADER_SIZE)
+        return segments
+      })
       if (!checked.ok) {
-        stats.lastError = `chain ${chain.headIndex}: ${checked.reason}`
+        stats.lastError = `chain ${batch.head(i)}: ${checked.reason}`
         return done(out, checked.status, 0)
       }
       const mayUnmap = model.config.writeZeroes?.mayUnmap === true
@@ -206,13 +215,13 @@ export function serveRequest(
           backend.writeZeroes(r.offset, r.length)
           stats.bytesZeroed += r.length
         } else {
-          return fail(out, stats, chain, VIRTIO_BLK_S_IOERR, `${kind}: the storage cannot zero`)
+          return fail(out, stats, batch, i, VIRTIO_BLK_S_IOERR, `${kind}: the storage cannot zero`)
         }
       }
       return done(out, VIRTIO_BLK_S_OK, 0)
     }
     default:
-      return fail(out, stats, chain, VIRTIO_BLK_S_UNSUPP, `unknown request type ${type}`)
+      return fail(out, stats, batch, i, VIRTIO_BLK_S_UNSUPP, `unknown request type ${type}`)
   }
 }
 
@@ -223,39 +232,29 @@ function done(out: Completion, status: BlkStatus, dataWritten: number): Completi
   return out
 }
 
-/** Records why `chain` failed and answers `status` with no data. */
+/** Records why chain `i` failed and answers `status` with no data. */
 function fail(
   out: Completion,
   stats: BlkDeviceStats,
-  chain: DescriptorChain,
+  batch: ChainBatch,
+  i: number,
   status: BlkStatus,
   reason: string,
 ): Completion {
-  stats.lastError = `chain ${chain.headIndex}: ${reason}`
+  stats.lastError = `chain ${batch.head(i)}: ${reason}`
   return done(out, status, 0)
 }
 
-/** The writable views minus the trailing status byte: where IN data goes. */
-function dataIn(chain: DescriptorChain): Buffer[] {
-  const views = chain.writableBuffers()
-  const last = views.length - 1
-  if (views[last]!.length === 1) views.pop()
-  else views[last] = views[last]!.subarray(0, views[last]!.length - 1)
-  return views
+/** IN for a backend without readTo: its bytes read into a Buffer, copied into the chain. */
+function readCopy(backend: BlkModel['backend'], batch: ChainBatch, i: number, length: number, offset: number): void {
+  const data = Buffer.allocUnsafe(length)
+  backend.read([data], offset)
+  batch.write(i, data)
 }
 
-/** The views after their first `n` bytes. */
-function skipBytes(views: Buffer[], n: number): Buffer[] {
-  let left = n
-  let i = 0
-  while (i < views.length && left >= views[i]!.length) left -= views[i++]!.length
-  const rest = views.slice(i)
-  if (left > 0 && rest.length > 0) rest[0] = rest[0]!.subarray(left)
-  return rest
-}
-
-function totalLength(views: readonly Buffer[]): number {
-  let n = 0
-  for (const v of views) n += v.length
-  return n
+/** OUT for a backend without writeFrom: the chain's data copied into a Buffer, written. */
+function writeCopy(backend: BlkModel['backend'], batch: ChainBatch, i: number, length: number, offset: number): void {
+  const data = Buffer.allocUnsafe(length)
+  batch.readInto(i, data, HEADER_SIZE)
+  backend.write([data], offset)
 }
