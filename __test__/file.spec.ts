@@ -168,6 +168,30 @@ for (const form of forms) {
     },
   )
 
+  withMounts(
+    `${form.name}: zeroRange's write fallback refuses an O_APPEND fd (pwrite would append the zeros, not zero the range)`,
+    async (t) => {
+      await withMount('ramfs', '', async (dir) => {
+        const fd = filledFile(dir, 64 * KiB)
+        const appending = fs.openSync(`/proc/self/fd/${fd}`, 'a+')
+        try {
+          await failsWith(
+            t,
+            form.zero(appending, 4096, 4096),
+            'EBADF',
+            'pwrite',
+            /^EBADF: bad file descriptor, pwrite of zeros of 4096 bytes at offset 4096 of fd \d+/,
+          )
+          t.is(fs.fstatSync(fd).size, 64 * KiB, 'nothing appended')
+          t.true(readAt(fd, 0, 64 * KiB).equals(Buffer.alloc(64 * KiB, 0x5a)), 'nothing changed')
+        } finally {
+          fs.closeSync(appending)
+          fs.closeSync(fd)
+        }
+      })
+    },
+  )
+
   withMounts(`${form.name}: a full file system: zeroRange fails with ENOSPC where it must allocate`, async (t) => {
     await withMount('tmpfs', 'size=128k', async (dir) => {
       const fd = fs.openSync(`${dir}/f`, 'w+')

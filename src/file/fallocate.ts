@@ -96,7 +96,9 @@ export function punchHoleSync(fd: number, offset: FileOffset, length: FileOffset
  * @param length Bytes: at least 1, with `offset + length` at most 2^63 - 1.
  * @returns A Promise of how the range was zeroed.
  * @throws (as a rejection) As {@link punchHole}; {@link SystemError} `ENOSPC` when the file
- * system cannot allocate the range (`syscall: 'pwrite'` when it failed writing zeros).
+ * system cannot allocate the range (`syscall: 'pwrite'` when it failed writing zeros);
+ * `EBADF` with `syscall: 'pwrite'`, writing nothing, when zeros must be written and `fd`
+ * was opened with `O_APPEND` (Linux's pwrite would append them instead).
  */
 export async function zeroRange(fd: number, offset: FileOffset, length: FileOffset): Promise<ZeroRangeMethod> {
   return settle(await start(fd, offset, length, Op.ZeroRange, true), fd, offset, length)

@@ -118,7 +118,19 @@ fn call(fd: i32, mode: c_int, offset: i64, length: i64, step: Step) -> Result<()
 }
 
 /// pwrite(2)s of zeros over the range, retried on EINTR and after short writes.
+/// An fd open with `O_APPEND` is refused with `EBADF` before any write: Linux's
+/// pwrite ignores the offset there and appends, so the zeros would grow the file
+/// and leave the range as it was (fallocate(2) has no such mode).
 fn write_zeros(fd: i32, offset: u64, length: u64) -> Result<(), Failure> {
+    // SAFETY: F_GETFL reads no memory of ours; a bad fd is an error return, which
+    // the first pwrite below reports.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags >= 0 && flags & libc::O_APPEND != 0 {
+        return Err(Failure {
+            errno: libc::EBADF,
+            step: Step::Write,
+        });
+    }
     let zeros = vec![0u8; ZERO_CHUNK.min(length as usize)];
     let (mut at, end) = (offset, offset + length);
     while at < end {
