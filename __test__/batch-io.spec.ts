@@ -174,6 +174,31 @@ test('detached guest memory: DetachedBuffer, nothing read or written', (t) => {
   t.is(new Uint8Array(moved)[DATA_BASE + 0x200], 0, 'the transferred memory is unchanged')
 })
 
+test('a guest buffer straddling the end of guest memory: readFromFile/writeToFile refuse the chain as write/readInto do', (t) => {
+  const rig = makeRig({ size: 8 })
+  const fd = tempFile(t, bytes(4096))
+  const end = rig.memory.size
+  rig.driver.addChain([
+    { addr: DATA_BASE, len: 16 },
+    { addr: end - 8, len: 64, writable: true }, // 8 bytes in guest memory, 56 past its end
+  ])
+  rig.driver.addChain([{ addr: end - 8, len: 64 }])
+  const batch = new ChainBatch(4)
+  t0(rig.guard.popChains(batch) === 2)
+  rig.memory.write(end - 8, Buffer.alloc(8, 0xee))
+  const refused = vqError('InvalidChain', /^descriptor 1 of chain 0 \(0x[0-9a-f]+, 64 bytes\) is not in guest memory$/)
+  t.throws(() => batch.write(0, Buffer.alloc(4)), refused)
+  t.throws(() => batch.readFromFile(0, fd, 0, 0, 4), refused, 'not 4 bytes into the part in memory')
+  t.throws(() => batch.readFromFile(0, fd, 0), refused)
+  t.deepEqual(rig.memory.read(end - 8, 8), Buffer.alloc(8, 0xee), 'nothing read into guest memory')
+  const readable = vqError('InvalidChain', /^descriptor 0 of chain 1 /)
+  t.throws(() => batch.readInto(1, new Uint8Array(4)), readable)
+  t.throws(() => batch.writeToFile(1, fd, 0, 0, 4), readable)
+  const back = Buffer.alloc(4)
+  fs.readSync(fd, back, 0, 4, 0)
+  t.deepEqual(back, bytes(4), 'nothing written to the file')
+})
+
 test('tampered words: typed errors, never a hang or an access outside guest memory', (t) => {
   const { batch, memory } = blkRig()
   const fd = tempFile(t, bytes(4096))

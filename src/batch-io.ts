@@ -25,6 +25,8 @@ import { BATCH_CHAIN_WORDS, BATCH_DESC_WORDS, BATCH_HEADER_WORDS } from './nativ
 type Aimable = { -readonly [K in keyof Cursor]: Cursor[K] }
 
 const NO_WORDS = new Uint32Array(0)
+/** A chain record's byte total when a buffer of that direction is not in guest memory (batch.ts). */
+const UNKNOWN_TOTAL = 0xffffffff
 
 /** @internal A batch's cursors for its I/O calls, made at their first use. */
 export interface BatchCursors {
@@ -150,7 +152,13 @@ export function batchFileIo(
   length: number,
   toFile: boolean,
 ): number {
-  const c = aim(cursors, mem, words, base, i, toFile ? 0 : VRING_DESC_F_WRITE, skip, false)
+  // The pop marks a direction with a buffer outside guest memory (UNKNOWN_TOTAL): only then
+  // are its buffers checked here, so such a chain is InvalidChain as for readInto/write and
+  // a Reader/Writer, not served in part where the native side finds the bytes it moves in
+  // memory. A caller's lie in the record can only add this check; the native side checks
+  // every byte it moves either way.
+  const check = words[BATCH_HEADER_WORDS + BATCH_CHAIN_WORDS * i + (toFile ? 4 : 5)] === UNKNOWN_TOTAL
+  const c = aim(cursors, mem, words, base, i, toFile ? 0 : VRING_DESC_F_WRITE, skip, check)
   const left = c.total - skip
   const n = length < 0 ? left : length
   if (n > left) throw pastEnd(toFile ? 'read' : 'write', n, left)
