@@ -1,6 +1,7 @@
 // ChainBatch.readInto / write / readFromFile / writeToFile: copies and preadv/pwritev on one
 // chain of a batch, with no Reader or Writer: their data and byte offsets (`skip`), short
 // reads, errno errors, detached memory, bad indices and words a caller tampered with.
+import { spawnSync } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
@@ -253,4 +254,16 @@ test('a batch reused across queues works on the memory of the queue it was last 
   t.is(b.guard.popChains(batch), 1)
   batch.readInto(0, got)
   t.is(got.toString(), 'from b')
+})
+
+test('without a call area (the span as a Uint32Array): a length of 2^32 or more is refused, not wrapped', (t) => {
+  const fixture = path.join(__dirname, 'fixtures', 'no-call-area.js')
+  const r = spawnSync(process.execPath, [fixture], { encoding: 'utf8', timeout: 60_000 })
+  t.is(r.status, 0, r.stderr)
+  t.deepEqual(JSON.parse(r.stdout), {
+    callArea: true,
+    ordinary: 32,
+    huge: 'ERR_OUT_OF_RANGE: The "length" argument is out of range: it must be an integer from 0 to 4294967295; received 4294967312',
+    untouched: true,
+  })
 })

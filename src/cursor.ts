@@ -5,7 +5,7 @@
 import { u64Number } from './address'
 import { uint8Buffer, uint8ByteOffset } from './bytes'
 import { nextBuffer } from './descriptor'
-import { needsLinux, outOfRange, systemError, VirtioQueueError } from './errors'
+import { needsLinux, outOfRange, rangeError, systemError, VirtioQueueError } from './errors'
 import type { GuestMemory } from './memory'
 import { BATCH_DESC_WORDS, CALL_AREA, native } from './native'
 
@@ -108,6 +108,10 @@ export function fileTransfer(c: Cursor, fd: number, position: number, n: number,
   const io = native.chainFileIo
   if (io === undefined) throw needsLinux(call, `${call}(2) on guest memory (Writer.readFromFile, Reader.writeToFile)`)
   c.mem.checkAttached()
+  // The span's slots are 32-bit: refused here as the call area's check refuses it, so a
+  // Uint32Array slot (no call area) never wraps a caller's length (only tampered words
+  // hold 2^32 bytes or more; the crate caps a chain below that).
+  if (n > 0xffffffff) throw rangeError('length', `it must be an integer from 0 to 4294967295; received ${n}`)
   // Called once per request on a disk's path: the span goes through the call area (six
   // numbers the native side validates), not as a typed array it would have to inspect.
   const s = CALL_AREA ?? SPAN
