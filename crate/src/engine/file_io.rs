@@ -418,6 +418,50 @@ mod tests {
     }
 
     #[test]
+    fn more_pieces_than_iov_max_go_in_several_calls_and_stop_at_end_of_file() {
+        // 2100 descriptors of 3 bytes: three preadv/pwritev calls of at most 1024 pieces.
+        let mem = memory(&[(0, 0x10000)]);
+        let mut words = Vec::new();
+        for i in 0..2100u64 {
+            words.extend_from_slice(&desc(i * 16, 3, true));
+        }
+        let span = Span {
+            at: 0,
+            offset: 1,
+            end: words.len(),
+            dir: 2,
+            len: 6299,
+        };
+        let data: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
+        let f = file(&data);
+        // The file ends in the second call's pieces: 5000 bytes, then a call that reads 0.
+        assert_eq!(
+            transfer(&mem, &words, span, f.as_raw_fd(), 0, Direction::FromFile),
+            Ok(5000)
+        );
+        let mut got = Vec::new();
+        let mut piece = [0u8; 3];
+        for i in 0..2100u64 {
+            vm_memory::Bytes::read_slice(&mem, &mut piece, GuestAddress(i * 16)).unwrap();
+            got.extend_from_slice(if i == 0 { &piece[1..] } else { &piece });
+        }
+        assert_eq!(&got[..5000], &data[..]);
+        assert!(
+            got[5000..].iter().all(|&b| b == 0),
+            "nothing past the end of the file"
+        );
+        // And back out: all 6299 bytes in three calls, at position 7.
+        let out = tempfile();
+        assert_eq!(
+            transfer(&mem, &words, span, out.as_raw_fd(), 7, Direction::ToFile),
+            Ok(6299)
+        );
+        let mut back = vec![0u8; 6299];
+        std::os::unix::fs::FileExt::read_exact_at(&out, &mut back, 7).unwrap();
+        assert_eq!(back, got);
+    }
+
+    #[test]
     fn writes_many_pieces() {
         let mem = memory(&[(0, 0x10000)]);
         let f = tempfile();
