@@ -131,8 +131,9 @@ function startCli(t: ExecutionContext, args: string[], module = FAKE): Cli {
   }
   child.stdout!.on('data', onData)
   child.stderr!.on('data', onData)
+  // 'close', not 'exit': 'exit' may come before the last of stdout/stderr has been read.
   const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('exit', (code, signal) => {
+    child.on('close', (code, signal) => {
       for (const w of waiters.splice(0)) w()
       resolve({ code, signal })
     }),
