@@ -3,12 +3,12 @@
 // errno errors (SystemError, as Node's fs errors), off Linux (ENOSYS), detached memory, and callers that tamper with the chain's words.
 import * as fs from 'node:fs'
 import * as os from 'node:os'
-import * as path from 'node:path'
 import test, { type ExecutionContext } from 'ava'
 
 import { GuestMemory, SystemError, VirtioQueueError } from '..'
 import { native } from '../lib/native'
 import { argRangeError, argTypeError, DATA_BASE, makeRig, vqError } from './helpers/queue-setup'
+import { bytes, tempFile } from './helpers/scratch-fs'
 
 /**
  * `fn` throws a SystemError for `code` as Node's fs errors have it: also a VirtioQueueError,
@@ -27,21 +27,6 @@ function throwsSystemError(
   t.is(e?.syscall, syscall)
   if (message) t.regex(e?.message ?? '', message)
   return e!
-}
-
-const bytes = (n: number, seed = 1) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 7 + seed) & 0xff))
-
-/** A temporary file holding `contents`, open read-write; removed after the test. */
-function tempFile(t: { teardown(fn: () => void): void }, contents: Buffer): number {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vq-file-io-'))
-  const file = path.join(dir, 'f')
-  fs.writeFileSync(file, contents)
-  const fd = fs.openSync(file, 'r+')
-  t.teardown(() => {
-    fs.closeSync(fd)
-    fs.rmSync(dir, { recursive: true })
-  })
-  return fd
 }
 
 test('readFromFile: fills the writable buffers in order from a file position, across descriptors and regions', (t) => {
