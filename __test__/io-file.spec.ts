@@ -29,6 +29,18 @@ function throwsSystemError(
   return e!
 }
 
+/** A chain of 8 readable and 32 writable bytes, its writer and reader, and a 64-byte file. */
+function smallChain(t: { teardown(fn: () => void): void }) {
+  const { guard, driver } = makeRig({ size: 8 })
+  const fd = tempFile(t, bytes(64))
+  driver.addChain([
+    { addr: DATA_BASE, len: 8 },
+    { addr: DATA_BASE + 0x100, len: 32, writable: true },
+  ])
+  const chain = guard.popDescriptorChain()!
+  return { fd, w: chain.writer(), r: chain.reader() }
+}
+
 test('readFromFile: fills the writable buffers in order from a file position, across descriptors and regions', (t) => {
   // Two adjacent regions: the second writable buffer spans them.
   const memory = GuestMemory.fromRanges([
@@ -109,15 +121,7 @@ test('writeToFile: writes the readable buffers to a file position, across descri
 })
 
 test('errors: errno names as code, argument errors, and nothing moves', (t) => {
-  const { guard, driver } = makeRig({ size: 8 })
-  const fd = tempFile(t, bytes(64))
-  driver.addChain([
-    { addr: DATA_BASE, len: 8 },
-    { addr: DATA_BASE + 0x100, len: 32, writable: true },
-  ])
-  const chain = guard.popDescriptorChain()!
-  const w = chain.writer()
-  const r = chain.reader()
+  const { fd, w, r } = smallChain(t)
   // A closed descriptor.
   const closed = fs.openSync(__filename, 'r')
   fs.closeSync(closed)
@@ -158,15 +162,7 @@ test('errors: errno names as code, argument errors, and nothing moves', (t) => {
 })
 
 test.serial('without the native export (off Linux): a SystemError ENOSYS saying it needs Linux; nothing moves', (t) => {
-  const { guard, driver } = makeRig({ size: 8 })
-  const fd = tempFile(t, bytes(64))
-  driver.addChain([
-    { addr: DATA_BASE, len: 8 },
-    { addr: DATA_BASE + 0x100, len: 32, writable: true },
-  ])
-  const chain = guard.popDescriptorChain()!
-  const w = chain.writer()
-  const r = chain.reader()
+  const { fd, w, r } = smallChain(t)
   const binding = native as unknown as { chainFileIo?: unknown }
   const saved = binding.chainFileIo
   delete binding.chainFileIo
