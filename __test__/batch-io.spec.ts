@@ -4,26 +4,11 @@
 import { spawnSync } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
-import * as path from 'node:path'
 import test from 'ava'
 
 import { ChainBatch, GuestMemory, SystemError } from '..'
 import { argRangeError, argTypeError, DATA_BASE, makeRig, vqError } from './helpers/queue-setup'
-
-const bytes = (n: number, seed = 1) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 7 + seed) & 0xff))
-
-/** A temporary file holding `contents`, open read-write; removed after the test. */
-function tempFile(t: { teardown(fn: () => void): void }, contents: Buffer): number {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vq-batch-io-'))
-  const file = path.join(dir, 'f')
-  fs.writeFileSync(file, contents)
-  const fd = fs.openSync(file, 'r+')
-  t.teardown(() => {
-    fs.closeSync(fd)
-    fs.rmSync(dir, { recursive: true })
-  })
-  return fd
-}
+import { bytes, tempFile } from './helpers/scratch-fs'
 
 /** A virtio-blk-like chain: a 16-byte header split 10 + 6, data, and the status byte. */
 function blkRig(memory?: GuestMemory) {

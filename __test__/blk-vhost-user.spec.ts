@@ -131,7 +131,8 @@ function startCli(t: ExecutionContext, args: string[], module = FAKE): Cli {
   }
   child.stdout!.on('data', onData)
   child.stderr!.on('data', onData)
-  // 'close', not 'exit': 'exit' may come before the last of stdout/stderr has been read.
+  // 'close', not 'exit': the process may have exited with its last lines still in the pipes
+  // ('exit' came first once under load, and the totals line was missing from out()).
   const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on('close', (code, signal) => {
       for (const w of waiters.splice(0)) w()

@@ -3,12 +3,12 @@
 // errno errors (SystemError, as Node's fs errors), off Linux (ENOSYS), detached memory, and callers that tamper with the chain's words.
 import * as fs from 'node:fs'
 import * as os from 'node:os'
-import * as path from 'node:path'
 import test, { type ExecutionContext } from 'ava'
 
 import { GuestMemory, SystemError, VirtioQueueError } from '..'
 import { native } from '../lib/native'
 import { argRangeError, argTypeError, DATA_BASE, makeRig, vqError } from './helpers/queue-setup'
+import { bytes, tempFile } from './helpers/scratch-fs'
 
 /**
  * `fn` throws a SystemError for `code` as Node's fs errors have it: also a VirtioQueueError,
@@ -29,19 +29,16 @@ function throwsSystemError(
   return e!
 }
 
-const bytes = (n: number, seed = 1) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 7 + seed) & 0xff))
-
-/** A temporary file holding `contents`, open read-write; removed after the test. */
-function tempFile(t: { teardown(fn: () => void): void }, contents: Buffer): number {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vq-file-io-'))
-  const file = path.join(dir, 'f')
-  fs.writeFileSync(file, contents)
-  const fd = fs.openSync(file, 'r+')
-  t.teardown(() => {
-    fs.closeSync(fd)
-    fs.rmSync(dir, { recursive: true })
-  })
-  return fd
+/** A chain of 8 readable and 32 writable bytes, its writer and reader, and a 64-byte file. */
+function smallChain(t: { teardown(fn: () => void): void }) {
+  const { guard, driver } = makeRig({ size: 8 })
+  const fd = tempFile(t, bytes(64))
+  driver.addChain([
+    { addr: DATA_BASE, len: 8 },
+    { addr: DATA_BASE + 0x100, len: 32, writable: true },
+  ])
+  const chain = guard.popDescriptorChain()!
+  return { fd, w: chain.writer(), r: chain.reader() }
 }
 
 test('readFromFile: fills the writable buffers in order from a file position, across descriptors and regions', (t) => {
@@ -124,15 +121,7 @@ test('writeToFile: writes the readable buffers to a file position, across descri
 })
 
 test('errors: errno names as code, argument errors, and nothing moves', (t) => {
-  const { guard, driver } = makeRig({ size: 8 })
-  const fd = tempFile(t, bytes(64))
-  driver.addChain([
-    { addr: DATA_BASE, len: 8 },
-    { addr: DATA_BASE + 0x100, len: 32, writable: true },
-  ])
-  const chain = guard.popDescriptorChain()!
-  const w = chain.writer()
-  const r = chain.reader()
+  const { fd, w, r } = smallChain(t)
   // A closed descriptor.
   const closed = fs.openSync(__filename, 'r')
   fs.closeSync(closed)
@@ -173,15 +162,7 @@ test('errors: errno names as code, argument errors, and nothing moves', (t) => {
 })
 
 test.serial('without the native export (off Linux): a SystemError ENOSYS saying it needs Linux; nothing moves', (t) => {
-  const { guard, driver } = makeRig({ size: 8 })
-  const fd = tempFile(t, bytes(64))
-  driver.addChain([
-    { addr: DATA_BASE, len: 8 },
-    { addr: DATA_BASE + 0x100, len: 32, writable: true },
-  ])
-  const chain = guard.popDescriptorChain()!
-  const w = chain.writer()
-  const r = chain.reader()
+  const { fd, w, r } = smallChain(t)
   const binding = native as unknown as { chainFileIo?: unknown }
   const saved = binding.chainFileIo
   delete binding.chainFileIo

@@ -131,7 +131,8 @@ export class DescriptorChain {
    * The descriptor at `index` in chain order (`descriptors()[index]` without building the
    * list: one object), or undefined past the end. `chain.descriptor(chain.length - 1)` is the
    * last one, where a device's status byte usually is.
-   * @throws RangeError `ERR_OUT_OF_RANGE` unless `index` is a non-negative integer.
+   * @throws RangeError `ERR_OUT_OF_RANGE` unless `index` is a non-negative integer;
+   *   TypeError `ERR_INVALID_ARG_TYPE` if it is not a number.
    */
   descriptor(index: number): Descriptor | undefined {
     const i = toCount(index, 'index')

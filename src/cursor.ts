@@ -129,6 +129,17 @@ export function fileTransfer(c: Cursor, fd: number, position: number, n: number,
 
 /** Moves the cursor `n` bytes on (at most the bytes left), as a transfer of `n` bytes would. */
 function skip(c: Cursor, n: number): void {
+  seek(c, n, c)
+  c.consumed += n
+}
+
+/**
+ * Puts `to` (`c` itself, or a cursor of the same kind over the same words) at the position
+ * `n` bytes past `c`'s (at most the bytes `c` has left). Whole descriptors first; the
+ * position may end exactly at a descriptor's end, which transfer() handles as it does for a
+ * cursor that used a descriptor up.
+ */
+function seek(c: Cursor, n: number, to: Cursor): void {
   const w = c.words
   let at = c.at
   let offset = c.offset
@@ -138,9 +149,8 @@ function skip(c: Cursor, n: number): void {
     at = nextDescriptor(c, at + BATCH_DESC_WORDS)
     offset = 0
   }
-  c.at = at
-  c.offset = offset + left
-  c.consumed += n
+  to.at = at
+  to.offset = offset + left
 }
 
 /**
@@ -174,19 +184,7 @@ export function advance(c: Cursor, n: number): void {
  */
 export function splitInto(c: Cursor, rest: Cursor, offset: number): void {
   const left = c.total - c.consumed
-  const w = c.words
-  let at = c.at
-  let off = c.offset
-  let skip = offset
-  // Whole descriptors first; the position may end exactly at a descriptor's end, which
-  // transfer() handles as it does for a cursor that used a descriptor up.
-  while (skip > w[at + 2]! - off) {
-    skip -= w[at + 2]! - off
-    at = nextDescriptor(c, at + BATCH_DESC_WORDS)
-    off = 0
-  }
-  rest.at = at
-  rest.offset = off + skip
+  seek(c, offset, rest)
   rest.total = left - offset
   c.total = c.consumed + offset
 }

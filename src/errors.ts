@@ -154,7 +154,8 @@ class GuestAddressError extends RangeError {
  * system is full, `EOPNOTSUPP` when it cannot do the operation, ...), `errno` the negative
  * number (`-9` for `EBADF` on Linux, as `fs.readSync(999)` reports it), `syscall` the call,
  * and the message names the errno, the operation, the fd and the range. Thrown by
- * {@link Writer.readFromFile}, {@link Reader.writeToFile} and `virtio-queue/file`.
+ * {@link Writer.readFromFile}, {@link Reader.writeToFile}, {@link ChainBatch.readFromFile},
+ * {@link ChainBatch.writeToFile} and `virtio-queue/file`.
  *
  * Linux gives `EOPNOTSUPP` and `ENOTSUP` one number (95), which libuv names `ENOTSUP`
  * ("operation not supported on socket"); for a file it is the file system that cannot do

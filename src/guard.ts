@@ -2,7 +2,8 @@
 // Every call is one native call on the queue; chains are popped in batches
 // and handed out one by one, with unconsumed ones returned to the ring before
 // anything that could observe them.
-import { ChainBatch, descriptorBase, UsedBatch, usedEntryError } from './batch'
+import { ChainBatch, descriptorBase } from './batch'
+import { UsedBatch, usedEntryError } from './used-batch'
 import { type DescriptorChain, newDescriptorChain } from './chain'
 import { rangeError, typeError, VirtioQueueError } from './errors'
 import type { GuestMemory } from './memory'

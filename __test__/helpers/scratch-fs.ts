@@ -1,10 +1,27 @@
-// Scratch files for the fallocate tests: filled files on a given directory, and small
-// file systems mounted for the test (a full tmpfs for ENOSPC, a ramfs that has no
+// Scratch files for the file tests: temporary files with given contents (the chain file-I/O
+// tests), filled files on a given directory, and small file systems mounted for the test (a full tmpfs for ENOSPC, a ramfs that has no
 // fallocate at all), which needs root (CAP_SYS_ADMIN).
 import { spawnSync } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
+
+/** `n` bytes of a pattern that differs per `seed` and per offset. */
+export const bytes = (n: number, seed = 1): Buffer =>
+  Buffer.from(Array.from({ length: n }, (_, i) => (i * 7 + seed) & 0xff))
+
+/** A temporary file holding `contents`, open read-write; closed and removed after the test. */
+export function tempFile(t: { teardown(fn: () => void): void }, contents: Buffer): number {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vq-file-io-'))
+  const file = path.join(dir, 'f')
+  fs.writeFileSync(file, contents)
+  const fd = fs.openSync(file, 'r+')
+  t.teardown(() => {
+    fs.closeSync(fd)
+    fs.rmSync(dir, { recursive: true })
+  })
+  return fd
+}
 
 /** A file of `size` bytes of `fill`, opened read-write and already unlinked; its fd. */
 export function filledFile(dir: string, size: number, fill = 0x5a): number {

@@ -2,9 +2,9 @@
 // virtio-queue/file's fallocate(2) (Linux): punchHoleSync (PUNCH_HOLE | KEEP_SIZE) and
 // zeroRangeSync (ZERO_RANGE, or its fallbacks). Node's fs has no fallocate.
 //
-// The synchronous forms, like the rest of this device's I/O (readvSync, writevSync): a
-// punch is a system call of microseconds for small ranges (about 10 µs for 4 KiB, 100 µs
-// for 1 MiB here) where an awaited punchHole costs a threadpool round trip of 50 µs or
+// The synchronous forms, like the rest of this device's I/O (ChainBatch.readFromFile /
+// writeToFile): a punch is a system call of microseconds for small ranges (8-25 µs for
+// 4 KiB, 60-150 µs for 1 MiB here: README, "Block-device files") where an awaited punchHole costs a threadpool round trip of 50 µs or
 // more; but a large range blocks the event loop while the file system frees it (tens of
 // milliseconds for 64 MiB). A device that completes requests asynchronously should call
 // punchHole / zeroRange for large ranges instead.

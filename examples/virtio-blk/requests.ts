@@ -135,15 +135,7 @@ export function serveRequest(
       if (writable < 0) return fail(out, stats, batch, i, VIRTIO_BLK_S_IOERR, 'IN: data buffers not in guest memory')
       const length = writable - 1
       const offset = length % SECTOR_SIZE === 0 ? model.byteOffset(sector, length / SECTOR_SIZE) : -1
-      if (offset < 0)
-        return fail(
-          out,
-          stats,
-          batch,
-          i,
-          VIRTIO_BLK_S_IOERR,
-          `IN: sector ${sector} + ${length} bytes out of range or not whole sectors`,
-        )
+      if (offset < 0) return fail(out, stats, batch, i, VIRTIO_BLK_S_IOERR, outOfRange('IN', sector, length))
       // preadv straight into guest memory: one native call (or a copy)
       if (backend.readTo) backend.readTo(batch, i, 0, length, offset)
       else readCopy(backend, batch, i, length, offset)
@@ -155,15 +147,7 @@ export function serveRequest(
       // The readable bytes after the header are the data (readInto checked they are in memory).
       const length = batch.readableBytes(i) - HEADER_SIZE
       const offset = length % SECTOR_SIZE === 0 ? model.byteOffset(sector, length / SECTOR_SIZE) : -1
-      if (offset < 0)
-        return fail(
-          out,
-          stats,
-          batch,
-          i,
-          VIRTIO_BLK_S_IOERR,
-          `OUT: sector ${sector} + ${length} bytes out of range or not whole sectors`,
-        )
+      if (offset < 0) return fail(out, stats, batch, i, VIRTIO_BLK_S_IOERR, outOfRange('OUT', sector, length))
       // pwritev straight from guest memory
       if (backend.writeFrom) backend.writeFrom(batch, i, HEADER_SIZE, length, offset)
       else writeCopy(backend, batch, i, length, offset)
@@ -243,6 +227,11 @@ function fail(
 ): Completion {
   stats.lastError = `chain ${batch.head(i)}: ${reason}`
   return done(out, status, 0)
+}
+
+/** Why an IN or OUT request's data cannot be served: its range, for the device's log. */
+function outOfRange(type: 'IN' | 'OUT', sector: number, length: number): string {
+  return `${type}: sector ${sector} + ${length} bytes out of range or not whole sectors`
 }
 
 /** IN for a backend without readTo: its bytes read into a Buffer, copied into the chain. */

@@ -22,7 +22,7 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import { runGuest } from './qemu'
 import { findRig } from './rig'
-import { targets } from './targets'
+import { freshDisk, targets } from './targets'
 import { arg } from './args'
 
 interface Point {
@@ -87,10 +87,7 @@ async function main(): Promise<void> {
   try {
     for (let round = 0; round < rounds; round++) {
       for (const t of list) {
-        const file = path.join(dir, 'disk.img')
-        fs.rmSync(file, { force: true })
-        fs.writeFileSync(file, '')
-        fs.truncateSync(file, SPAN)
+        const file = freshDisk(dir, SPAN)
         const served = await t.start(file, dir)
         try {
           const r = await runGuest({

@@ -21,7 +21,7 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { startGuest } from './qemu'
 import { findRig } from './rig'
-import { targets } from './targets'
+import { freshDisk, targets } from './targets'
 import { arg } from './args'
 
 const seconds = Number(arg('seconds', '3'))
@@ -162,10 +162,7 @@ async function main(): Promise<void> {
   try {
     for (let round = 0; round < rounds * list.length; round++) {
       const t = list[round % list.length]
-      const file = path.join(dir, 'disk.img')
-      fs.rmSync(file, { force: true })
-      fs.writeFileSync(file, '')
-      fs.truncateSync(file, SPAN)
+      const file = freshDisk(dir, SPAN)
       const served = await t.start(file, dir)
       try {
         const guest = startGuest({ rig, disk: served.disk, script: script(), timeoutMs: 60000 + 3000 * seconds })

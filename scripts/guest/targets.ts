@@ -1,6 +1,7 @@
 // What the guest measurements (measure.ts, notifications.ts) run a guest's disk on: every
 // vhost-user-blk backend of backends.ts, qemu-storage-daemon variants, and QEMU's built-in
 // virtio-blk, each serving a given disk file.
+import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { allBackends, type BackendFactory, storageDaemonBackend } from './backends'
 import type { GuestDisk } from './qemu'
@@ -72,4 +73,13 @@ export function targets(rig: Rig, only: string[] | null): Target[] {
   if (unknown.length)
     throw new Error(`unknown targets: ${unknown.join(', ')} (known: ${named.map((t) => t.name).join(', ')})`)
   return only.map((n) => named.find((t) => t.name === n)!)
+}
+
+/** A new, empty (sparse) disk file of `bytes` in `dir`, replacing the previous point's. */
+export function freshDisk(dir: string, bytes: number): string {
+  const file = path.join(dir, 'disk.img')
+  fs.rmSync(file, { force: true })
+  fs.writeFileSync(file, '')
+  fs.truncateSync(file, bytes)
+  return file
 }

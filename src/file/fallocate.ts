@@ -65,7 +65,8 @@ function settle(outcome: number, fd: number, offset: FileOffset, length: FileOff
  * `ERR_OUT_OF_RANGE`) for unusable arguments, before any system call; {@link SystemError}
  * when fallocate fails, with the errno's name as `code` (`EBADF`, `EOPNOTSUPP` where the
  * file system cannot punch holes, `ESPIPE`, `ENODEV`, ...) and `syscall: 'fallocate'`;
- * {@link SystemError} `ENOSYS` off Linux.
+ * {@link SystemError} `ENOSYS` off Linux; VirtioQueueError `Panic` if the native side
+ * failed (a bug to report).
  */
 export async function punchHole(fd: number, offset: FileOffset, length: FileOffset): Promise<void> {
   settle(await start(fd, offset, length, Op.PunchHole, true), fd, offset, length)
