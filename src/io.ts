@@ -181,8 +181,9 @@ export class Reader {
    * at byte `position`, with one `pwritev` on guest memory (no copy in JavaScript, no
    * Buffer per buffer), and returns the bytes written: `length`, unless the system call
    * wrote fewer (then call again for the rest). The reader moves past them. `EINTR` is
-   * retried. The file's own offset is not used or moved. Linux only (elsewhere a
-   * {@link SystemError} `ENOSYS`).
+   * retried. The file's own offset is not used or moved (but on a file opened with
+   * `O_APPEND`, Linux writes at its end whatever `position` says, as for Node's positional
+   * `fs.write`). Linux only (elsewhere a {@link SystemError} `ENOSYS`).
    *
    * Each buffer's range is checked against guest memory natively, whatever the chain's
    * words say; `fd` must be an open file descriptor (an int32), `position` an integer
