@@ -4,6 +4,7 @@
 import { spawnSync } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
+import * as path from 'node:path'
 import test from 'ava'
 
 import { ChainBatch, GuestMemory, SystemError } from '..'
