@@ -6,7 +6,8 @@
 // no JavaScript frame on the stack (V8's sampling heap profiler: "(V8 API)"), and not by the
 // glue: calling napi_make_callback twice per kick, or without an async context, leaves it
 // unchanged; it comes with each wake-up of Node 20's event loop (Node 26: 0.6 B per kick). A QueueGuard is not
-// glue: lockWithMemory() makes one per lock (with its WeakRef), pinned by the second test.
+// glue: lockWithMemory() makes one per lock (with its WeakRef), pinned by the second test;
+// a guard kept and relock()ed makes none, pinned by the third.
 import * as os from 'node:os'
 import * as path from 'node:path'
 import * as v8 from 'node:v8'
@@ -21,6 +22,7 @@ import {
   VIRTIO_RING_F_EVENT_IDX,
   type Vring,
 } from '../src/vhost-user/index'
+import type { QueueGuard } from '../src/index'
 import { TestFrontend } from './helpers/vhost-frontend'
 
 const onLinux = process.platform === 'linux' ? test.serial : test.serial.skip
@@ -118,3 +120,17 @@ onLinux(
     t.true(bytes > 150 && bytes < 450, `${bytes.toFixed(1)} B per kick`)
   },
 )
+
+onLinux('vhost-user glue: relock() and release() of one kept guard per kick allocate nothing more', async (t) => {
+  let guard: QueueGuard | null = null
+  const { bytes } = await perKick((vring) => {
+    const g = guard === null ? vring.queue.lockWithMemory() : guard.relock()
+    guard = g
+    g.disableNotification()
+    g.enableNotification()
+    g.release()
+  })
+  t.log(`${bytes.toFixed(1)} B per kick`)
+  // The glue's own bound (first test): the kept guard adds nothing per kick.
+  t.true(bytes < 72, `${bytes.toFixed(1)} B per kick`)
+})

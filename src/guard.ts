@@ -77,9 +77,27 @@ export function settleCore(core: QueueCore): void {
 }
 
 /**
+ * @internal Makes the queue's lock free for a new holder: throws `QueueLocked` while a
+ * reachable guard holds it; takes it over from a holder collected without release(),
+ * returning that holder's read-ahead chains to the ring.
+ */
+export function freeLock(core: QueueCore): void {
+  if (core.lock === null) return
+  if (core.lock.deref() !== undefined) {
+    throw new VirtioQueueError(
+      'the queue is already locked by a QueueGuard that was not released (release it, or call queue.forceUnlock())',
+      'QueueLocked',
+    )
+  }
+  settleCore(core)
+  core.lock = null
+}
+
+/**
  * The crate's QueueGuard API (as of virtio-queue 0.4's `lock_with_memory`), camelCased:
  * every method works on the queue and its guest memory; get one from
- * {@link Queue.lockWithMemory}. After {@link release} every method throws `GuardReleased`.
+ * {@link Queue.lockWithMemory}. After {@link release} every method throws `GuardReleased`
+ * (until {@link relock}).
  * Errors from the crate are VirtioQueueErrors coded by variant.
  *
  * @example A device loop with notification suppression
@@ -390,11 +408,28 @@ export class QueueGuard implements Disposable {
     }
   }
 
-  /** Releases the guard: the queue can be locked again; this guard throws from now on. Idempotent. */
+  /** Releases the guard: the queue can be locked again; this guard throws until {@link relock}. Idempotent. */
   release(): void {
     if (this.#core.lock !== this.#ref) return
     this.#settle()
     this.#core.lock = null
+  }
+
+  /**
+   * Locks this guard's queue again after {@link release} (or `queue.forceUnlock()`), as
+   * {@link Queue.lockWithMemory} would, but with this guard instead of a new one: a device that
+   * locks on every kick keeps one guard per queue and allocates nothing per lock. Returns this
+   * guard; a no-op while it holds the lock. Every reference to this guard works again, so hand
+   * it to nobody who should stay locked out.
+   * @throws VirtioQueueError `QueueLocked` while another guard of the queue is reachable and not released.
+   */
+  relock(): this {
+    const core = this.#core
+    if (core.lock === this.#ref) return this
+    freeLock(core)
+    core.count = core.taken = 0
+    core.lock = this.#ref
+    return this
   }
 
   /** {@link release}, for `using`. */

@@ -1,6 +1,6 @@
 // Queue: a virtio split queue (the crate's `Queue`) over guest memory.
-import { rangeError, typeError, VirtioQueueError } from './errors'
-import { newQueueGuard, type QueueCore, type QueueGuard, settleCore } from './guard'
+import { rangeError, typeError } from './errors'
+import { freeLock, newQueueGuard, type QueueCore, type QueueGuard, settleCore } from './guard'
 import { GuestMemory } from './memory'
 import { type MemoryHandle, native, type QueueAnchor, type QueueHandle, STATE_WORDS } from './native'
 import { decodeState, encodeState, type QueueState } from './state'
@@ -104,22 +104,13 @@ export class Queue {
    * One guard at a time: release it (`try { … } finally { guard.release() }`, or `using`)
    * to lock again. A guard that was never released but is no longer reachable (collected)
    * is taken over; a reachable one makes this throw `QueueLocked` (see {@link forceUnlock}).
+   * A device that locks on every event can keep its released guard and
+   * {@link QueueGuard.relock | relock} it instead, which makes no new object.
    * @throws VirtioQueueError `QueueLocked` while another guard is reachable and not released.
    */
   lockWithMemory(): QueueGuard {
-    const core = this.#core
-    if (core.lock !== null) {
-      if (core.lock.deref() !== undefined) {
-        throw new VirtioQueueError(
-          'the queue is already locked by a QueueGuard that was not released (release it, or call queue.forceUnlock())',
-          'QueueLocked',
-        )
-      }
-      // The holder was collected without release(): return its read-ahead chains to the ring.
-      settleCore(core)
-      core.lock = null
-    }
-    return new newQueueGuard(core)
+    freeLock(this.#core)
+    return new newQueueGuard(this.#core)
   }
 
   /**

@@ -60,6 +60,9 @@ export class BlkDevice {
   /** The chains of each pop and their used entries (reused: nothing is allocated per request). */
   readonly #batch = new ChainBatch(BATCH_CHAINS)
   readonly #used = new UsedBatch(BATCH_CHAINS)
+  /** The guard of #guardQueue, kept between kicks and relocked (the queue changes when a vhost-user memory table does). */
+  #guard: QueueGuard | null = null
+  #guardQueue: Queue | null = null
 
   constructor(queue: Queue, options: BlkDeviceOptions) {
     this.queue = queue
@@ -80,12 +83,20 @@ export class BlkDevice {
     if (this.needsReset) return 0
     // try/finally rather than `using`: tsx lowers `using` to helpers that allocate a
     // disposal stack and closures on every kick.
-    const guard = this.queue.lockWithMemory()
+    const guard = this.#lock()
     try {
       return this.#serve(guard)
     } finally {
       guard.release()
     }
+  }
+
+  /** This queue's guard, relocked: one guard per queue, not one per kick. */
+  #lock(): QueueGuard {
+    if (this.#guard !== null && this.#guardQueue === this.queue) return this.#guard.relock()
+    this.#guardQueue = this.queue
+    this.#guard = this.queue.lockWithMemory()
+    return this.#guard
   }
 
   #serve(guard: QueueGuard): number {
