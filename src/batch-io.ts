@@ -19,14 +19,12 @@ import { nextBuffer, VRING_DESC_F_WRITE } from './descriptor'
 import { outOfRange, typeError, VirtioQueueError } from './errors'
 import { newReader, newWriter, type Reader, type Writer } from './io'
 import type { GuestMemory } from './memory'
-import { BATCH_CHAIN_WORDS, BATCH_DESC_WORDS, BATCH_HEADER_WORDS } from './native'
+import { BATCH_CHAIN_WORDS, BATCH_DESC_WORDS, BATCH_HEADER_WORDS, UNKNOWN_TOTAL } from './native'
 
 /** A Reader or Writer re-aimed by {@link aim}: its fields are read-only only to callers. */
 type Aimable = { -readonly [K in keyof Cursor]: Cursor[K] }
 
 const NO_WORDS = new Uint32Array(0)
-/** A chain record's byte total when a buffer of that direction is not in guest memory (batch.ts). */
-const UNKNOWN_TOTAL = 0xffffffff
 
 /** @internal A batch's cursors for its I/O calls, made at their first use. */
 export interface BatchCursors {

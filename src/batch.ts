@@ -6,10 +6,8 @@ import { type BatchCursors, batchFileIo, batchReadInto, batchWrite } from './bat
 import { VRING_DESC_F_WRITE } from './descriptor'
 import { rangeError, typeError } from './errors'
 import type { GuestMemory } from './memory'
-import { BATCH_CHAIN_WORDS, BATCH_DESC_WORDS, BATCH_HEADER_WORDS } from './native'
+import { BATCH_CHAIN_WORDS, BATCH_DESC_WORDS, BATCH_HEADER_WORDS, UNKNOWN_TOTAL } from './native'
 
-/** A chain's byte total in the batch when it is not a plain in-memory sum (crate/src/engine/batch.rs). */
-export const UNKNOWN_TOTAL = 0xffffffff
 // Module constants rather than `native.X` loads in every accessor: optimized code folds
 // them, and the accessors' bytecode stays small enough for V8 to inline them all.
 const HEADER_WORDS = BATCH_HEADER_WORDS

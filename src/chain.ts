@@ -2,12 +2,11 @@
 // by the crate in the same native call that popped it; they live in the
 // batch's Uint32Array (see crate/src/engine/batch.rs for the layout).
 import { toCount, u64BigInt, u64Exact } from './address'
-import { UNKNOWN_TOTAL } from './batch'
 import { ANY_DIRECTION, type Descriptor, newDescriptor, nextBuffer, VRING_DESC_F_WRITE } from './descriptor'
 import { VirtioQueueError } from './errors'
 import { newReader, newWriter, type Reader, type Writer } from './io'
 import { type GuestMemory, Segments } from './memory'
-import { BATCH_DESC_WORDS } from './native'
+import { BATCH_DESC_WORDS, UNKNOWN_TOTAL } from './native'
 
 /** Why the crate stopped reading a chain before its end. */
 export type ChainStopReason =

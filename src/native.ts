@@ -113,6 +113,8 @@ export const ADDRESS_LIMIT = addressLimit
 export const BATCH_HEADER_WORDS = headerWords
 export const BATCH_CHAIN_WORDS = chainWords
 export const BATCH_DESC_WORDS = descWords
+/** A chain's byte total in the batch words when it is not a plain in-memory sum (crate/src/engine/batch.rs). */
+export const UNKNOWN_TOTAL = 0xffffffff
 export const STATE_WORDS = stateWords
 
 /**
