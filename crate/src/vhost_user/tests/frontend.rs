@@ -204,17 +204,7 @@ fn full_setup_then_a_chain_through_the_cores_queue() {
 #[test]
 fn a_stop_waits_for_the_devices_in_flight_requests() {
     let h = Harness::start("pending", 1);
-    let (mut fe, features) = negotiate(&h);
-    fe.set_features(features).unwrap();
-    let ram = guest_ram();
-    fe.set_mem_table(&[region_info(&ram, 0), region_info(&ram, 1)])
-        .unwrap();
-    fe.set_vring_num(0, MAX_SIZE).unwrap();
-    fe.set_vring_addr(0, &vring_config(&ram)).unwrap();
-    fe.set_vring_base(0, 5).unwrap();
-    let kick = EventFd::new(0).unwrap();
-    fe.set_vring_kick(0, &kick).unwrap();
-    fe.set_vring_enable(0, true).unwrap();
+    let (fe, _ram, _kick) = running(&h);
     h.owner.with(|b| b.device_mut().hold_stops = true);
     let waiter = std::thread::spawn(move || {
         let base = fe.get_vring_base(0).unwrap();
