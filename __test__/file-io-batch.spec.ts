@@ -10,7 +10,7 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import test from 'ava'
 
-import { ChainBatch, FileIoBatch, GuestMemory, SystemError } from '..'
+import { ChainBatch, FileIoBatch, GuestMemory, type SystemCall, SystemError } from '..'
 import { argRangeError, argTypeError, DATA_BASE, makeRig, MEM_SIZE, vqError } from './helpers/queue-setup'
 import { bytes, tempFile } from './helpers/scratch-fs'
 
@@ -346,4 +346,26 @@ test('the process exiting with a run in flight: no crash', async (t) => {
   const { status, signal, stderr } = await child('exit')
   t.is(signal, null, stderr)
   t.is(status, 0, stderr)
+})
+
+test.serial('without the native exports (off Linux): queueing and run throw a SystemError ENOSYS', (t) => {
+  const { native } = require('../lib/native') as { native: { fileIoBatchNew?: unknown } }
+  const saved = native.fileIoBatchNew
+  delete native.fileIoBatchNew
+  try {
+    const io = new FileIoBatch()
+    const { batch } = blkRig()
+    const enosys = (call: () => unknown, syscall: SystemCall) => {
+      const e = t.throws(call, { instanceOf: SystemError, code: 'ENOSYS', message: /^ENOSYS: .*needs Linux/ })
+      t.is(e?.syscall, syscall)
+    }
+    enosys(() => io.readFromFile(batch, 0, 0, 0), 'preadv')
+    enosys(() => io.writeToFile(batch, 0, 0, 0), 'pwritev')
+    enosys(() => io.datasync(0), 'fdatasync')
+    enosys(() => io.run(() => {}), 'preadv')
+    t.false(io.busy)
+  } finally {
+    if (saved !== undefined) native.fileIoBatchNew = saved
+  }
+  t.is(typeof native.fileIoBatchNew, process.platform === 'linux' ? 'function' : 'undefined')
 })

@@ -163,16 +163,11 @@ export class FileIoBatch {
     if (this.#busy) throw busy('run')
     const h = this.#handle
     if (h === null) throw needsLinux('preadv', 'FileIoBatch (file I/O on the threadpool)')
+    // Nothing changes if the native call throws; its completion comes in a later turn.
+    native.fileIoBatchRun!(h, this.#complete, this, RESOURCE_NAME)
     this.#done = done
     this.#busy = true
     this.#ran = true
-    try {
-      native.fileIoBatchRun!(h, this.#complete, this, RESOURCE_NAME)
-    } catch (e) {
-      this.#busy = false
-      this.#done = null
-      throw e
-    }
   }
 
   /** {@link run} as a Promise of this batch (a convenience: it allocates). */
