@@ -257,17 +257,16 @@ export class FileIoBatch {
     if (this.#busy) throw busy('queue to')
     const h = this.#handle
     if (h === null) throw needsLinux(call, `${call}(2) on the threadpool (FileIoBatch)`)
-    if (this.#ran) {
-      // The native list was emptied when the run completed.
-      this.#count = 0
-      this.#ran = false
-    }
-    if (this.#count >= this.#capacity)
+    // After a run, the native list is empty (emptied when the run completed): the next
+    // operation recorded starts a new list here too (#record), so a refused call keeps the
+    // last run's results.
+    if (!this.#ran && this.#count >= this.#capacity)
       throw outOfRange(`the FileIoBatch holds ${this.#capacity} operations: run() it, or make it larger`)
     return h
   }
 
   #record(k: number, kind: number, fd: number, position: number, n: number): void {
+    this.#ran = false
     const o = this.#ops
     o[OP_SLOTS * k] = kind
     o[OP_SLOTS * k + 1] = fd
