@@ -373,3 +373,23 @@ test.serial('without the native exports (off Linux): queueing and run throw a Sy
   }
   t.is(typeof native.fileIoBatchNew, process.platform === 'linux' ? 'function' : 'undefined')
 })
+
+test('vhost-user memory: accepted, and kept mapped by a run while the frontend replaces its memory table', async (t) => {
+  const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    execFile(
+      process.execPath,
+      ['--expose-gc', '--import', 'tsx', path.join(__dirname, 'fixtures', 'file-io-batch-vhost-user.ts')],
+      { encoding: 'utf8', timeout: 60_000, env: { ...process.env, UV_THREADPOOL_SIZE: '1' } },
+      (error, stdout, stderr) => resolve({ code: error === null ? 0 : (error.code as number), stdout, stderr }),
+    )
+  })
+  t.is(r.code, 0, r.stderr)
+  t.deepEqual(JSON.parse(r.stdout), {
+    before: 1,
+    whileRunning: 2, // the backend's new mapping, and the old one the run keeps
+    untouched: true,
+    result: 4096,
+    data: true,
+    after: 1,
+  })
+})
