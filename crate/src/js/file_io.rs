@@ -84,8 +84,7 @@ pub fn resolve_error(e: FileIoError) -> Error {
         FileIoError::NotInMemory { index, addr, len } => Error::NotInMemory(format!(
             "descriptor {index} from the cursor (0x{addr:x}, {len} bytes) is not in guest memory"
         )),
-        FileIoError::Os(errno) => {
-            Error::range("fd", format!("the system call failed: errno {errno}"))
-        }
+        // Resolution makes no system call: not reached.
+        FileIoError::Os(errno) => Error::Panic(format!("errno {errno} while resolving a span")),
     }
 }
