@@ -55,21 +55,31 @@ function nodeRead(): Promise<number> {
   })
 }
 
+/** JS-thread nanoseconds spent queueing reads and reading their results, per read, of the last batched(). */
+let jsThreadNs = 0
+
 /** OPS reads in runs of `size`, each run queued when the last one called back. */
 function batched(size: number): Promise<number> {
   return new Promise((resolve) => {
     let k = 0
+    let js = 0n
     const t0 = process.hrtime.bigint()
     const next = (): void => {
       if (k >= OPS) {
-        resolve(Number(process.hrtime.bigint() - t0) / OPS)
+        const t = process.hrtime.bigint()
+        jsThreadNs = Number(js) / OPS
+        resolve(Number(t - t0) / OPS)
         return
       }
+      const q0 = process.hrtime.bigint()
       for (let i = 0; i < size; i++, k++) io.readFromFile(batch, i, fd, (k * 4096) % FILE)
       io.run(check)
+      js += process.hrtime.bigint() - q0
     }
     const check = (b: FileIoBatch): void => {
+      const c0 = process.hrtime.bigint()
       for (let i = 0; i < b.length; i++) if (b.result(i) !== 4096) throw new Error('short read')
+      js += process.hrtime.bigint() - c0
       next()
     }
     next()
@@ -110,11 +120,15 @@ async function main(): Promise<void> {
   )
   const names = ['sync readFromFile', 'FileIoBatch x1', 'FileIoBatch x8', 'FileIoBatch x32', 'fs.read (Node) x1']
   const samples: number[][] = names.map(() => [])
+  const js: number[][] = [[], [], []]
   for (let r = 0; r < rounds; r++) {
     samples[0]!.push(sync())
     samples[1]!.push(await batched(1))
+    js[0]!.push(jsThreadNs)
     samples[2]!.push(await batched(8))
+    js[1]!.push(jsThreadNs)
     samples[3]!.push(await batched(32))
+    js[2]!.push(jsThreadNs)
     samples[4]!.push(await nodeRead())
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!
@@ -125,6 +139,11 @@ async function main(): Promise<void> {
       `${n.padEnd(20)} ${m.toFixed(0).padStart(6)} ns/read (median of ${rounds}; x${(m / base).toFixed(2)} sync)`,
     )
   })
+  ;[1, 8, 32].forEach((size, i) =>
+    console.log(
+      `JS thread per read, runs of ${size}: ${median(js[i]!).toFixed(0)} ns (queue + run() + result; the rest is the round trip)`,
+    ),
+  )
   for (const size of [1, 8, 32]) {
     const bytes = await heapPerRun(size, 20000)
     console.log(`heap per run of ${size}: ${bytes.toFixed(1)} B (${(bytes / size).toFixed(2)} B per read)`)
