@@ -56,12 +56,12 @@ const OP_SLOTS = 4
  * @example A virtio-blk device's reads, completed per batch after one threadpool round trip
  * ```ts
  * const io = new FileIoBatch(128)
- * const status = new Uint8Array(1)
  * const n = guard.popChains(batch)
  * for (let i = 0; i < n; i++) io.readFromFile(batch, i, diskFd, sectorOf(batch, i) * 512, 0, batch.writableBytes(i) - 1)
  * io.run(() => {
  *   for (let k = 0; k < io.length; k++) {
- *     // ... io.result(k): the bytes read, or a SystemError thrown; write the status byte, push used
+ *     // io.result(k): the bytes read, or it throws the read's SystemError; then the status
+ *     // byte (batch.write(k, ...): the batch was not popped into meanwhile) and the used entry
  *   }
  * })
  * ```
