@@ -17,6 +17,7 @@ export const {
   Writer,
   ChainBatch,
   UsedBatch,
+  FileIoBatch,
   VirtioQueueError,
   SystemError,
   PAGE_SIZE,

@@ -150,17 +150,39 @@ export function batchFileIo(
   length: number,
   toFile: boolean,
 ): number {
+  const c = batchFileSpan(cursors, mem, words, base, i, skip, length, toFile)
+  return fileTransfer(c, fd, position, c.total - skip, toFile)
+}
+
+/**
+ * The scratch cursor aimed at the `length` bytes (-1: all from `skip` on) from byte `skip`
+ * of chain `i`'s writable (`toFile` false) or readable buffers, its budget (`total`) cut to
+ * them: the span of a file transfer, for fileTransfer now or a FileIoBatch later.
+ * @throws RangeError `ERR_OUT_OF_RANGE` if `length` is more than the bytes from `skip` on,
+ *   and aim()'s errors.
+ */
+export function batchFileSpan(
+  cursors: BatchCursors,
+  mem: GuestMemory,
+  words: Uint32Array,
+  base: number,
+  i: number,
+  skip: number,
+  length: number,
+  toFile: boolean,
+): Cursor {
   // The pop marks a direction with a buffer outside guest memory (UNKNOWN_TOTAL): only then
   // are its buffers checked here, so such a chain is InvalidChain as for readInto/write and
   // a Reader/Writer, not served in part where the native side finds the bytes it moves in
   // memory. A caller's lie in the record can only add this check; the native side checks
   // every byte it moves either way.
   const check = words[BATCH_HEADER_WORDS + BATCH_CHAIN_WORDS * i + (toFile ? 4 : 5)] === UNKNOWN_TOTAL
-  const c = aim(cursors, mem, words, base, i, toFile ? 0 : VRING_DESC_F_WRITE, skip, check)
+  const c = aim(cursors, mem, words, base, i, toFile ? 0 : VRING_DESC_F_WRITE, skip, check) as Aimable
   const left = c.total - skip
   const n = length < 0 ? left : length
   if (n > left) throw pastEnd(toFile ? 'read' : 'write', n, left)
-  return fileTransfer(c, fd, position, n, toFile)
+  c.total = skip + n
+  return c
 }
 
 function notInMemory(words: Uint32Array, o: number, begin: number, i: number): VirtioQueueError {

@@ -2,7 +2,8 @@
 // into a ChainBatch's typed array, read here through its accessors and I/O members (their
 // I/O in batch-io.ts); the used side, UsedBatch, is in used-batch.ts.
 import { toCount, u64Number } from './address'
-import { type BatchCursors, batchFileIo, batchReadInto, batchWrite } from './batch-io'
+import { type BatchCursors, batchFileIo, batchFileSpan, batchReadInto, batchWrite } from './batch-io'
+import type { Cursor } from './cursor'
 import { VRING_DESC_F_WRITE } from './descriptor'
 import { rangeError, typeError } from './errors'
 import type { GuestMemory } from './memory'
@@ -288,6 +289,22 @@ export class ChainBatch {
     const s = toCount(skip, 'skip')
     const n = length === undefined ? -1 : toCount(length, 'length')
     return batchFileIo(this.#cursors, mem, this.#words, this.#base, i, fd, toCount(position, 'position'), s, n, true)
+  }
+
+  /**
+   * @internal The span of readFromFile (`toFile` false) or writeToFile on chain `i` of
+   * `batch`, checked as they check it, for a {@link FileIoBatch}: a scratch cursor of the
+   * batch over its words and memory, its budget cut to the bytes to move (`total - consumed`).
+   * The caller uses it before any other call on the batch.
+   */
+  static fileSpan(batch: unknown, i: number, skip: number, length: number | undefined, toFile: boolean): Cursor {
+    if (!(typeof batch === 'object' && batch !== null && #words in batch))
+      throw typeError('batch', 'a ChainBatch', batch)
+    const b = batch as ChainBatch
+    const mem = b.#chainMemory(i)
+    const s = toCount(skip, 'skip')
+    const n = length === undefined ? -1 : toCount(length, 'length')
+    return batchFileSpan(b.#cursors, mem, b.#words, b.#base, i, s, n, toFile)
   }
 
   /** The memory of chain `i` of the last pop, after checking `i` (as the accessors do). */

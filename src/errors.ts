@@ -47,6 +47,14 @@ export type VirtioQueueErrorCode =
   | 'QueueLocked'
   /** A QueueState object that cannot be decoded. */
   | 'InvalidState'
+  /** A {@link FileIoBatch} was used (queued to, run, read or cleared) while it runs. */
+  | 'Busy'
+  /**
+   * A {@link FileIoBatch} operation on guest memory over an ArrayBuffer, which could be
+   * detached and freed while the threadpool uses it: use memory over SharedArrayBuffers or
+   * vhost-user memory, or the synchronous ChainBatch.readFromFile/writeToFile.
+   */
+  | 'DetachableMemory'
   /** A Rust panic caught at the Node-API boundary (a bug: please report it). */
   | 'Panic'
   /** A Node-API call failed. */
@@ -86,7 +94,7 @@ export type VirtioQueueErrorCode =
 export type SystemErrorCode = `E${string}`
 
 /** The system calls a {@link SystemError} reports. */
-export type SystemCall = 'preadv' | 'pwritev' | 'fallocate' | 'pwrite'
+export type SystemCall = 'preadv' | 'pwritev' | 'fdatasync' | 'fallocate' | 'pwrite'
 
 /**
  * An error from the queue, the crate or guest memory. `code` names the virtio-queue error
@@ -155,7 +163,7 @@ class GuestAddressError extends RangeError {
  * number (`-9` for `EBADF` on Linux, as `fs.readSync(999)` reports it), `syscall` the call,
  * and the message names the errno, the operation, the fd and the range. Thrown by
  * {@link Writer.readFromFile}, {@link Reader.writeToFile}, {@link ChainBatch.readFromFile},
- * {@link ChainBatch.writeToFile} and `virtio-queue/file`.
+ * {@link ChainBatch.writeToFile}, {@link FileIoBatch.result} and `virtio-queue/file`.
  *
  * Linux gives `EOPNOTSUPP` and `ENOTSUP` one number (95), which libuv names `ENOTSUP`
  * ("operation not supported on socket"); for a file it is the file system that cannot do

@@ -23,6 +23,7 @@ export { Descriptor, VRING_DESC_F_NEXT, VRING_DESC_F_WRITE, VRING_DESC_F_INDIREC
 export { Reader, Writer } from './io'
 export { ChainBatch } from './batch'
 export { UsedBatch } from './used-batch'
+export { FileIoBatch } from './file-io-batch'
 export type { QueueState } from './state'
 export { SystemError, VirtioQueueError } from './errors'
 export type { SystemCall, SystemErrorCode, VirtioQueueErrorCode } from './errors'

@@ -10,6 +10,7 @@ export type Handle<Kind extends string> = { readonly [handleBrand]: Kind }
 export type MemoryHandle = Handle<'memory'>
 export type VhostUserHandle = Handle<'vhost-user backend'>
 export type NotifierHandle = Handle<'vring notifier'>
+export type FileIoBatchHandle = Handle<'file I/O batch'>
 /** Keeps a native queue alive; its slot is freed when this is collected (crate/src/engine/slots.rs). */
 export type QueueAnchor = Handle<'queue anchor'>
 /** A queue's number in its thread's queue table: what every queue function takes. */
@@ -65,6 +66,25 @@ export interface NativeBinding {
    * `-errno` when the system call failed before moving any. Linux only.
    */
   chainFileIo?(memory: MemoryHandle, words: Uint32Array, fd: number, position: number, span?: Uint32Array): number
+  /**
+   * Linux only: a FileIoBatch's native list (crate/src/js/file_io_batch.rs); `results` (at
+   * least `capacity` numbers) receives each operation's bytes moved or `-errno` at the end
+   * of each run.
+   */
+  fileIoBatchNew?(capacity: number, results: Float64Array): FileIoBatchHandle
+  /** Queues chainFileIo's transfer (same span rules); returns its index. */
+  fileIoBatchQueue?(
+    batch: FileIoBatchHandle,
+    memory: MemoryHandle,
+    words: Uint32Array,
+    fd: number,
+    position: number,
+    span?: Uint32Array,
+  ): number
+  fileIoBatchDatasync?(batch: FileIoBatchHandle, fd: number): number
+  fileIoBatchClear?(batch: FileIoBatchHandle): void
+  /** Runs the list on the threadpool, then writes the results and calls `complete()`; `name` is the async resource's type. */
+  fileIoBatchRun?(batch: FileIoBatchHandle, complete: () => void, resource: object, name: string): void
   /** Linux only: a vhost-user backend listening on `path` (crate/src/js/vhost_user). */
   vhostUserStart?(
     path: string,

@@ -34,9 +34,13 @@ export type M9 = Assert<Equal<Undeclared<impl.ChainBatch, api.ChainBatch, 'grow'
 export type M10 = Assert<Equal<Undeclared<impl.UsedBatch, api.UsedBatch>, never>>
 export type M11 = Assert<Equal<Undeclared<impl.VirtioQueueError, api.VirtioQueueError>, never>>
 export type M12 = Assert<Equal<Undeclared<impl.SystemError, api.SystemError>, never>>
+export type M13 = Assert<Equal<Undeclared<impl.FileIoBatch, api.FileIoBatch>, never>>
 // Static members of the classes with public statics.
 export type S1 = Assert<
-  Equal<Undeclared<typeof impl.ChainBatch, typeof api.ChainBatch, 'prototype' | 'wordsOf' | 'popFrom'>, never>
+  Equal<
+    Undeclared<typeof impl.ChainBatch, typeof api.ChainBatch, 'prototype' | 'wordsOf' | 'popFrom' | 'fileSpan'>,
+    never
+  >
 >
 // `fromNative` is the vhost-user backend's (memory a frontend shared): stripped.
 export type S2 = Assert<
@@ -55,7 +59,7 @@ export type I4 = Assert<Stripped<impl.Reader, api.Reader, CursorInternals>>
 export type I5 = Assert<Stripped<impl.Writer, api.Writer, CursorInternals>>
 export type I6 = Assert<Stripped<impl.ChainBatch, api.ChainBatch, 'grow'>>
 export type I7 = Assert<Stripped<typeof impl.UsedBatch, typeof api.UsedBatch, 'take' | 'is'>>
-export type I8 = Assert<Stripped<typeof impl.ChainBatch, typeof api.ChainBatch, 'wordsOf' | 'popFrom'>>
+export type I8 = Assert<Stripped<typeof impl.ChainBatch, typeof api.ChainBatch, 'wordsOf' | 'popFrom' | 'fileSpan'>>
 // Objects the package hands out cannot be constructed by users.
 export type C1 = Assert<NotConstructible<typeof api.GuestMemory>>
 export type C2 = Assert<NotConstructible<typeof api.QueueGuard>>

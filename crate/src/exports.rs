@@ -57,13 +57,19 @@ const VHOST_USER_FUNCTIONS: &[(&str, Body)] = &[
 const VHOST_USER_FUNCTIONS: &[(&str, Body)] = &[];
 
 /// System calls on files: fallocate(2) (`virtio-queue/file`) and preadv/pwritev
-/// on guest memory (`Writer.readFromFile`, `Reader.writeToFile`). Linux only:
+/// on guest memory (`Writer.readFromFile`, `Reader.writeToFile`, and queued for
+/// the threadpool by `FileIoBatch`). Linux only:
 /// elsewhere the TypeScript layer finds them missing and throws a `SystemError`
 /// with code `ENOSYS`.
 #[cfg(target_os = "linux")]
 const FILE_FUNCTIONS: &[(&str, Body)] = &[
     ("fileFallocate", crate::js::file::fallocate),
     ("chainFileIo", crate::js::file_io::chain_file_io),
+    ("fileIoBatchNew", crate::js::file_io_batch::new),
+    ("fileIoBatchQueue", crate::js::file_io_batch::queue),
+    ("fileIoBatchDatasync", crate::js::file_io_batch::datasync),
+    ("fileIoBatchClear", crate::js::file_io_batch::clear),
+    ("fileIoBatchRun", crate::js::file_io_batch::run),
 ];
 #[cfg(not(target_os = "linux"))]
 const FILE_FUNCTIONS: &[(&str, Body)] = &[];

@@ -29,6 +29,11 @@ pub enum Error {
     /// A buffer backing guest memory no longer holds its region: detached
     /// (transferred), or resized below it, after it was mapped.
     Detached { region: usize },
+    /// An object was used while it runs an operation on another thread.
+    Busy(&'static str),
+    /// Guest memory region `region` is over an ArrayBuffer, which can be detached
+    /// (and its memory freed elsewhere) while another thread uses it.
+    DetachableMemory { region: usize },
     /// A Rust panic, caught at the Node-API boundary.
     Panic(String),
     /// A Node-API call failed with this status; usually a JavaScript exception is already pending.
@@ -57,6 +62,8 @@ impl Error {
             Error::NotInMemory(_) => "InvalidChain",
             Error::InvalidRegion(_) => "InvalidRegion",
             Error::Detached { .. } => "DetachedBuffer",
+            Error::Busy(_) => "Busy",
+            Error::DetachableMemory { .. } => "DetachableMemory",
             Error::Panic(_) => "Panic",
             Error::NodeApi(_) => "NodeApi",
             Error::VhostUser { code, .. } => code,
@@ -111,6 +118,15 @@ impl fmt::Display for Error {
                 f,
                 "the ArrayBuffer backing guest memory region {region} was detached (transferred) \
                  or resized below the region; the memory is no longer usable"
+            ),
+            Error::Busy(what) => write!(f, "{what}"),
+            Error::DetachableMemory { region } => write!(
+                f,
+                "guest memory region {region} is over an ArrayBuffer, which can be detached \
+                 (transferred, and its memory freed elsewhere) while the threadpool uses it: \
+                 FileIoBatch needs memory that cannot go away under it. Use GuestMemory.fromBuffers \
+                 over SharedArrayBuffers, or vhost-user memory; or the synchronous \
+                 ChainBatch.readFromFile/writeToFile"
             ),
             Error::Panic(msg) => write!(
                 f,

@@ -9,6 +9,9 @@
 //! any byte moves. All the iovecs are built before the first system call, so
 //! nothing the call writes (the words could be guest memory) is read after it.
 //! Linux only (elsewhere the addon has no `chainFileIo`).
+//!
+//! `resolve_span` and `transfer_resolved` split the same work in two, for a
+//! transfer resolved now and run later on another thread (`file_io_list`).
 
 use vm_memory::{GuestAddress, GuestMemory, GuestMemoryRegion};
 
@@ -50,8 +53,9 @@ pub enum FileIoError {
     Os(i32),
 }
 
-/// One piece of guest memory, laid out as the kernel's `struct iovec`.
-#[derive(Clone, Copy)]
+/// One piece of guest memory, laid out as the kernel's `struct iovec`. Only
+/// this module makes them, from ranges `GuestMem` resolved.
+#[derive(Clone, Copy, Debug)]
 #[repr(C)]
 pub struct Piece {
     base: *mut u8,
@@ -66,6 +70,24 @@ struct Pieces {
     inline: [Piece; INLINE_PIECES],
     count: usize,
     spill: Vec<Piece>,
+}
+
+/// Where resolved pieces go.
+trait Sink {
+    fn push(&mut self, p: Piece);
+}
+
+impl Sink for Vec<Piece> {
+    fn push(&mut self, p: Piece) {
+        Vec::push(self, p)
+    }
+}
+
+impl Sink for Pieces {
+    #[inline]
+    fn push(&mut self, p: Piece) {
+        Pieces::push(self, p)
+    }
 }
 
 impl Pieces {
@@ -103,7 +125,7 @@ impl Pieces {
 }
 
 /// Resolves `[addr, addr + len)` into host pieces (adjacent regions may hold it).
-fn resolve(mem: &GuestMem, addr: u64, len: u64, out: &mut Pieces) -> bool {
+fn resolve(mem: &GuestMem, addr: u64, len: u64, out: &mut impl Sink) -> bool {
     let mut done = 0u64;
     while done < len {
         let Some(a) = addr.checked_add(done) else {
@@ -125,7 +147,12 @@ fn resolve(mem: &GuestMem, addr: u64, len: u64, out: &mut Pieces) -> bool {
 }
 
 /// The host pieces of `span` over `words`, all in guest memory.
-fn pieces(mem: &GuestMem, words: &[u32], span: Span, out: &mut Pieces) -> Result<(), FileIoError> {
+fn pieces(
+    mem: &GuestMem,
+    words: &[u32],
+    span: Span,
+    out: &mut impl Sink,
+) -> Result<(), FileIoError> {
     if span.end > words.len() || span.at > span.end || (span.end - span.at) % DESC_WORDS != 0 {
         return Err(FileIoError::BadSpan(
             "the cursor is not within the descriptor words",
@@ -182,6 +209,35 @@ pub fn transfer(
     let mut out = Pieces::new();
     pieces(mem, words, span, &mut out)?;
     sys::transfer(out.as_mut_slice(), fd, position, direction)
+}
+
+/// Appends the host pieces of `span` over `words` to `out`, every one checked
+/// against `mem` (on failure, `out` may hold some of them: the caller drops
+/// them). They stay valid while `mem`'s regions stay mapped: see
+/// `transfer_resolved`.
+pub fn resolve_span(
+    mem: &GuestMem,
+    words: &[u32],
+    span: Span,
+    out: &mut Vec<Piece>,
+) -> Result<(), FileIoError> {
+    pieces(mem, words, span, out)
+}
+
+/// `transfer` over pieces `resolve_span` made earlier (the pieces are used
+/// up: trimmed as the calls move bytes).
+///
+/// # Safety
+/// The guest memory the pieces were resolved against must still be mapped:
+/// its `GuestMem` (and whatever keeps its regions' backing stores alive)
+/// must live until this returns.
+pub unsafe fn transfer_resolved(
+    pieces: &mut [Piece],
+    fd: i32,
+    position: u64,
+    direction: Direction,
+) -> Result<u64, FileIoError> {
+    sys::transfer(pieces, fd, position, direction)
 }
 
 mod sys {

@@ -7,6 +7,8 @@ pub mod call_area;
 pub mod file;
 #[cfg(target_os = "linux")]
 pub mod file_io;
+#[cfg(target_os = "linux")]
+pub mod file_io_batch;
 pub mod memory;
 pub mod queue;
 pub mod state;

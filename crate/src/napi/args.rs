@@ -28,6 +28,7 @@ pub fn uint_value(d: f64, name: &'static str, max: u64) -> Result<u64> {
 pub enum TypedArrayKind {
     Uint8,
     Uint32,
+    Float64,
 }
 
 impl TypedArrayKind {
@@ -35,6 +36,7 @@ impl TypedArrayKind {
         match self {
             TypedArrayKind::Uint8 => NAPI_UINT8_ARRAY,
             TypedArrayKind::Uint32 => NAPI_UINT32_ARRAY,
+            TypedArrayKind::Float64 => NAPI_FLOAT64_ARRAY,
         }
     }
 
@@ -42,6 +44,7 @@ impl TypedArrayKind {
         match self {
             TypedArrayKind::Uint8 => 1,
             TypedArrayKind::Uint32 => 4,
+            TypedArrayKind::Float64 => 8,
         }
     }
 
@@ -49,6 +52,7 @@ impl TypedArrayKind {
         match self {
             TypedArrayKind::Uint8 => "a Uint8Array",
             TypedArrayKind::Uint32 => "a Uint32Array",
+            TypedArrayKind::Float64 => "a Float64Array",
         }
     }
 }

@@ -100,6 +100,42 @@ impl Env {
         }
     }
 
+    /// Calls `func(...args)` with `this` = the global object, from a callback
+    /// Node already runs in a callback scope (an async work's completion): an
+    /// exception it throws is taken and returned. Fails (`Status`) when the
+    /// environment can no longer run JavaScript (it is being torn down).
+    pub fn call_function(self, func: Value, args: &[Value]) -> Result<Called> {
+        let recv = self.global()?;
+        let mut result = null_mut();
+        // SAFETY: values of this environment; `Value` is a transparent `napi_value`,
+        // so `args` is an array of `args.len()` handles.
+        let status = unsafe {
+            napi_call_function(
+                self.raw(),
+                recv.0,
+                func.0,
+                args.len(),
+                args.as_ptr() as *const napi_value,
+                &mut result,
+            )
+        };
+        if status == NAPI_OK {
+            return Ok(Called::Returned(Value(result)));
+        }
+        match self.take_exception()? {
+            Some(e) => Ok(Called::Threw(e)),
+            None => Err(super::error::Error::Status(status)),
+        }
+    }
+
+    /// Reports `error` as uncaught (process `'uncaughtException'`, as for an
+    /// exception thrown by any I/O callback): for an exception taken from a
+    /// callback no JavaScript frame can catch.
+    pub fn fatal_exception(self, error: Value) -> Result<()> {
+        // SAFETY: a value of this environment.
+        check(unsafe { napi_fatal_exception(self.raw(), error.0) })
+    }
+
     /// The pending exception, cleared; `None` when there is none.
     pub fn take_exception(self) -> Result<Option<Value>> {
         if !self.is_exception_pending() {

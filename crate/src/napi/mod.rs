@@ -14,7 +14,8 @@
 //!   async contexts, `napi_make_callback`, exceptions taken);
 //! - `cleanup`: asynchronous environment-teardown hooks;
 //! - `uv`: libuv async and poll handles on the environment's loop;
-//! - `work`: tasks on libuv's threadpool (async work) that settle a Promise;
+//! - `work`: tasks on libuv's threadpool (async work) that settle a Promise,
+//!   or complete as their implementer likes (`Work`);
 //! - `error`: the layer's own errors.
 //!
 //! Raw `napi_env` and `napi_value` handles never leave the layer except
@@ -44,4 +45,4 @@ pub use reference::{Ref, WeakRef};
 pub use sys::{napi_env, napi_type_tag as TypeTag, napi_value};
 pub use trampoline::{register, Body, Ctx, Throw};
 pub use uv::{AsyncHandle, Loop, PollHandle, Waker};
-pub use work::{Settled, Task};
+pub use work::{Settled, Task, Work};

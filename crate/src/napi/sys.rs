@@ -88,6 +88,7 @@ pub const NAPI_BIGINT: napi_valuetype = 9;
 
 pub const NAPI_UINT8_ARRAY: napi_typedarray_type = 1;
 pub const NAPI_UINT32_ARRAY: napi_typedarray_type = 6;
+pub const NAPI_FLOAT64_ARRAY: napi_typedarray_type = 8;
 
 pub type napi_callback =
     Option<unsafe extern "C" fn(env: napi_env, info: napi_callback_info) -> napi_value>;
@@ -319,6 +320,15 @@ unsafe extern "C" {
         result: *mut napi_async_work,
     ) -> napi_status;
     pub fn napi_delete_async_work(env: napi_env, work: napi_async_work) -> napi_status;
+    pub fn napi_call_function(
+        env: napi_env,
+        recv: napi_value,
+        func: napi_value,
+        argc: usize,
+        argv: *const napi_value,
+        result: *mut napi_value,
+    ) -> napi_status;
+    pub fn napi_fatal_exception(env: napi_env, err: napi_value) -> napi_status;
     pub fn napi_queue_async_work(env: napi_env, work: napi_async_work) -> napi_status;
     pub fn napi_create_promise(
         env: napi_env,
