@@ -112,39 +112,44 @@ test('in order within a run: a write, then a read of the same range sees the new
   t.deepEqual(memory.read(DATA_BASE + 0x400, 9), out.subarray(8, 17))
 })
 
-test('each outcome is its own: failures as SystemErrors (EBADF, ESPIPE, EINVAL), the next operation still runs', async (t) => {
-  const { batch } = blkRig()
-  const fd = tempFile(t, bytes(64))
-  const [rd, wr] = pipe()
-  t.teardown(() => {
-    fs.closeSync(rd)
-    fs.closeSync(wr)
-  })
-  // Closed last, so that nothing opened meanwhile reuses the number.
-  const closed = fs.openSync(__filename, 'r')
-  fs.closeSync(closed)
-  const io = new FileIoBatch()
-  io.readFromFile(batch, 0, closed, 0)
-  io.readFromFile(batch, 0, fd, 0, 0, 4)
-  io.writeToFile(batch, 0, wr, 8, 16)
-  io.datasync(rd)
-  io.datasync(closed)
-  await run(io)
-  const ebadf = t.throws(
-    () => io.result(0),
-    vqError('EBADF', /^EBADF: bad file descriptor, preadv of 17 bytes at offset 0 of fd \d+$/),
-  ) as SystemError
-  t.true(ebadf instanceof SystemError)
-  t.is(ebadf.errno, -os.constants.errno.EBADF)
-  t.is(ebadf.syscall, 'preadv')
-  t.is(io.result(1), 4, 'the operation after a failed one ran')
-  const espipe = t.throws(() => io.result(2), vqError('ESPIPE', /pwritev of 20 bytes at offset 8/)) as SystemError
-  t.is(espipe.syscall, 'pwritev')
-  t.is(espipe.errno, -os.constants.errno.ESPIPE)
-  const einval = t.throws(() => io.result(3), vqError('EINVAL', /^EINVAL: .*, fdatasync of fd \d+$/)) as SystemError
-  t.is(einval.syscall, 'fdatasync')
-  t.is((t.throws(() => io.result(4), vqError('EBADF')) as SystemError).syscall, 'fdatasync')
-})
+// Serial: a test running beside it could open a file between the close below and the run,
+// and be given the closed number.
+test.serial(
+  'each outcome is its own: failures as SystemErrors (EBADF, ESPIPE, EINVAL), the next operation still runs',
+  async (t) => {
+    const { batch } = blkRig()
+    const fd = tempFile(t, bytes(64))
+    const [rd, wr] = pipe()
+    t.teardown(() => {
+      fs.closeSync(rd)
+      fs.closeSync(wr)
+    })
+    // Closed last, so that nothing opened meanwhile reuses the number.
+    const closed = fs.openSync(__filename, 'r')
+    fs.closeSync(closed)
+    const io = new FileIoBatch()
+    io.readFromFile(batch, 0, closed, 0)
+    io.readFromFile(batch, 0, fd, 0, 0, 4)
+    io.writeToFile(batch, 0, wr, 8, 16)
+    io.datasync(rd)
+    io.datasync(closed)
+    await run(io)
+    const ebadf = t.throws(
+      () => io.result(0),
+      vqError('EBADF', /^EBADF: bad file descriptor, preadv of 17 bytes at offset 0 of fd \d+$/),
+    ) as SystemError
+    t.true(ebadf instanceof SystemError)
+    t.is(ebadf.errno, -os.constants.errno.EBADF)
+    t.is(ebadf.syscall, 'preadv')
+    t.is(io.result(1), 4, 'the operation after a failed one ran')
+    const espipe = t.throws(() => io.result(2), vqError('ESPIPE', /pwritev of 20 bytes at offset 8/)) as SystemError
+    t.is(espipe.syscall, 'pwritev')
+    t.is(espipe.errno, -os.constants.errno.ESPIPE)
+    const einval = t.throws(() => io.result(3), vqError('EINVAL', /^EINVAL: .*, fdatasync of fd \d+$/)) as SystemError
+    t.is(einval.syscall, 'fdatasync')
+    t.is((t.throws(() => io.result(4), vqError('EBADF')) as SystemError).syscall, 'fdatasync')
+  },
+)
 
 test('an empty run still goes through the threadpool and calls back; the next queueing call starts a new list', async (t) => {
   const { batch } = blkRig()
