@@ -37,12 +37,15 @@ test('command line: defaults, every option, and UsageErrors naming the option', 
     queues: 1,
     serial: 'virtio-queue-blk',
     heapStats: null,
+    io: 'auto',
   })
   t.like(
     parseVhostUserOptions(['--socket=s', '--disk=d', '--read-only', '--queues', '4', '--serial', 'abc', '--size', '8']),
     { readOnly: true, queues: 4, serial: 'abc', createBytes: 8 * MiB },
   )
   t.is(parseVhostUserOptions(['--socket', 's', '--disk', 'd', '--heap-stats', '0.5']).heapStats, 0.5)
+  for (const io of ['sync', 'threads', 'auto'] as const)
+    t.is(parseVhostUserOptions(['--socket=s', '--disk=d', '--io', io]).io, io)
   t.true(parseVhostUserOptions(['-h']).help)
   const bad: Array<[string[], RegExp]> = [
     [['--disk', 'd'], /--socket/],
@@ -55,6 +58,7 @@ test('command line: defaults, every option, and UsageErrors naming the option', 
     [['--socket', 's', '--disk', 'd', '--bogus'], /bogus/],
     [['--socket', 's', '--disk', 'd', '--heap-stats', '0'], /--heap-stats/],
     [['--socket', 's', '--disk', 'd', '--heap-stats', '1s'], /--heap-stats/],
+    [['--socket', 's', '--disk', 'd', '--io', 'async'], /--io: expected sync, threads, auto/],
   ]
   for (const [argv, re] of bad) t.throws(() => parseVhostUserOptions(argv), { code: 'USAGE', message: re })
 })

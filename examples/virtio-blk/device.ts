@@ -9,11 +9,24 @@
 // Chains are served on the batch path (popChains into a ChainBatch, addUsedBatch), so a
 // request makes no object: no DescriptorChain, Reader or Writer. Data moves with zero
 // copies: one preadv/pwritev between the disk image and the chain's buffers in guest
-// memory (ChainBatch.readFromFile / writeToFile).
+// memory, on the event loop as each chain is popped (ChainBatch.readFromFile /
+// writeToFile) or, for a pop sent to libuv's threadpool (`io`, io-mode.ts), queued on a
+// FileIoBatch whose completion answers the pop's requests together.
 //
 // In your project, import from 'virtio-queue' instead of '../..'.
-import { CHAIN_STOP_REASONS, ChainBatch, type Queue, type QueueGuard, UsedBatch, VirtioQueueError } from '../..'
+import {
+  CHAIN_STOP_REASONS,
+  ChainBatch,
+  FileIoBatch,
+  type GuestMemory,
+  type Queue,
+  type QueueGuard,
+  SystemError,
+  UsedBatch,
+  VirtioQueueError,
+} from '../..'
 
+import { AutoIo, type BlkIoMode } from './io-mode'
 import { BlkModel, type BlkModelOptions } from './model'
 import * as protocol from './protocol'
 import * as requests from './requests'
@@ -24,6 +37,7 @@ import type { BlkDeviceStats, Completion } from './requests'
 const { VIRTIO_BLK_S_IOERR, VIRTIO_BLK_S_OK } = protocol
 const { emptyStats, serveRequest } = requests
 
+export type { BlkIoMode } from './io-mode'
 export type { BlkDeviceStats } from './requests'
 
 /** Chains per pop: a pass over a ring of up to 128 requests in one native call. */
@@ -38,6 +52,21 @@ export type BlkDeviceOptions = (
 ) & {
   /** Interrupts the driver (in a VMM: write the queue's irqfd). Called when the queue needs a notification. */
   signalUsedQueue?: (() => void) | undefined
+  /**
+   * Where file I/O runs (default `sync`; see io-mode.ts). `threads` and `auto` need a
+   * backend with an `fd` and guest memory JavaScript cannot detach (vhost-user memory,
+   * SharedArrayBuffers: what FileIoBatch accepts); otherwise the queue is `sync` from its
+   * first pop that would have gone to the threadpool.
+   */
+  io?: BlkIoMode | undefined
+  /** Called when a FileIoBatch of this queue has completed and none is running. */
+  onIdle?: (() => void) | undefined
+  /**
+   * The queue to serve now, when it can change under a running FileIoBatch (a vhost-user
+   * ring moves to a new Queue, with the same state, when the memory table changes): its
+   * requests are answered on the queue this returns then.
+   */
+  currentQueue?: (() => Queue) | undefined
 }
 
 /** One request queue of a virtio-blk device: serves its chains when kicked. */
@@ -55,19 +84,42 @@ export class BlkDevice {
    */
   needsReset: Error | null = null
   readonly #signal: () => void
+  readonly #onIdle: () => void
+  readonly #currentQueue: (() => Queue) | null
   /** What serveRequest() fills for each request (one object, reused). */
-  readonly #completion: Completion = { status: VIRTIO_BLK_S_OK, dataWritten: 0 }
+  readonly #completion: Completion = { status: VIRTIO_BLK_S_OK, dataWritten: 0, op: -1, expect: 0 }
   /** The chains of each pop and their used entries (reused: nothing is allocated per request). */
   readonly #batch = new ChainBatch(BATCH_CHAINS)
   readonly #used = new UsedBatch(BATCH_CHAINS)
   /** The guard of #guardQueue, kept between kicks and relocked (the queue changes when a vhost-user memory table does). */
   #guard: QueueGuard | null = null
   #guardQueue: Queue | null = null
+  #io: BlkIoMode
+  /** What `auto` has seen, and its choice. */
+  readonly #auto = new AutoIo()
+  /** The threadpool batch and, per chain of the pop it runs, what completing it takes. */
+  #job: FileIoBatch | null = null
+  #running = false
+  #stopped = false
+  /** The guest memory FileIoBatch was found to accept. */
+  #memoryChecked: GuestMemory | null = null
+  #pending = 0
+  readonly #heads = new Uint16Array(BATCH_CHAINS)
+  readonly #statusAddr = new Float64Array(BATCH_CHAINS)
+  readonly #status = new Uint8Array(BATCH_CHAINS)
+  readonly #written = new Float64Array(BATCH_CHAINS)
+  readonly #op = new Int32Array(BATCH_CHAINS)
+  readonly #expect = new Float64Array(BATCH_CHAINS)
+  /** The FileIoBatch callback, made once. */
+  readonly #whenDone = (): void => this.#complete()
 
   constructor(queue: Queue, options: BlkDeviceOptions) {
     this.queue = queue
     this.model = 'model' in options ? options.model : new BlkModel(options)
     this.#signal = options.signalUsedQueue ?? (() => {})
+    this.#onIdle = options.onIdle ?? (() => {})
+    this.#io = options.io ?? 'sync'
+    this.#currentQueue = options.currentQueue ?? null
   }
 
   /** The storage (the model's). */
@@ -75,17 +127,37 @@ export class BlkDevice {
     return this.model.backend
   }
 
+  /** Where file I/O runs now: `sync` once a `threads` or `auto` queue had to fall back. */
+  get ioMode(): BlkIoMode {
+    return this.#io
+  }
+
+  /** True while a FileIoBatch of this queue runs (its requests are popped, not yet used). */
+  get busy(): boolean {
+    return this.#running
+  }
+
+  /**
+   * Stops serving: no pop after this (a running FileIoBatch still answers its requests and
+   * puts them in the used ring). For a ring the frontend stops, or leaves.
+   */
+  stop(): void {
+    this.#stopped = true
+  }
+
   /**
    * Handles a kick: completes every available request, interrupting the driver after each
-   * pass over the ring if it asked for it. Returns the number of chains completed.
+   * pass over the ring if it asked for it. Returns the number of chains completed now (a
+   * pop sent to the threadpool completes later; while it runs, kicks do nothing: its
+   * completion looks at the ring again).
    */
   processQueue(): number {
-    if (this.needsReset) return 0
+    if (this.needsReset || this.#running || this.#stopped) return 0
     // try/finally rather than `using`: tsx lowers `using` to helpers that allocate a
     // disposal stack and closures on every kick.
     const guard = this.#lock()
     try {
-      return this.#serve(guard)
+      return this.#serve(guard, 0, false)
     } finally {
       guard.release()
     }
@@ -99,9 +171,13 @@ export class BlkDevice {
     return this.#guard
   }
 
-  #serve(guard: QueueGuard): number {
-    let completed = 0
+  /**
+   * Serves the ring; `completed` chains were used before (the driver not yet interrupted for
+   * them), by a FileIoBatch that just returned if `afterBatch`.
+   */
+  #serve(guard: QueueGuard, completed: number, afterBatch: boolean): number {
     let interrupted = 0 // `completed` when the driver was last interrupted (or told not to be)
+    let round = 0
     try {
       do {
         // No kicks while we are busy anyway (a no-op with event idx, where
@@ -114,6 +190,16 @@ export class BlkDevice {
         let n: number
         do {
           n = guard.popChains(batch)
+          if (afterBatch) {
+            afterBatch = false
+            this.#auto.afterBatch(n)
+          }
+          if (n > 0 && this.#threads(n, round) && this.#submit(guard, batch, n)) {
+            // Kicks stay off while it runs: its completion pops again.
+            if (completed > interrupted) this.#interrupt(guard)
+            if (completed > 0) this.stats.wakeups++
+            return completed
+          }
           for (let i = 0; i < n; i++) used.push(batch.head(i), this.handleRequest(guard, batch, i))
           // One native call publishes the pop's used entries.
           guard.addUsedBatch(used)
@@ -128,7 +214,8 @@ export class BlkDevice {
         }
         // Re-arm kicks; true means the driver added chains after the last pop looked,
         // which it may not kick for: go round again instead of missing them.
-      } while (guard.enableNotification())
+        round++
+      } while (!this.#stopped && guard.enableNotification())
     } catch (e) {
       if (!(e instanceof VirtioQueueError)) throw e
       this.needsReset = e // InvalidAvailRingIndex, GuestMemory: the queue is unusable
@@ -136,6 +223,12 @@ export class BlkDevice {
     }
     if (completed > 0) this.stats.wakeups++
     return completed
+  }
+
+  /** Whether a pop of `n` requests (in round `round` of a pass) goes to the threadpool. */
+  #threads(n: number, round: number): boolean {
+    const io = this.#io
+    return io === 'auto' ? this.#auto.threads(n, round) : io === 'threads'
   }
 
   /** Interrupts the driver if it asked (event idx: its used_event; without, always). */
@@ -155,33 +248,162 @@ export class BlkDevice {
    * the chain.
    */
   handleRequest(guard: QueueGuard, batch: ChainBatch, i: number): number {
-    this.stats.requests++
-    // The status byte is the chain's last byte, in a device-writable descriptor. A chain
-    // the crate cut short (status not 0) has no known end, so no status byte: writing
-    // into whatever descriptor came last could clobber the guest's data.
-    const memory = guard.memory
-    const stop = batch.status(i)
-    const statusAddr = stop === 0 ? statusAddress(memory, batch, i) : -1
-    if (statusAddr < 0) {
-      this.stats.noStatus++
-      this.stats.lastError = `chain ${batch.head(i)}: no status byte (${stop === 0 ? 'last descriptor not writable' : (CHAIN_STOP_REASONS[stop] ?? 'InvalidChain')})`
-      return 0
-    }
+    const statusAddr = this.#statusOf(guard, batch, i)
+    if (statusAddr < 0) return 0
     const result = this.#completion
     try {
       serveRequest(this.model, batch, i, this.stats, result)
     } catch (e) {
-      // Buffers outside guest memory (VirtioQueueError InvalidChain), a failing disk.
-      this.stats.lastError = `chain ${batch.head(i)}: ${(e as Error).message}`
-      result.status = VIRTIO_BLK_S_IOERR
-      result.dataWritten = 0
+      this.#failed(result, batch.head(i), e)
     }
-    memory.writeU8(statusAddr, result.status)
-    if (result.status === VIRTIO_BLK_S_OK) this.stats.ok++
-    else if (result.status === VIRTIO_BLK_S_IOERR) this.stats.ioerr++
-    else this.stats.unsupp++
-    return result.dataWritten + 1
+    return this.#answer(guard, statusAddr, result.status, result.dataWritten)
   }
+
+  /**
+   * The status byte's address of chain `i` (counting the request), or -1 when it has none.
+   * The status byte is the chain's last byte, in a device-writable descriptor. A chain the
+   * crate cut short (status not 0) has no known end, so no status byte: writing into
+   * whatever descriptor came last could clobber the guest's data.
+   */
+  #statusOf(guard: QueueGuard, batch: ChainBatch, i: number): number {
+    this.stats.requests++
+    const stop = batch.status(i)
+    const statusAddr = stop === 0 ? statusAddress(guard.memory, batch, i) : -1
+    if (statusAddr < 0) {
+      this.stats.noStatus++
+      this.stats.lastError = `chain ${batch.head(i)}: no status byte (${stop === 0 ? 'last descriptor not writable' : (CHAIN_STOP_REASONS[stop] ?? 'InvalidChain')})`
+    }
+    return statusAddr
+  }
+
+  /** Buffers outside guest memory (VirtioQueueError InvalidChain), a failing disk: IOERR. */
+  #failed(result: Completion, head: number, e: unknown): void {
+    this.stats.lastError = `chain ${head}: ${(e as Error).message}`
+    result.status = VIRTIO_BLK_S_IOERR
+    result.dataWritten = 0
+  }
+
+  /** Writes the status byte and counts it; returns the used length. */
+  #answer(guard: QueueGuard, statusAddr: number, status: number, dataWritten: number): number {
+    guard.memory.writeU8(statusAddr, status)
+    if (status === VIRTIO_BLK_S_OK) this.stats.ok++
+    else if (status === VIRTIO_BLK_S_IOERR) this.stats.ioerr++
+    else this.stats.unsupp++
+    return dataWritten + 1
+  }
+
+  /**
+   * Queues the file I/O of the pop's `n` chains on the threadpool batch and runs it; every
+   * other part of each request (header, checks, GET_ID, DISCARD) is done now. False, with
+   * nothing queued, when this queue cannot do I/O off the loop (no fd, memory JavaScript
+   * can detach, not Linux): it is `sync` from then on.
+   */
+  #submit(guard: QueueGuard, batch: ChainBatch, n: number): boolean {
+    const fd = this.model.backend.fd
+    if (fd === undefined) return this.#fallBack('the storage has no file descriptor')
+    const job = (this.#job ??= new FileIoBatch(BATCH_CHAINS))
+    // Whether this memory can be used off the loop, asked once per memory (a vhost-user
+    // frontend's table can change): an empty read on the first chain, dropped at once.
+    const memory = guard.memory
+    if (memory !== this.#memoryChecked) {
+      try {
+        job.readFromFile(batch, 0, fd, 0, 0, 0)
+      } catch (e) {
+        if (cannotRunOffLoop(e)) return this.#fallBack((e as Error).message)
+      }
+      job.clear()
+      this.#memoryChecked = memory
+    }
+    const result = this.#completion
+    for (let i = 0; i < n; i++) {
+      this.#heads[i] = batch.head(i)
+      const statusAddr = this.#statusOf(guard, batch, i)
+      this.#statusAddr[i] = statusAddr
+      this.#op[i] = -1
+      if (statusAddr < 0) continue
+      try {
+        serveRequest(this.model, batch, i, this.stats, result, job)
+      } catch (e) {
+        this.#failed(result, batch.head(i), e)
+      }
+      this.#status[i] = result.status
+      this.#written[i] = result.dataWritten
+      this.#op[i] = result.op
+      this.#expect[i] = result.expect
+    }
+    this.#pending = n
+    this.#running = true
+    job.run(this.#whenDone)
+    return true
+  }
+
+  #fallBack(reason: string): false {
+    this.#io = 'sync'
+    this.stats.lastError = `file I/O stays on the event loop: ${reason}`
+    return false
+  }
+
+  /** The threadpool batch is back: answers its requests, then serves the ring again. */
+  #complete(): void {
+    this.#running = false
+    const job = this.#job!
+    const n = this.#pending
+    this.#pending = 0
+    // A broken queue's ring is not touched again.
+    if (this.needsReset !== null) return this.#onIdle()
+    let guard: QueueGuard | null = null
+    try {
+      if (this.#currentQueue !== null) this.queue = this.#currentQueue()
+      guard = this.#lock()
+      const used = this.#used
+      for (let i = 0; i < n; i++) {
+        const statusAddr = this.#statusAddr[i]!
+        if (statusAddr < 0) {
+          used.push(this.#heads[i]!, 0)
+          continue
+        }
+        let status = this.#status[i]!
+        let written = this.#written[i]!
+        const op = this.#op[i]!
+        if (op >= 0) {
+          try {
+            const moved = job.result(op)
+            if (moved < this.#expect[i]!) {
+              this.stats.lastError = `chain ${this.#heads[i]!}: moved ${moved} of ${this.#expect[i]!} bytes (the image is shorter?)`
+              status = VIRTIO_BLK_S_IOERR
+              written = 0
+            }
+          } catch (e) {
+            this.stats.lastError = `chain ${this.#heads[i]!}: ${(e as Error).message}`
+            status = VIRTIO_BLK_S_IOERR
+            written = 0
+          }
+        }
+        used.push(this.#heads[i]!, this.#answer(guard, statusAddr, status, written))
+      }
+      guard.addUsedBatch(used)
+      // A stopped queue (its ring stopped, or its frontend gone) gets its requests answered,
+      // so the ring's used index counts them, but no pop after them.
+      if (this.#stopped) this.#interrupt(guard)
+      else this.#serve(guard, n, true)
+    } catch (e) {
+      // Nothing may escape a threadpool callback (it would end the process): the queue is
+      // unusable (its memory went away, the ring is broken).
+      this.needsReset = e instanceof Error ? e : new Error(String(e))
+      this.stats.lastError = `queue stopped: ${this.needsReset.message}`
+    } finally {
+      guard?.release()
+    }
+    if (!this.#running) this.#onIdle()
+  }
+}
+
+/** Errors that say this queue's I/O cannot run on the threadpool at all (nothing wrong with the request). */
+function cannotRunOffLoop(e: unknown): boolean {
+  return (
+    (e instanceof VirtioQueueError && e.code === 'DetachableMemory') ||
+    (e instanceof SystemError && e.code === 'ENOSYS')
+  )
 }
 
 /**

@@ -27,6 +27,11 @@ export interface BlockBackend {
   readTo?(batch: ChainBatch, i: number, skip: number, length: number, offset: number): void
   /** Optional, as readTo: writes `length` of chain `i`'s readable bytes from byte `skip` on at `offset`. */
   writeFrom?(batch: ChainBatch, i: number, skip: number, length: number, offset: number): void
+  /**
+   * Optional: the file descriptor behind readTo, writeFrom and flush. With it, a device may
+   * move a busy queue's data on libuv's threadpool (FileIoBatch) instead of on the event loop.
+   */
+  readonly fd?: number
   /** Makes completed writes durable (fdatasync). */
   flush(): void
   /** Deallocates the bytes at `offset`; they read as zeros afterwards. Absent: DISCARD is not offered. */
@@ -187,6 +192,11 @@ export class DiskImage implements BlockBackend {
       pos += n
       rest = advance(rest, n)
     }
+  }
+
+  /** The image's file descriptor (-1 once closed), for asynchronous I/O (FileIoBatch). */
+  get fd(): number {
+    return this.#fd
   }
 
   /** One preadv straight into the chain's buffers (ChainBatch.readFromFile). */

@@ -4,7 +4,7 @@
 // ChainBatch.readFromFile/writeToFile; a backend without readTo/writeFrom gets a copy),
 // and a status chosen. device.ts runs this for every chain a pop stored in its batch and
 // writes the status byte. Nothing here allocates for IN, OUT, FLUSH or GET_ID.
-import type { ChainBatch } from '../..'
+import type { ChainBatch, FileIoBatch } from '../..'
 
 import * as featureBits from './features'
 import type { BlkModel } from './model'
@@ -89,10 +89,16 @@ export function emptyStats(): BlkDeviceStats {
   }
 }
 
-/** Outcome of one request: the status byte to write and the data bytes written into the chain. */
+/**
+ * Outcome of one request: the status byte to write and the data bytes written into the
+ * chain. With a FileIoBatch, an IN, OUT or FLUSH is only queued: `op` is its operation in
+ * the batch (else -1), and its status stands only if the operation moves `expect` bytes.
+ */
 export interface Completion {
   status: BlkStatus
   dataWritten: number
+  op: number
+  expect: number
 }
 
 // The request header is read into this scratch (no JavaScript runs between filling and
@@ -104,15 +110,18 @@ const HEADER_VIEW = new DataView(HEADER.buffer)
  * Serves chain `i` of `batch` (its status byte is the caller's), into `out` (pass the same
  * object every time: it is returned). Returns IOERR or UNSUPP for anything wrong with the
  * request; throws only when the chain's buffers are not in guest memory or the storage
- * fails (the caller answers IOERR).
+ * fails (the caller answers IOERR). With `job` (and a backend with an `fd`), the file I/O
+ * of an IN, OUT or FLUSH is queued on it instead of done here (see Completion).
  */
 export function serveRequest(
   model: BlkModel,
   batch: ChainBatch,
   i: number,
   stats: BlkDeviceStats,
-  out: Completion = { status: VIRTIO_BLK_S_OK, dataWritten: 0 },
+  out: Completion = { status: VIRTIO_BLK_S_OK, dataWritten: 0, op: -1, expect: 0 },
+  job: FileIoBatch | null = null,
 ): Completion {
+  out.op = -1
   // No closures made per request: each would be an allocation, and under tsx (whose
   // keepNames names every function expression) an Object.defineProperty call too, which
   // cost about 15% of the vhost-user disk's CPU time per request.
@@ -123,6 +132,7 @@ export function serveRequest(
   const type = HEADER_VIEW.getUint32(0, true)
   const sector = HEADER_VIEW.getUint32(12, true) * 2 ** 32 + HEADER_VIEW.getUint32(8, true)
   const { backend, features } = model
+  const fd = job === null ? undefined : backend.fd
   const writes = type === VIRTIO_BLK_T_OUT || type === VIRTIO_BLK_T_DISCARD || type === VIRTIO_BLK_T_WRITE_ZEROES
   // VIRTIO_BLK_F_RO: the device MUST answer IOERR to writes and write nothing.
   if (writes && model.readOnly)
@@ -136,8 +146,9 @@ export function serveRequest(
       const length = writable - 1
       const offset = length % SECTOR_SIZE === 0 ? model.byteOffset(sector, length / SECTOR_SIZE) : -1
       if (offset < 0) return fail(out, stats, batch, i, VIRTIO_BLK_S_IOERR, outOfRange('IN', sector, length))
-      // preadv straight into guest memory: one native call (or a copy)
-      if (backend.readTo) backend.readTo(batch, i, 0, length, offset)
+      // preadv straight into guest memory: one native call (or a copy), or queued
+      if (fd !== undefined) queued(out, job!.readFromFile(batch, i, fd, offset, 0, length), length)
+      else if (backend.readTo) backend.readTo(batch, i, 0, length, offset)
       else readCopy(backend, batch, i, length, offset)
       stats.bytesRead += length
       return done(out, VIRTIO_BLK_S_OK, length)
@@ -148,8 +159,9 @@ export function serveRequest(
       const length = batch.readableBytes(i) - HEADER_SIZE
       const offset = length % SECTOR_SIZE === 0 ? model.byteOffset(sector, length / SECTOR_SIZE) : -1
       if (offset < 0) return fail(out, stats, batch, i, VIRTIO_BLK_S_IOERR, outOfRange('OUT', sector, length))
-      // pwritev straight from guest memory
-      if (backend.writeFrom) backend.writeFrom(batch, i, HEADER_SIZE, length, offset)
+      // pwritev straight from guest memory, or queued
+      if (fd !== undefined) queued(out, job!.writeToFile(batch, i, fd, offset, HEADER_SIZE, length), length)
+      else if (backend.writeFrom) backend.writeFrom(batch, i, HEADER_SIZE, length, offset)
       else writeCopy(backend, batch, i, length, offset)
       stats.bytesWritten += length
       return done(out, VIRTIO_BLK_S_OK, 0)
@@ -158,7 +170,9 @@ export function serveRequest(
       if (!hasFeature(features, VIRTIO_BLK_F_FLUSH))
         return fail(out, stats, batch, i, VIRTIO_BLK_S_UNSUPP, 'FLUSH not offered')
       stats.flushes++
-      backend.flush()
+      // Queued, a FLUSH runs after the operations queued before it: it covers those writes too.
+      if (fd !== undefined) queued(out, job!.datasync(fd), 0)
+      else backend.flush()
       return done(out, VIRTIO_BLK_S_OK, 0)
     case VIRTIO_BLK_T_GET_ID: {
       stats.getIds++
@@ -207,6 +221,12 @@ export function serveRequest(
     default:
       return fail(out, stats, batch, i, VIRTIO_BLK_S_UNSUPP, `unknown request type ${type}`)
   }
+}
+
+/** Records the operation `op` that must move `expect` bytes for the request to succeed. */
+function queued(out: Completion, op: number, expect: number): void {
+  out.op = op
+  out.expect = expect
 }
 
 /** Fills `out` (the caller's, reused: no object per request). */

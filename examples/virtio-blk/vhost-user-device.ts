@@ -2,7 +2,7 @@
 // `npm run vhost-user-blk` hands the backend. Each vring a frontend starts becomes a
 // BlkDevice over the vring's Queue, served on every kick through the same guard API as
 // in process; its interrupts go to vring.notify() when needsNotification() says so.
-import { BlkDevice } from './device'
+import { BlkDevice, type BlkIoMode } from './device'
 import type { BlkModel } from './model'
 import type { BlkDeviceStats } from './requests'
 import type { VhostUserDevice, Vring } from './vhost-user-api'
@@ -17,6 +17,8 @@ export interface BlkVhostUserOptions {
   maxQueueSize?: number
   /** Where lines for the operator go (default: nowhere). */
   log?: (line: string) => void
+  /** Where each queue's file I/O runs (BlkDevice's `io`; default `auto`). */
+  io?: BlkIoMode
 }
 
 export class BlkVhostUserDevice implements VhostUserDevice {
@@ -32,6 +34,17 @@ export class BlkVhostUserDevice implements VhostUserDevice {
   /** Kicks being served, per vring; queueStopped waits for its vring's to reach 0. */
   readonly #busy = new Map<number, number>()
   readonly #idle: Array<() => void> = []
+  readonly #io: BlkIoMode
+  /** Queues forgotten (stopped, reset, left) while their FileIoBatch still ran. */
+  readonly #draining = new Set<BlkDevice>()
+  /** Queues whose breakage was logged. */
+  readonly #broken = new WeakSet<BlkDevice>()
+  /** A queue's FileIoBatch completed: logs a queue it broke, wakes the waiters once nothing is in flight. */
+  readonly #wake = (): void => {
+    for (const [index, d] of this.queues) if (d.needsReset !== null) this.#logBroken(index, d)
+    for (const d of this.#draining) if (!d.busy) this.#draining.delete(d)
+    if (this.#idle.length > 0 && this.inFlight === 0) for (const wake of this.#idle.splice(0)) wake()
+  }
 
   constructor(o: BlkVhostUserOptions) {
     this.model = o.model
@@ -39,6 +52,7 @@ export class BlkVhostUserDevice implements VhostUserDevice {
     this.numQueues = o.model.numQueues
     this.maxQueueSize = o.maxQueueSize ?? 1024
     this.#log = o.log ?? (() => {})
+    this.#io = o.io ?? 'auto'
   }
 
   /**
@@ -54,17 +68,27 @@ export class BlkVhostUserDevice implements VhostUserDevice {
   }
 
   queueStarted(vring: Vring): void {
-    const device = new BlkDevice(vring.queue, { model: this.model, signalUsedQueue: () => vring.notify() })
-    this.queues.set(vring.index, device)
+    this.#forget(this.queues.get(vring.index))
+    this.queues.set(vring.index, this.#device(vring))
     // Chains the driver published before the ring was started have had their kick already.
     this.kick(vring)
+  }
+
+  #device(vring: Vring): BlkDevice {
+    return new BlkDevice(vring.queue, {
+      model: this.model,
+      signalUsedQueue: () => vring.notify(),
+      io: this.#io,
+      onIdle: this.#wake,
+      currentQueue: () => vring.queue,
+    })
   }
 
   kick(vring: Vring): void {
     let device = this.queues.get(vring.index)
     if (device === undefined) {
       // A kick for a ring we were not told about: serve it all the same.
-      device = new BlkDevice(vring.queue, { model: this.model, signalUsedQueue: () => vring.notify() })
+      device = this.#device(vring)
       this.queues.set(vring.index, device)
     }
     // The backend moves a running ring to a new Queue when the memory table changes: the
@@ -74,8 +98,7 @@ export class BlkVhostUserDevice implements VhostUserDevice {
     this.#busy.set(vring.index, (this.#busy.get(vring.index) ?? 0) + 1)
     try {
       device.processQueue()
-      const broken = device.needsReset as Error | null // set by processQueue()
-      if (broken) this.#log(`queue ${vring.index} stopped (the driver broke it): ${broken.message}`)
+      if (device.needsReset !== null) this.#logBroken(vring.index, device) // set by processQueue()
     } finally {
       this.#busy.set(vring.index, this.#busy.get(vring.index)! - 1)
       // Only when someone waits (a stop, a drain): nothing is allocated on a plain kick.
@@ -83,11 +106,17 @@ export class BlkVhostUserDevice implements VhostUserDevice {
     }
   }
 
-  /** Resolves once no request of this queue is being served, then forgets the queue. */
+  /**
+   * Resolves once no request of this queue is being served, then forgets the queue. A
+   * running FileIoBatch completes its requests first (the ring's used index then counts
+   * them), and the queue pops nothing more.
+   */
   async queueStopped(vring: Vring): Promise<void> {
-    while ((this.#busy.get(vring.index) ?? 0) > 0) await new Promise<void>((r) => this.#idle.push(r))
     const device = this.queues.get(vring.index)
-    if (device !== undefined) {
+    device?.stop()
+    while ((this.#busy.get(vring.index) ?? 0) > 0 || device?.busy === true)
+      await new Promise<void>((r) => this.#idle.push(r))
+    if (device !== undefined && this.queues.get(vring.index) === device) {
       addStats(this.#retired, device.stats)
       this.queues.delete(vring.index)
     }
@@ -106,10 +135,12 @@ export class BlkVhostUserDevice implements VhostUserDevice {
     this.#retireAll()
   }
 
-  /** Kicks being served right now (requests are served synchronously, so 0 between events). */
+  /** Kicks being served right now, plus queues whose FileIoBatch runs on the threadpool. */
   get inFlight(): number {
     let n = 0
     for (const v of this.#busy.values()) n += v
+    for (const d of this.queues.values()) if (d.busy) n++
+    for (const d of this.#draining) if (d.busy) n++
     return n
   }
 
@@ -127,9 +158,23 @@ export class BlkVhostUserDevice implements VhostUserDevice {
     return total
   }
 
+  #logBroken(index: number, d: BlkDevice): void {
+    if (this.#broken.has(d)) return
+    this.#broken.add(d)
+    this.#log(`queue ${index} stopped (the driver broke it): ${d.needsReset!.message}`)
+  }
+
   #retireAll(): void {
-    for (const d of this.queues.values()) addStats(this.#retired, d.stats)
+    for (const d of this.queues.values()) this.#forget(d)
     this.queues.clear()
+  }
+
+  /** Stops a queue's device and keeps its stats; one still running is waited for by drain(). */
+  #forget(d: BlkDevice | undefined): void {
+    if (d === undefined) return
+    d.stop()
+    addStats(this.#retired, d.stats)
+    if (d.busy) this.#draining.add(d)
   }
 }
 

@@ -1,6 +1,7 @@
 // The command line of `npm run vhost-user-blk` (vhost-user.ts).
 import { parseArgs } from 'node:util'
 
+import type { BlkIoMode } from './io-mode'
 import { UsageError } from './options'
 
 export const VHOST_USER_HELP = `Usage: npm run vhost-user-blk -- --socket PATH --disk FILE [options]
@@ -17,6 +18,11 @@ Options:
   --read-only     offer VIRTIO_BLK_F_RO: writes, DISCARD and WRITE_ZEROES are IOERR
   --queues N      request queues, 1 to 64 (VIRTIO_BLK_F_MQ above 1; default 1)
   --serial ID     the GET_ID answer, up to 20 bytes (default virtio-queue-blk)
+  --io MODE       where each queue's file I/O runs: sync (on the event loop, as each
+                  request is popped), threads (each pop's I/O as one batch on libuv's
+                  threadpool, its requests answered together when it returns) or auto
+                  (sync while pops find one request at a time, threads once they find
+                  more; the default)
   --heap-stats S  every S seconds, and when a frontend connects or leaves, force a
                   garbage collection and print a line "heap-stats {json}": heap
                   after GC, RSS, bytes allocated, collections (heap-stats.ts)
@@ -36,7 +42,11 @@ export interface VhostUserOptions {
   serial: string
   /** Seconds between heap-stats lines (null: none). */
   heapStats: number | null
+  /** Where file I/O runs (BlkDevice's `io`). */
+  io: BlkIoMode
 }
+
+const IO_MODES: readonly BlkIoMode[] = ['sync', 'threads', 'auto']
 
 const MAX_QUEUES = 64
 
@@ -56,6 +66,7 @@ export function parseVhostUserOptions(argv: string[]): VhostUserOptions {
         queues: { type: 'string' },
         serial: { type: 'string' },
         'heap-stats': { type: 'string' },
+        io: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }))
@@ -70,6 +81,8 @@ export function parseVhostUserOptions(argv: string[]): VhostUserOptions {
   const queues = values.queues === undefined ? 1 : integer('--queues', values.queues as string, 1, MAX_QUEUES)
   const sizeMiB = values.size === undefined ? null : integer('--size', values.size as string, 1, 2 ** 32)
   const heapStats = values['heap-stats'] === undefined ? null : seconds('--heap-stats', values['heap-stats'] as string)
+  const io = (values.io ?? 'auto') as BlkIoMode
+  if (!IO_MODES.includes(io)) throw new UsageError(`--io: expected ${IO_MODES.join(', ')}, got "${values.io}"`)
   const serial = (values.serial as string | undefined) ?? 'virtio-queue-blk'
   if (Buffer.byteLength(serial, 'utf8') > 20) throw new UsageError(`--serial: at most 20 bytes, got "${serial}"`)
   return {
@@ -81,6 +94,7 @@ export function parseVhostUserOptions(argv: string[]): VhostUserOptions {
     queues,
     serial,
     heapStats,
+    io,
   }
 }
 

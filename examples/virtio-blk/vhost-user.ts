@@ -1,5 +1,5 @@
 // `npm run vhost-user-blk -- --socket PATH --disk FILE [--read-only] [--queues N] [--serial ID]
-// [--heap-stats SECONDS]`:
+// [--io sync|threads|auto] [--heap-stats SECONDS]`:
 // the virtio-blk device model (model.ts) served to a real VMM (QEMU's
 // vhost-user-blk-pci) over vhost-user. Run with --help for the options.
 //
@@ -49,7 +49,7 @@ async function main(): Promise<number> {
     return 2
   }
   const model = new BlkModel({ backend: disk, serial: o.serial, readOnly: o.readOnly, numQueues: o.queues })
-  const device = new BlkVhostUserDevice({ model, log })
+  const device = new BlkVhostUserDevice({ model, log, io: o.io })
   const backend = new api.VhostUserBackend({ socketPath: o.socket, device })
   // --heap-stats: lines on stdout at an interval, and around each frontend's session.
   const heap = o.heapStats === null ? null : new HeapStats(() => device.stats().requests)
@@ -77,7 +77,7 @@ async function main(): Promise<number> {
   const holes = disk.readOnly ? null : disk.holeMethod
   log(
     `serving ${disk.path} (${disk.sizeBytes} bytes${o.readOnly ? ', read-only' : ''}, ${o.queues} queue(s), ` +
-      `features ${featureNames(model.features).join(' ')}${holes ? `, discard: ${holes.method}` : ''})`,
+      `features ${featureNames(model.features).join(' ')}, io ${o.io}${holes ? `, discard: ${holes.method}` : ''})`,
   )
   if (holes?.fallbackReason) log(`discard falls back to zero-filling: ${holes.fallbackReason}`)
   // The handlers first: whoever waits for the line below may signal at once.

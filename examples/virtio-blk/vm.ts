@@ -19,6 +19,12 @@ export interface VmOptions {
   queueSize: number
   /** Negotiate VIRTIO_F_EVENT_IDX (notification suppression by index). */
   eventIdx: boolean
+  /**
+   * Guest RAM in a SharedArrayBuffer (GuestMemory.fromBuffers), which JavaScript cannot
+   * detach, instead of page-aligned ArrayBuffers V8 owns (GuestMemory.fromRanges): what a
+   * device doing file I/O on the threadpool (FileIoBatch, `io: 'threads'`) needs. Default false.
+   */
+  shared?: boolean | undefined
 }
 
 export interface Vm<T> {
@@ -33,7 +39,9 @@ export interface Vm<T> {
 }
 
 export function createVm<T>(options: VmOptions): Vm<T> {
-  const memory = GuestMemory.fromRanges([[0, options.memoryBytes]])
+  const memory = options.shared
+    ? GuestMemory.fromBuffers([{ guestAddress: 0, buffer: new SharedArrayBuffer(options.memoryBytes) }])
+    : GuestMemory.fromRanges([[0, options.memoryBytes]])
   const layout = splitQueueLayout(QUEUE_BASE, options.queueSize)
   const heap = alignUp(layout.end, 4096)
   const allocator = new GuestAllocator(heap, options.memoryBytes - heap)
