@@ -13,6 +13,7 @@
 //   --qsd-aio io_uring|threads   (default io_uring)
 //   --no-qsd-iothread   run qemu-storage-daemon's export in its main loop, not an iothread
 //                       (io_uring in an iothread was the fastest of the four here)
+//   --node-io MODE      the Node disk's --io: sync, threads or auto (default: its own, auto)
 //   --disk-mib N        disk file size in /dev/shm (default 256)
 //   --smoke             CI: 3000 verified requests per backend and point (qd 1,32; queues 1,2),
 //                       one rotation, a 64 MiB disk; then, on vu-blk-native, a run without
@@ -47,6 +48,7 @@ interface Options {
   qsdAio: QsdAio
   qsdIothread: boolean
   diskMib: number
+  nodeIo: string | null
   smoke: boolean
   json: boolean
 }
@@ -64,6 +66,7 @@ function parse(argv: string[]): Options {
     qsdAio: 'io_uring',
     qsdIothread: true,
     diskMib: 256,
+    nodeIo: null,
     smoke: false,
     json: false,
   }
@@ -83,7 +86,11 @@ function parse(argv: string[]): Options {
     else if (f === '--warmup') o.warmup = Number(v())
     else if (f === '--rotations') o.rotations = nums(f, v())[0]!
     else if (f === '--disk-mib') o.diskMib = nums(f, v())[0]!
-    else if (f === '--backends') {
+    else if (f === '--node-io') {
+      const m = v() ?? ''
+      if (!['sync', 'threads', 'auto'].includes(m)) throw new Error(`--node-io: sync, threads or auto, not ${m}`)
+      o.nodeIo = m
+    } else if (f === '--backends') {
       const bs = (v() ?? '').split(',')
       for (const b of bs) if (!BACKENDS.includes(b as BackendName)) throw new Error(`--backends: unknown ${b}`)
       o.backends = bs as BackendName[]
@@ -155,7 +162,8 @@ async function main(): Promise<number> {
       try {
         for (const b of live) {
           try {
-            running.set(b, await all[b].start(path.join(dir, `${b}.sock`), disk, queues))
+            const extra = b === 'node' && o.nodeIo !== null ? ['--io', o.nodeIo] : []
+            running.set(b, await all[b].start(path.join(dir, `${b}.sock`), disk, queues, extra))
           } catch (e) {
             failures++
             errors.push(`${b} (${queues} queues) did not start: ${(e as Error).message}`)

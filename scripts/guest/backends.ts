@@ -97,34 +97,44 @@ export function commandBackend(
 
 const NODE_SERIAL = 'virtio-queue-blk'
 
-/** The package's own backend: `npm run vhost-user-blk` (examples/virtio-blk/vhost-user.ts). */
-export const nodeBackend: BackendFactory = {
-  name: 'node',
-  serial: NODE_SERIAL,
-  notYetBuilt() {
-    const api = loadVhostUser()
-    return !api.ok && api.missing ? api.reason : null
-  },
-  unavailable() {
-    const { rig, missing } = findRig()
-    if (!rig) return missing.join('; ')
-    const api = loadVhostUser()
-    return api.ok ? null : api.reason
-  },
-  async start(o) {
-    const b = await startNodeBackend({ ...o, serial: NODE_SERIAL })
-    return {
-      stop: async () => {
-        await b.stop()
-      },
-      alive: () => b.process.exitCode === null && b.process.signalCode === null,
-      output: () => b.output(),
-      pid: b.process.pid,
-    }
-  },
+/**
+ * The package's own backend: `npm run vhost-user-blk` (examples/virtio-blk/vhost-user.ts),
+ * with its default `--io auto`, or with `io` (named `node-sync`, `node-threads`).
+ */
+export function nodeBackendWith(name: string, io?: 'sync' | 'threads' | 'auto'): BackendFactory {
+  return {
+    name,
+    serial: NODE_SERIAL,
+    notYetBuilt() {
+      const api = loadVhostUser()
+      return !api.ok && api.missing ? api.reason : null
+    },
+    unavailable() {
+      const { rig, missing } = findRig()
+      if (!rig) return missing.join('; ')
+      const api = loadVhostUser()
+      return api.ok ? null : api.reason
+    },
+    async start(o) {
+      const b = await startNodeBackend({ ...o, serial: NODE_SERIAL, io })
+      return {
+        stop: async () => {
+          await b.stop()
+        },
+        alive: () => b.process.exitCode === null && b.process.signalCode === null,
+        output: () => b.output(),
+        pid: b.process.pid,
+      }
+    },
+  }
 }
 
-export const allBackends: BackendFactory[] = [qemuStorageDaemon, nodeBackend]
+export const nodeBackend: BackendFactory = nodeBackendWith('node')
+
+/** The Node disk with every pop's I/O on the threadpool (`--io threads`): the real-guest tests run it too. */
+export const nodeThreadsBackend: BackendFactory = nodeBackendWith('node-threads', 'threads')
+
+export const allBackends: BackendFactory[] = [qemuStorageDaemon, nodeBackend, nodeThreadsBackend]
 
 /** The backends to test: all, or those named in VIRTIO_QUEUE_GUEST_BACKENDS (comma-separated). */
 export function selectedBackends(): BackendFactory[] {

@@ -13,6 +13,8 @@ export interface NodeBackendOptions {
   readOnly?: boolean | undefined
   queues?: number | undefined
   serial?: string | undefined
+  /** `--io` (where file I/O runs; the CLI's default is auto). */
+  io?: 'sync' | 'threads' | 'auto' | undefined
   /** Milliseconds to wait for "listening on" (default 20000: tsx compiles on first start). */
   timeoutMs?: number
 }
@@ -38,6 +40,7 @@ export function nodeBackendArgs(o: NodeBackendOptions): string[] {
     '--queues',
     String(o.queues ?? 1),
     ...(o.serial ? ['--serial', o.serial] : []),
+    ...(o.io ? ['--io', o.io] : []),
   ]
 }
 

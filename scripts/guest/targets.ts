@@ -3,7 +3,7 @@
 // virtio-blk, each serving a given disk file.
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import { allBackends, type BackendFactory, storageDaemonBackend } from './backends'
+import { allBackends, type BackendFactory, nodeBackendWith, storageDaemonBackend } from './backends'
 import type { GuestDisk } from './qemu'
 import { hasIoUring, type Rig } from './rig'
 
@@ -42,10 +42,12 @@ function vhostTarget(b: BackendFactory): Target {
  * (32 µs), with polling off, and with a long one: whether polling is what makes it faster.
  * Only run when named (--targets).
  */
-const iothreadTargets: BackendFactory[] = [
+const namedOnlyTargets: BackendFactory[] = [
   storageDaemonBackend('qsd-iothread', { iothread: {} }),
   storageDaemonBackend('qsd-iothread-poll0', { iothread: { pollMaxNs: 0 } }),
   storageDaemonBackend('qsd-iothread-poll256', { iothread: { pollMaxNs: 256000 } }),
+  // The Node disk with its file I/O always on the event loop (node-threads is a backend).
+  nodeBackendWith('node-sync', 'sync'),
 ]
 
 /**
@@ -68,7 +70,7 @@ export function targets(rig: Rig, only: string[] | null): Target[] {
     },
   })
   if (!only) return all
-  const named = [...all, ...iothreadTargets.map(vhostTarget)]
+  const named = [...all, ...namedOnlyTargets.map(vhostTarget)]
   const unknown = only.filter((n) => !named.some((t) => t.name === n))
   if (unknown.length)
     throw new Error(`unknown targets: ${unknown.join(', ')} (known: ${named.map((t) => t.name).join(', ')})`)
