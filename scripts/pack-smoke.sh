@@ -219,13 +219,16 @@ declare const failure: unknown
 if (failure instanceof SystemError && failure instanceof MainSystemError) {
   const code: `E${string}` = failure.code
   const errno: number = failure.errno
-  const call: "preadv" | "pwritev" | "fallocate" | "pwrite" = failure.syscall
+  const call: "preadv" | "pwritev" | "fdatasync" | "fallocate" | "pwrite" = failure.syscall
   void code, errno, call
 }
 void zeroed, how
+const io = new FileIoBatch(4)
+const run: Promise<FileIoBatch> = io.runAsync()
+void run
 export const chains: number = n
 '
-ts_imports_values='GuestMemory, Queue, Reader, VirtioQueueError, SystemError as MainSystemError, PAGE_SIZE'
+ts_imports_values='GuestMemory, Queue, Reader, VirtioQueueError, SystemError as MainSystemError, PAGE_SIZE, FileIoBatch'
 ts_imports_types='type QueueGuard, type DescriptorChain, type QueueState'
 {
   echo "import { $ts_imports_values, $ts_imports_types } from 'virtio-queue'"
