@@ -97,6 +97,29 @@ export function transfer(c: Cursor, bytes: Uint8Array, n: number, toGuest: boole
 const SPAN = new Uint32Array(6)
 
 /**
+ * Puts the span of a transfer of `n` bytes from the cursor (`[at, offset, end, dir, n,
+ * toFile]`) where the native file I/O calls read it: the call area's first six slots, or,
+ * where there is no call area, a Uint32Array the caller passes as the span argument (it is
+ * returned then; null means the call area). The slots are 32-bit: a larger `n` is refused
+ * here as the call area's check refuses it, so a Uint32Array slot never wraps a caller's
+ * length (only tampered words hold 2^32 bytes or more; the crate caps a chain below that).
+ * @throws RangeError `ERR_OUT_OF_RANGE` if `n` is 2^32 or more.
+ */
+export function putSpan(c: Cursor, n: number, toFile: boolean): Uint32Array | null {
+  if (n > 0xffffffff) throw rangeError('length', `it must be an integer from 0 to 4294967295; received ${n}`)
+  // Called once per request on a disk's path: six numbers the native side validates, not a
+  // typed array it would have to inspect.
+  const s = CALL_AREA ?? SPAN
+  s[0] = c.at
+  s[1] = c.offset
+  s[2] = c.end
+  s[3] = c.dir
+  s[4] = n
+  s[5] = toFile ? 1 : 0
+  return s === SPAN ? SPAN : null
+}
+
+/**
  * Moves up to `n` bytes (at most the bytes left) between the file `fd` at `position` and
  * the cursor's buffers in one native call (preadv, or pwritev when `toFile`), then moves the
  * cursor past the bytes moved. Returns them: `n`, or fewer when a read reached the end of
@@ -108,20 +131,8 @@ export function fileTransfer(c: Cursor, fd: number, position: number, n: number,
   const io = native.chainFileIo
   if (io === undefined) throw needsLinux(call, `${call}(2) on guest memory (Writer.readFromFile, Reader.writeToFile)`)
   c.mem.checkAttached()
-  // The span's slots are 32-bit: refused here as the call area's check refuses it, so a
-  // Uint32Array slot (no call area) never wraps a caller's length (only tampered words
-  // hold 2^32 bytes or more; the crate caps a chain below that).
-  if (n > 0xffffffff) throw rangeError('length', `it must be an integer from 0 to 4294967295; received ${n}`)
-  // Called once per request on a disk's path: the span goes through the call area (six
-  // numbers the native side validates), not as a typed array it would have to inspect.
-  const s = CALL_AREA ?? SPAN
-  s[0] = c.at
-  s[1] = c.offset
-  s[2] = c.end
-  s[3] = c.dir
-  s[4] = n
-  s[5] = toFile ? 1 : 0
-  const moved = s === SPAN ? io(c.mem.handle, c.words, fd, position, SPAN) : io(c.mem.handle, c.words, fd, position)
+  const span = putSpan(c, n, toFile)
+  const moved = span !== null ? io(c.mem.handle, c.words, fd, position, span) : io(c.mem.handle, c.words, fd, position)
   if (moved < 0) throw systemError(moved, call, `${call} of ${n} bytes at offset ${position} of fd ${fd}`)
   skip(c, moved)
   return moved

@@ -7,11 +7,9 @@
 // come back in a Float64Array made once.
 import { ChainBatch } from './batch'
 import { toCount } from './address'
+import { putSpan } from './cursor'
 import { needsLinux, outOfRange, rangeError, type SystemCall, systemError, typeError, VirtioQueueError } from './errors'
-import { CALL_AREA, type FileIoBatchHandle, native } from './native'
-
-/** The span of a queued transfer where there is no call area. */
-const SPAN = new Uint32Array(6)
+import { type FileIoBatchHandle, native } from './native'
 
 const READ = 0
 const WRITE = 1
@@ -237,17 +235,9 @@ export class FileIoBatch {
     const pos = toCount(position, 'position')
     const c = ChainBatch.fileSpan(batch, i, skip, length, toFile)
     const n = c.total - c.consumed
-    // The span's slots are 32-bit (only tampered words hold 2^32 bytes or more).
-    if (n > 0xffffffff) throw rangeError('length', `it must be an integer from 0 to 4294967295; received ${n}`)
-    const s = CALL_AREA ?? SPAN
-    s[0] = c.at
-    s[1] = c.offset
-    s[2] = c.end
-    s[3] = c.dir
-    s[4] = n
-    s[5] = toFile ? 1 : 0
+    const span = putSpan(c, n, toFile)
     const q = native.fileIoBatchQueue!
-    const k = s === SPAN ? q(h, c.mem.handle, c.words, fd, pos, SPAN) : q(h, c.mem.handle, c.words, fd, pos)
+    const k = span !== null ? q(h, c.mem.handle, c.words, fd, pos, span) : q(h, c.mem.handle, c.words, fd, pos)
     this.#record(k, toFile ? WRITE : READ, fd, pos, n)
     return k
   }
