@@ -91,13 +91,7 @@ impl Env {
                 &mut result,
             )
         };
-        if status == NAPI_OK {
-            return Ok(Called::Returned(Value(result)));
-        }
-        match self.take_exception()? {
-            Some(e) => Ok(Called::Threw(e)),
-            None => Err(super::error::Error::Status(status)),
-        }
+        self.called(status, result)
     }
 
     /// Calls `func(...args)` with `this` = the global object, from a callback
@@ -119,6 +113,12 @@ impl Env {
                 &mut result,
             )
         };
+        self.called(status, result)
+    }
+
+    /// What a call that returned `status` (and `result`) did: returned, or threw
+    /// the exception now taken; any other failure is the status.
+    fn called(self, status: napi_status, result: napi_value) -> Result<Called> {
         if status == NAPI_OK {
             return Ok(Called::Returned(Value(result)));
         }

@@ -65,8 +65,9 @@ struct Running<W: Work> {
 impl Env {
     /// Queues `work` on libuv's threadpool; its `complete` runs later on this
     /// environment's thread. `resource` is the async resource (what
-    /// async_hooks reports; an existing object, so none is made per call)
-    /// and `name` its type, a string. On failure the work comes back unrun.
+    /// async_hooks reports: an existing object, so none is made per call, or
+    /// a null value, and Node makes one) and `name` its type, a string. On
+    /// failure the work comes back unrun.
     pub fn queue_work<W: Work>(
         self,
         resource: Value,
@@ -140,93 +141,27 @@ unsafe extern "C" fn finish<W: Work>(raw_env: napi_env, status: napi_status, dat
     unsafe { napi_delete_async_work(raw_env, handle) };
 }
 
-/// What the work's data points to: the task, then its output.
-struct Job<T: Task> {
+/// A `Task` as a `Work` whose completion settles its Promise.
+struct Settling<T: Task> {
     task: T,
-    output: Option<T::Output>,
-    deferred: napi_deferred,
-    work: napi_async_work,
+    deferred: Deferred,
 }
 
-// SAFETY: the raw handles are only used on the environment's thread (in `spawn`
-// and `complete`); the threadpool thread touches only `task` and `output`,
-// which are `Send`.
-unsafe impl<T: Task> Send for Job<T> {}
+/// The Promise's settling handle.
+struct Deferred(napi_deferred);
 
-impl Env {
-    /// Queues `task` on libuv's threadpool and returns the Promise its
-    /// `settle` will settle. `name` is the async resource's type (what
-    /// async_hooks reports).
-    pub fn spawn_promise<T: Task>(self, name: &str, task: T) -> Result<Value> {
-        let (mut deferred, mut promise) = (null_mut(), null_mut());
-        // SAFETY: plain Node-API call on this environment's thread.
-        check(unsafe { napi_create_promise(self.raw(), &mut deferred, &mut promise) })?;
-        let job = Box::into_raw(Box::new(Job {
-            task,
-            output: None,
-            deferred,
-            work: null_mut(),
-        }));
-        let resource_name = self.string(name)?;
-        let mut work = null_mut();
-        // SAFETY: `job` stays valid until `complete` frees it (or below, if queuing fails).
-        let created = check(unsafe {
-            napi_create_async_work(
-                self.raw(),
-                null_mut(),
-                resource_name.0,
-                Some(execute::<T>),
-                Some(complete::<T>),
-                job as *mut c_void,
-                &mut work,
-            )
-        });
-        if let Err(e) = created {
-            // SAFETY: not handed to Node; still ours. The Promise stays pending, unreachable.
-            drop(unsafe { Box::from_raw(job) });
-            return Err(e);
-        }
-        // SAFETY: nothing else has seen `job` yet.
-        unsafe { (*job).work = work };
-        // SAFETY: `work` was just created on this environment.
-        if let Err(e) = check(unsafe { napi_queue_async_work(self.raw(), work) }) {
-            // SAFETY: never queued, so neither callback will run: free both here.
-            unsafe {
-                napi_delete_async_work(self.raw(), work);
-                drop(Box::from_raw(job));
-            }
-            return Err(e);
-        }
-        Ok(Value(promise))
+// SAFETY: the handle is only used on the environment's thread (made in
+// `spawn_promise`, used in `complete`); the threadpool thread touches only the task.
+unsafe impl Send for Deferred {}
+
+impl<T: Task> Work for Settling<T> {
+    type Output = T::Output;
+
+    fn execute(&mut self) -> T::Output {
+        self.task.execute()
     }
-}
 
-/// The threadpool side: runs the task, keeps its output (or nothing, on a panic).
-unsafe extern "C" fn execute<T: Task>(_env: napi_env, data: *mut c_void) {
-    // SAFETY: `data` is the Job given to napi_create_async_work; between queuing and
-    // `complete`, only this function uses it.
-    let job = unsafe { &mut *(data as *mut Job<T>) };
-    job.output = catch_unwind(AssertUnwindSafe(|| job.task.execute())).ok();
-}
-
-/// Back on the environment's thread: settles the Promise, frees the job and the work.
-unsafe extern "C" fn complete<T: Task>(raw_env: napi_env, status: napi_status, data: *mut c_void) {
-    // SAFETY: `data` is the Job leaked in `spawn_promise`; this is its last use.
-    let job = unsafe { Box::from_raw(data as *mut Job<T>) };
-    // SAFETY: Node calls this with the environment the work was created on, on its thread.
-    let env = unsafe { Env::from_raw(raw_env) };
-    let Job {
-        output,
-        deferred,
-        work,
-        ..
-    } = *job;
-    let output = if status == NAPI_CANCELLED {
-        None
-    } else {
-        output
-    };
-    let _ = catch_unwind(AssertUnwindSafe(|| {
+    fn complete(self, env: Env, output: Option<T::Output>) {
         let settled = match catch_unwind(AssertUnwindSafe(|| T::settle(env, output))) {
             Ok(Ok(s)) => Ok(s),
             Ok(Err(e)) => rejection(env, |env| e.throw(env)).map(Settled::Reject),
@@ -239,18 +174,38 @@ unsafe extern "C" fn complete<T: Task>(raw_env: napi_env, status: napi_status, d
             })
             .map(Settled::Reject),
         };
+        let deferred = self.deferred.0;
         // SAFETY: `deferred` came from napi_create_promise and is settled exactly once.
         // If even making the rejection failed, the Promise stays pending.
         unsafe {
             match settled {
-                Ok(Settled::Resolve(v)) => napi_resolve_deferred(raw_env, deferred, v.0),
-                Ok(Settled::Reject(v)) => napi_reject_deferred(raw_env, deferred, v.0),
+                Ok(Settled::Resolve(v)) => napi_resolve_deferred(env.raw(), deferred, v.0),
+                Ok(Settled::Reject(v)) => napi_reject_deferred(env.raw(), deferred, v.0),
                 Err(_) => NAPI_OK,
             }
         };
-    }));
-    // SAFETY: the work was created on this environment and has completed.
-    unsafe { napi_delete_async_work(raw_env, work) };
+    }
+}
+
+impl Env {
+    /// Queues `task` on libuv's threadpool and returns the Promise its
+    /// `settle` will settle. `name` is the async resource's type (what
+    /// async_hooks reports).
+    pub fn spawn_promise<T: Task>(self, name: &str, task: T) -> Result<Value> {
+        let (mut deferred, mut promise) = (null_mut(), null_mut());
+        // SAFETY: plain Node-API call on this environment's thread.
+        check(unsafe { napi_create_promise(self.raw(), &mut deferred, &mut promise) })?;
+        let name = self.string(name)?;
+        let work = Settling {
+            task,
+            deferred: Deferred(deferred),
+        };
+        // No resource object of the caller's: Node makes one. If queuing fails, the
+        // Promise stays pending, unreachable.
+        self.queue_work(Value(null_mut()), name, work)
+            .map_err(|(e, _)| e)?;
+        Ok(Value(promise))
+    }
 }
 
 /// A rejection value: the exception already pending (a failed Node-API step
