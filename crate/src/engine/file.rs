@@ -168,21 +168,15 @@ fn last_errno() -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::test_support::unlinked_file;
     use std::fs::File;
     use std::io::{Read, Seek, SeekFrom, Write};
     use std::os::fd::AsRawFd;
     use std::os::unix::fs::MetadataExt;
+    use std::path::Path;
 
     fn file_in(dir: &str, bytes: usize) -> Option<File> {
-        let path = format!("{dir}/vq-file-test-{}-{bytes}", std::process::id());
-        let mut f = File::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .ok()?;
-        std::fs::remove_file(&path).ok()?;
+        let mut f = unlinked_file(Path::new(dir), &format!("file-{bytes}")).ok()?;
         f.write_all(&vec![0x5a; bytes]).unwrap();
         f.sync_all().unwrap();
         Some(f)

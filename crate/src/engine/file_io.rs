@@ -323,24 +323,9 @@ mod sys {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::memory::{HostRegion, NativeAlloc};
+    use crate::engine::test_support::{guest_memory as memory, unlinked_file};
     use std::io::{Seek, Write};
     use std::os::fd::AsRawFd;
-    use std::sync::Arc;
-
-    fn memory(regions: &[(u64, usize)]) -> GuestMem {
-        GuestMem::new(
-            regions
-                .iter()
-                .map(|&(addr, len)| {
-                    let alloc = Arc::new(NativeAlloc::new(len).unwrap());
-                    // SAFETY: the allocation is `len` bytes and the region keeps it alive.
-                    unsafe { HostRegion::new(GuestAddress(addr), alloc.as_ptr(), len, Some(alloc)) }
-                })
-                .collect(),
-        )
-        .unwrap()
-    }
 
     fn desc(addr: u64, len: u32, write: bool) -> [u32; 4] {
         [
@@ -352,26 +337,9 @@ mod tests {
     }
 
     fn file(bytes: &[u8]) -> std::fs::File {
-        let mut f = tempfile();
+        let mut f = unlinked_file(&std::env::temp_dir(), "file-io").unwrap();
         f.write_all(bytes).unwrap();
         f.rewind().unwrap();
-        f
-    }
-
-    fn tempfile() -> std::fs::File {
-        let path = std::env::temp_dir().join(format!(
-            "vq-file-io-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        let f = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .unwrap();
-        std::fs::remove_file(&path).unwrap();
         f
     }
 
@@ -507,7 +475,7 @@ mod tests {
             "nothing past the end of the file"
         );
         // And back out: all 6299 bytes in three calls, at position 7.
-        let out = tempfile();
+        let out = unlinked_file(&std::env::temp_dir(), "file-io").unwrap();
         assert_eq!(
             transfer(&mem, &words, span, out.as_raw_fd(), 7, Direction::ToFile),
             Ok(6299)
@@ -520,7 +488,7 @@ mod tests {
     #[test]
     fn writes_many_pieces() {
         let mem = memory(&[(0, 0x10000)]);
-        let f = tempfile();
+        let f = unlinked_file(&std::env::temp_dir(), "file-io").unwrap();
         let mut words = Vec::new();
         for i in 0..100u64 {
             vm_memory::Bytes::write_slice(&mem, &[i as u8; 3], GuestAddress(i * 16)).unwrap();

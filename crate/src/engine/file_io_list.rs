@@ -163,17 +163,12 @@ fn datasync(fd: i32) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::memory::{HostRegion, NativeAlloc};
+    use crate::engine::test_support::{guest_memory, unlinked_file};
     use std::os::fd::AsRawFd;
-    use std::sync::Arc;
     use vm_memory::{Bytes, GuestAddress};
 
     fn memory() -> GuestMem {
-        let alloc = Arc::new(NativeAlloc::new(0x2000).unwrap());
-        // SAFETY: the allocation is 0x2000 bytes and the region keeps it alive.
-        let region =
-            unsafe { HostRegion::new(GuestAddress(0), alloc.as_ptr(), 0x2000, Some(alloc)) };
-        GuestMem::new(vec![region]).unwrap()
+        guest_memory(&[(0, 0x2000)])
     }
 
     fn span(len: u64, write: bool) -> Span {
@@ -187,16 +182,7 @@ mod tests {
     }
 
     fn tempfile(name: &str) -> std::fs::File {
-        let path = std::env::temp_dir().join(format!("vq-list-{name}-{}", std::process::id()));
-        let f = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .unwrap();
-        std::fs::remove_file(&path).unwrap();
-        f
+        unlinked_file(&std::env::temp_dir(), &format!("list-{name}")).unwrap()
     }
 
     #[test]

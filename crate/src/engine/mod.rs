@@ -19,5 +19,7 @@ pub mod file_io;
 pub mod file_io_list;
 pub mod memory;
 pub mod slots;
+#[cfg(all(test, target_os = "linux"))]
+pub(crate) mod test_support;
 
 pub use error::{Error, Result};
