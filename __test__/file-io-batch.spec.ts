@@ -241,6 +241,7 @@ test('guest memory: SharedArrayBuffers accepted; ArrayBuffers (fromRanges, Buffe
     GuestMemory.fromBuffers([{ guestAddress: 0, buffer: new ArrayBuffer(MEM_SIZE) }]),
   ]) {
     const { batch } = blkRig(memory)
+    t.throws(() => FileIoBatch.checkMemory(memory), refused, 'checkMemory says so without an operation')
     t.throws(() => io.readFromFile(batch, 0, fd, 0), refused)
     t.throws(() => io.writeToFile(batch, 0, fd, 0), refused)
     t.is(batch.readFromFile(0, fd, 0), 17, 'the synchronous form serves it')
@@ -252,7 +253,15 @@ test('guest memory: SharedArrayBuffers accepted; ArrayBuffers (fromRanges, Buffe
     { guestAddress: MEM_SIZE, buffer: new ArrayBuffer(0x1000) },
   ])
   t.throws(() => io.readFromFile(blkRig(mixed).batch, 0, fd, 0), vqError('DetachableMemory', /region 1 /))
+  t.throws(() => FileIoBatch.checkMemory(mixed), vqError('DetachableMemory', /region 1 /))
+  // Not a GuestMemory (a look-alike with a handle property is not one).
+  for (const bad of [undefined, {}, { handle: {} }])
+    t.throws(() => FileIoBatch.checkMemory(bad as unknown as GuestMemory), {
+      instanceOf: TypeError,
+      code: 'ERR_INVALID_ARG_TYPE',
+    })
   const shared = blkRig()
+  t.is(FileIoBatch.checkMemory(shared.memory), undefined)
   io.readFromFile(shared.batch, 0, fd, 0)
   await run(io)
   t.is(io.result(0), 17)
@@ -375,6 +384,15 @@ test.serial('without the native exports (off Linux): queueing and run throw a Sy
     t.false(io.busy)
   } finally {
     if (saved !== undefined) native.fileIoBatchNew = saved
+  }
+  const nativeCheck = native as { fileIoBatchCheckMemory?: unknown }
+  const savedCheck = nativeCheck.fileIoBatchCheckMemory
+  delete nativeCheck.fileIoBatchCheckMemory
+  try {
+    const e = t.throws(() => FileIoBatch.checkMemory(blkRig().memory), { instanceOf: SystemError, code: 'ENOSYS' })
+    t.is(e?.syscall, 'preadv')
+  } finally {
+    if (savedCheck !== undefined) nativeCheck.fileIoBatchCheckMemory = savedCheck
   }
   t.is(typeof native.fileIoBatchNew, process.platform === 'linux' ? 'function' : 'undefined')
 })

@@ -6,6 +6,7 @@
 // JavaScript heap: the queue call passes its span through the call area, and the results
 // come back in a Float64Array made once.
 import { ChainBatch } from './batch'
+import { GuestMemory } from './memory'
 import { toCount } from './address'
 import { putSpan } from './cursor'
 import { needsLinux, outOfRange, rangeError, type SystemCall, systemError, typeError, VirtioQueueError } from './errors'
@@ -77,6 +78,21 @@ export class FileIoBatch {
   #done: ((batch: FileIoBatch) => void) | null = null
   /** Called by the native side when a run is over: made once, so a run allocates nothing. */
   readonly #complete: () => void
+
+  /**
+   * Checks that runs may use `memory` (the memory itself, whatever the chains): what a
+   * device asks once per memory to choose between a FileIoBatch and the synchronous forms,
+   * without queueing an operation. Returns nothing.
+   * @throws VirtioQueueError `DetachableMemory` if a region is over an ArrayBuffer (see the
+   *   class); TypeError if `memory` is not a GuestMemory; {@link SystemError} `ENOSYS` off Linux.
+   */
+  static checkMemory(memory: GuestMemory): void {
+    const h = GuestMemory.handleOf(memory)
+    if (h === null) throw typeError('memory', 'a GuestMemory', memory)
+    const check = native.fileIoBatchCheckMemory
+    if (check === undefined) throw needsLinux('preadv', 'FileIoBatch (file I/O on the threadpool)')
+    check(h)
+  }
 
   /** Holds up to `capacity` operations per run (default 128; an integer from 1 to 65536). */
   constructor(capacity = 128) {

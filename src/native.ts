@@ -83,6 +83,7 @@ export interface NativeBinding {
   ): number
   fileIoBatchDatasync?(batch: FileIoBatchHandle, fd: number): number
   fileIoBatchClear?(batch: FileIoBatchHandle): void
+  fileIoBatchCheckMemory?(memory: MemoryHandle): void
   /** Runs the list on the threadpool, then writes the results and calls `complete()`; `name` is the async resource's type. */
   fileIoBatchRun?(batch: FileIoBatchHandle, complete: () => void, resource: object, name: string): void
   /** Linux only: a vhost-user backend listening on `path` (crate/src/js/vhost_user). */

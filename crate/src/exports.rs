@@ -69,6 +69,10 @@ const FILE_FUNCTIONS: &[(&str, Body)] = &[
     ("fileIoBatchQueue", crate::js::file_io_batch::queue),
     ("fileIoBatchDatasync", crate::js::file_io_batch::datasync),
     ("fileIoBatchClear", crate::js::file_io_batch::clear),
+    (
+        "fileIoBatchCheckMemory",
+        crate::js::file_io_batch::check_memory,
+    ),
     ("fileIoBatchRun", crate::js::file_io_batch::run),
 ];
 #[cfg(not(target_os = "linux"))]

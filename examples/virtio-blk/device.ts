@@ -301,19 +301,19 @@ export class BlkDevice {
   #submit(guard: QueueGuard, batch: ChainBatch, n: number): boolean {
     const fd = this.model.backend.fd
     if (fd === undefined) return this.#fallBack('the storage has no file descriptor')
-    const job = (this.#job ??= new FileIoBatch(BATCH_CHAINS))
     // Whether this memory can be used off the loop, asked once per memory (a vhost-user
-    // frontend's table can change): an empty read on the first chain, dropped at once.
+    // frontend's table can change).
     const memory = guard.memory
     if (memory !== this.#memoryChecked) {
       try {
-        job.readFromFile(batch, 0, fd, 0, 0, 0)
+        FileIoBatch.checkMemory(memory)
       } catch (e) {
         if (cannotRunOffLoop(e)) return this.#fallBack((e as Error).message)
+        throw e
       }
-      job.clear()
       this.#memoryChecked = memory
     }
+    const job = (this.#job ??= new FileIoBatch(BATCH_CHAINS))
     const result = this.#completion
     for (let i = 0; i < n; i++) {
       this.#heads[i] = batch.head(i)

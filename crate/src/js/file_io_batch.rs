@@ -105,9 +105,7 @@ pub fn queue(ctx: &Ctx) -> Result<Value> {
     let words: &[u32] = unsafe { ctx.u32_slice_arg(2, "words")? };
     let fd = ctx.uint_arg(3, "fd", i32::MAX as u64)? as i32;
     let position = ctx.uint_arg(4, "position", POSITION_MAX)?;
-    if let Some(b) = memory.js.iter().find(|b| b.needs.is_some()) {
-        return Err(Error::DetachableMemory { region: b.index });
-    }
+    off_thread(memory)?;
     let k = batch.with_list(|list| {
         batch.check_room(list)?;
         list.push_transfer(&memory.mem, words, span, fd, position, direction)
@@ -118,6 +116,23 @@ pub fn queue(ctx: &Ctx) -> Result<Value> {
         memories.push(memory.clone());
     }
     Ok(ctx.number(k as f64)?)
+}
+
+/// Fails with `DetachableMemory` unless a run may use `memory` off the JavaScript
+/// thread: no region over an ArrayBuffer (a transfer could detach it and free it
+/// elsewhere meanwhile).
+fn off_thread(memory: &Memory) -> Result<()> {
+    match memory.js.iter().find(|b| b.needs.is_some()) {
+        Some(b) => Err(Error::DetachableMemory { region: b.index }),
+        None => Ok(()),
+    }
+}
+
+/// `fileIoBatchCheckMemory(memory)`: throws what queueing an operation on
+/// `memory` would for the memory itself (`DetachableMemory`), else returns.
+pub fn check_memory(ctx: &Ctx) -> Result<Value> {
+    off_thread(&ctx.external_arg::<MemoryHandle>(0, "memory")?.0)?;
+    Ok(ctx.undefined()?)
 }
 
 /// `fileIoBatchDatasync(handle, fd) -> k`.
