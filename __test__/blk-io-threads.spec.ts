@@ -259,9 +259,10 @@ function vhostRig(t: { teardown(f: () => void): void }) {
   const disk = DiskImage.open({ sizeBytes: SECTORS * 512 })
   t.teardown(() => disk.close())
   const model = new BlkModel({ backend: disk })
-  const dev = new BlkVhostUserDevice({ model, io: 'threads' })
+  const logged: string[] = []
+  const dev = new BlkVhostUserDevice({ model, io: 'threads', log: (line) => logged.push(line) })
   const vm = createVm<string>({ memoryBytes: 1 << 20, queueSize: 64, eventIdx: true, shared: true })
-  const state = { queue: vm.queue, notified: 0 }
+  const state = { queue: vm.queue, notified: 0, notifyThrows: false }
   const ring: Vring = {
     index: 0,
     get queue() {
@@ -271,10 +272,13 @@ function vhostRig(t: { teardown(f: () => void): void }) {
       return state.queue.memory
     },
     ackedFeatures: model.features,
-    notify: () => state.notified++,
+    notify: () => {
+      if (state.notifyThrows) throw new Error('call eventfd gone')
+      state.notified++
+    },
   }
   const r = { vm, disk } as unknown as Rig
-  return { disk, dev, vm, ring, state, r }
+  return { disk, dev, vm, ring, state, r, logged }
 }
 
 test("vhost-user, io 'threads': queueStopped and drain wait for a running batch, whose requests count in the ring's used index", async (t) => {
@@ -320,4 +324,19 @@ test("vhost-user, io 'threads': a batch running when the memory table changes is
   t.is(state.queue.state().nextUsed, 1, 'used on the new Queue')
   t.is(old.state().nextUsed, 0, 'not on the old one')
   t.is(state.notified, 1)
+})
+
+test("vhost-user, io 'threads': a queue a batch's completion broke is logged once, and the others waiting are woken", async (t) => {
+  const { dev, ring, state, r, logged } = vhostRig(t)
+  dev.queueStarted(ring)
+  add(r, VIRTIO_BLK_T_IN, 0, 512)
+  state.notifyThrows = true
+  dev.kick(ring)
+  t.is(dev.inFlight, 1)
+  await dev.drain()
+  t.deepEqual(logged, ['queue 0 stopped (the driver broke it): call eventfd gone'])
+  add(r, VIRTIO_BLK_T_IN, 1, 512)
+  dev.kick(ring)
+  t.is(dev.inFlight, 0, 'a broken queue serves nothing')
+  t.is(logged.length, 1, 'logged once')
 })

@@ -39,12 +39,6 @@ export class BlkVhostUserDevice implements VhostUserDevice {
   readonly #draining = new Set<BlkDevice>()
   /** Queues whose breakage was logged. */
   readonly #broken = new WeakSet<BlkDevice>()
-  /** A queue's FileIoBatch completed: logs a queue it broke, wakes the waiters once nothing is in flight. */
-  readonly #wake = (): void => {
-    for (const [index, d] of this.queues) if (d.needsReset !== null) this.#logBroken(index, d)
-    for (const d of this.#draining) if (!d.busy) this.#draining.delete(d)
-    if (this.#idle.length > 0 && this.inFlight === 0) for (const wake of this.#idle.splice(0)) wake()
-  }
 
   constructor(o: BlkVhostUserOptions) {
     this.model = o.model
@@ -75,13 +69,24 @@ export class BlkVhostUserDevice implements VhostUserDevice {
   }
 
   #device(vring: Vring): BlkDevice {
-    return new BlkDevice(vring.queue, {
+    const device: BlkDevice = new BlkDevice(vring.queue, {
       model: this.model,
       signalUsedQueue: () => vring.notify(),
       io: this.#io,
-      onIdle: this.#wake,
+      onIdle: () => this.#batchDone(vring.index, device),
       currentQueue: () => vring.queue,
     })
+    return device
+  }
+
+  /**
+   * Queue `index`'s device `d` answered its FileIoBatch and runs none: logs the queue if the
+   * batch broke it, and wakes the waiters once nothing is in flight.
+   */
+  #batchDone(index: number, d: BlkDevice): void {
+    if (d.needsReset !== null && this.queues.get(index) === d) this.#logBroken(index, d)
+    this.#draining.delete(d)
+    if (this.#idle.length > 0 && this.inFlight === 0) for (const wake of this.#idle.splice(0)) wake()
   }
 
   kick(vring: Vring): void {
