@@ -254,7 +254,7 @@ export class BlkDevice {
     try {
       serveRequest(this.model, batch, i, this.stats, result)
     } catch (e) {
-      this.#failed(result, batch.head(i), e)
+      this.#failed(result, batch.head(i), (e as Error).message)
     }
     return this.#answer(guard, statusAddr, result.status, result.dataWritten)
   }
@@ -277,8 +277,8 @@ export class BlkDevice {
   }
 
   /** Buffers outside guest memory (VirtioQueueError InvalidChain), a failing disk: IOERR. */
-  #failed(result: Completion, head: number, e: unknown): void {
-    this.stats.lastError = `chain ${head}: ${(e as Error).message}`
+  #failed(result: Completion, head: number, reason: string): void {
+    this.stats.lastError = `chain ${head}: ${reason}`
     result.status = VIRTIO_BLK_S_IOERR
     result.dataWritten = 0
   }
@@ -324,7 +324,7 @@ export class BlkDevice {
       try {
         serveRequest(this.model, batch, i, this.stats, result, job)
       } catch (e) {
-        this.#failed(result, batch.head(i), e)
+        this.#failed(result, batch.head(i), (e as Error).message)
       }
       this.#status[i] = result.status
       this.#written[i] = result.dataWritten
@@ -356,30 +356,27 @@ export class BlkDevice {
       if (this.#currentQueue !== null) this.queue = this.#currentQueue()
       guard = this.#lock()
       const used = this.#used
+      const result = this.#completion
       for (let i = 0; i < n; i++) {
+        const head = this.#heads[i]!
         const statusAddr = this.#statusAddr[i]!
         if (statusAddr < 0) {
-          used.push(this.#heads[i]!, 0)
+          used.push(head, 0)
           continue
         }
-        let status = this.#status[i]!
-        let written = this.#written[i]!
+        result.status = this.#status[i]! as Completion['status']
+        result.dataWritten = this.#written[i]!
         const op = this.#op[i]!
         if (op >= 0) {
+          const expect = this.#expect[i]!
           try {
             const moved = job.result(op)
-            if (moved < this.#expect[i]!) {
-              this.stats.lastError = `chain ${this.#heads[i]!}: moved ${moved} of ${this.#expect[i]!} bytes (the image is shorter?)`
-              status = VIRTIO_BLK_S_IOERR
-              written = 0
-            }
+            if (moved < expect) this.#failed(result, head, `moved ${moved} of ${expect} bytes (the image is shorter?)`)
           } catch (e) {
-            this.stats.lastError = `chain ${this.#heads[i]!}: ${(e as Error).message}`
-            status = VIRTIO_BLK_S_IOERR
-            written = 0
+            this.#failed(result, head, (e as Error).message)
           }
         }
-        used.push(this.#heads[i]!, this.#answer(guard, statusAddr, status, written))
+        used.push(head, this.#answer(guard, statusAddr, result.status, result.dataWritten))
       }
       guard.addUsedBatch(used)
       // A stopped queue (its ring stopped, or its frontend gone) gets its requests answered,
